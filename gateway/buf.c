@@ -1,0 +1,157 @@
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (n > b->max - b->len)
+        return -1;
+    size_t need = b->len + n + 1; /* + the '\0' */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small)
+        return buf_append(b, small, (size_t)n);
+    if (buf_reserve(b, (size_t)n) < 0)
+        return -1;
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        buf_reset(b);
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+    b->p[b->len] = '\0';
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = b->len;
+    /* Worst case is 6 bytes per input byte; reserve once for the common case. */
+    if (buf_reserve(b, n + 2) < 0)
+        return -1;
+    if (buf_append(b, "\"", 1) < 0)
+        goto fail;
+    size_t run = 0; /* bytes copied verbatim since the last escape */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6];
+        size_t elen = 0;
+        switch (c) {
+        case '"': esc[0] = '\\', esc[1] = '"', elen = 2; break;
+        case '\\': esc[0] = '\\', esc[1] = '\\', elen = 2; break;
+        case '\n': esc[0] = '\\', esc[1] = 'n', elen = 2; break;
+        case '\r': esc[0] = '\\', esc[1] = 'r', elen = 2; break;
+        case '\t': esc[0] = '\\', esc[1] = 't', elen = 2; break;
+        default:
+            if (c < 0x20) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                elen = 6;
+            }
+        }
+        if (!elen) {
+            run++;
+            continue;
+        }
+        if (buf_append(b, s + i - run, run) < 0 || buf_append(b, esc, elen) < 0)
+            goto fail;
+        run = 0;
+    }
+    if (buf_append(b, s + n - run, run) < 0 || buf_append(b, "\"", 1) < 0)
+        goto fail;
+    return 0;
+fail:
+    b->len = start;
+    if (b->p)
+        b->p[start] = '\0';
+    return -1;
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+    char *p = b->p;
+    if (len)
+        *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

@@ -1,0 +1,68 @@
+#include "ndjson.h"
+
+#include <string.h>
+
+void ndjson_init(struct ndjson *s, size_t max_line)
+{
+    buf_init(&s->tail, max_line);
+}
+
+void ndjson_free(struct ndjson *s)
+{
+    buf_free(&s->tail);
+}
+
+size_t ndjson_pending(const struct ndjson *s)
+{
+    return s->tail.len;
+}
+
+static int emit(const char *line, size_t len, ndjson_line_fn fn, void *ud)
+{
+    if (len && line[len - 1] == '\r')
+        len--;
+    /* Whitespace-only lines carry nothing. */
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i == len)
+        return 0;
+    return fn(ud, line, len);
+}
+
+int ndjson_feed(struct ndjson *s, const char *p, size_t n, ndjson_line_fn fn, void *ud)
+{
+    const char *end = p + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            if (buf_append(&s->tail, p, (size_t)(end - p)) < 0)
+                return -1;
+            return 0;
+        }
+        int rc;
+        if (s->tail.len) {
+            if (buf_append(&s->tail, p, (size_t)(nl - p)) < 0)
+                return -1;
+            rc = emit(s->tail.p, s->tail.len, fn, ud);
+            buf_reset(&s->tail);
+        } else {
+            if ((size_t)(nl - p) > s->tail.max)
+                return -1;
+            rc = emit(p, (size_t)(nl - p), fn, ud);
+        }
+        if (rc)
+            return rc;
+        p = nl + 1;
+    }
+    return 0;
+}
+
+int ndjson_finish(struct ndjson *s, ndjson_line_fn fn, void *ud)
+{
+    if (!s->tail.len)
+        return 0;
+    int rc = emit(s->tail.p, s->tail.len, fn, ud);
+    buf_reset(&s->tail);
+    return rc;
+}
