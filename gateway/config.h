@@ -1,0 +1,195 @@
+/*
+ * config: gateway.json, loaded into an immutable, reference-counted snapshot.
+ *
+ * The file is JSON with // line and slash-star block comments (DESIGN.md,
+ * "Configuration").
+ * cfg_load() reads it, checks every key (types, bounds, unknown keys, cross
+ * references) and either returns a snapshot or reports *every* problem as
+ *
+ *     FILE:LINE: json.path: what is wrong, and how to fix it
+ *
+ * and returns NULL. `ollama-gateway check` and `serve` (and SIGHUP reloads)
+ * all go through cfg_load(), so what check accepts, serve accepts (STYLE C3).
+ *
+ * Ownership and threads: a struct cfg is never modified after cfg_load()
+ * returns it. The caller gets one reference; cfg_ref()/cfg_unref() are atomic,
+ * so any thread may take or drop a reference, and the last cfg_unref() frees
+ * the snapshot with every string, array and cJSON object it points to. Every
+ * pointer inside a cfg is owned by the cfg and lives as long as it does.
+ * cfg_acquire()/cfg_publish() hold "the configuration in force" for a daemon
+ * that reloads: requests take a reference when they start and keep that
+ * snapshot to the end, whatever is published meanwhile.
+ *
+ * Relative paths in the file are resolved against the folder that holds it;
+ * every path in a cfg is absolute.
+ */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include "buf.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CFG_DEFAULT_PATH "/etc/ollama-gateway/gateway.json"
+/* Largest configuration file accepted. */
+#define CFG_MAX_FILE_BYTES (4u << 20)
+
+/* A "host:port" listen address. */
+struct cfg_addr {
+    const char *text; /* as written, for messages: "[::1]:8080" */
+    const char *host; /* no brackets: "127.0.0.1", "::1", "0.0.0.0", "::", "localhost" */
+    unsigned port;    /* 1..65535 */
+    int family;       /* AF_INET, AF_INET6, or AF_UNSPEC for "localhost" (both loopbacks) */
+    bool loopback;    /* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost" */
+    bool wildcard;    /* 0.0.0.0 or :: */
+};
+
+struct cfg_backend {
+    const char *name;        /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
+    const char *url;         /* "http[s]://host[:port]", no trailing '/' */
+    unsigned max_inflight;   /* 0 = no limit of our own (default); Ollama queues by itself */
+    unsigned weight;         /* 1..1000, default 1 */
+    const char *const *headers; /* NULL-terminated "Name: value" lines for curl_slist_append;
+                                   an empty value is written "Name;" (curl's way to send it) */
+    size_t nheaders;
+};
+
+struct cfg_alias {
+    const char *name;   /* the client-facing name, or a glob (has * ? or [) */
+    bool glob;
+    const char *model;  /* the Ollama model to ask for */
+    const cJSON *options; /* an object of Ollama option defaults, or NULL; read-only */
+    const char *const *backends; /* NULL-terminated backend names, or NULL = any backend */
+    const unsigned *backend_index; /* the same, as indexes into cfg->backends */
+    size_t nbackends;
+    unsigned order;     /* position in the file, 0-based */
+};
+
+struct cfg_limits {
+    size_t max_body_bytes;          /* 1024..1073741824, default 16777216 */
+    unsigned max_connections;       /* 1..1000000, default 10000 */
+    unsigned header_timeout_s;      /* 1..3600, default 10 */
+    unsigned first_token_timeout_s; /* 1..86400, default 300 */
+    unsigned idle_stream_timeout_s; /* 1..86400, default 120 */
+    unsigned queue_timeout_s;       /* 1..3600, default 30 */
+    unsigned keepalive_interval_s;  /* 1..3600, default 5: ": keep-alive" while waiting */
+};
+
+enum cfg_auth { CFG_AUTH_KEYS = 0, CFG_AUTH_NONE = 1 };
+
+struct cfg {
+    atomic_uint refs;
+    const char *path; /* the file as named to cfg_load() (or the name given to
+                         cfg_load_buffer()); use it in messages */
+    const char *dir;  /* absolute folder that relative paths were resolved against */
+
+    const struct cfg_addr *listen; /* default: one, 127.0.0.1:8080 */
+    size_t nlisten;
+    struct {
+        const char *cert; /* absolute; both NULL when there is no "tls" */
+        const char *key;
+    } tls;
+    unsigned workers;      /* 0..256; 0 = one per CPU (default) */
+    const char *keys_file; /* absolute; default <dir>/keys.json */
+    enum cfg_auth auth;    /* default CFG_AUTH_KEYS */
+    bool allow_unauthenticated_public; /* default false */
+
+    const struct cfg_backend *backends; /* at least one */
+    size_t nbackends;
+    const struct cfg_alias *aliases; /* in file order */
+    size_t naliases;
+
+    unsigned discovery_interval_s; /* 1..3600, default 5 */
+    bool expose_backend_models;    /* default true */
+    struct cfg_limits limits;
+    struct {
+        const char *const *origins; /* NULL-terminated; "*" allowed; NULL = no CORS */
+        size_t norigins;
+    } cors;
+    struct {
+        int level;          /* LOG_LEVEL_* (log.h); default LOG_LEVEL_INFO */
+        const char *access; /* "-" = stdout (default), an absolute path, or NULL = off */
+    } log;
+    struct {
+        bool enabled;          /* true when "metrics" is present */
+        struct cfg_addr listen;
+    } metrics;
+
+    /* Private to config.c and router.c. */
+    struct cfg_arena *arena;
+    cJSON *json;                        /* the parsed file; options point into it */
+    const struct cfg_alias **exact;     /* non-glob aliases sorted by name (strcmp) */
+    size_t nexact;
+    const struct cfg_alias **globs;     /* glob aliases, in file order */
+    size_t nglobs;
+    const char *const *notices;         /* see cfg_features_not_in_force() */
+    size_t nnotices;
+};
+
+/*
+ * Problems found by a load, one "FILE:LINE: message\n" line each, sorted by
+ * line. At most CFG_MAX_ERRORS lines are kept; count says how many were found
+ * (a final line says how many were left out).
+ */
+#define CFG_MAX_ERRORS 100
+struct cfg_errors {
+    struct buf text; /* owned */
+    unsigned count;
+};
+
+void cfg_errors_init(struct cfg_errors *e);
+void cfg_errors_free(struct cfg_errors *e);
+/* log_error() each line. */
+void cfg_errors_log(const struct cfg_errors *e);
+
+/*
+ * Load and check the file at path. Returns a snapshot holding one reference,
+ * or NULL when the file has any problem (or memory ran out). The problems go
+ * to errs when it is not NULL, else to log_error(), one call per problem.
+ * Messages name the file as `path` was written.
+ */
+struct cfg *cfg_load(const char *path, struct cfg_errors *errs);
+
+/*
+ * The same from memory: text[0..len) (need not be '\0'-terminated), named
+ * `name` in messages, relative paths resolved against base_dir (NULL = the
+ * current directory). Never reads a file.
+ */
+struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name,
+                            const char *base_dir, struct cfg_errors *errs);
+
+/* Take another reference (returns c). c may be NULL. */
+struct cfg *cfg_ref(struct cfg *c);
+/* Drop a reference; the last one frees. c may be NULL. */
+void cfg_unref(struct cfg *c);
+
+/*
+ * One warning per configured key whose feature is not built yet (so an
+ * operator is never misled into thinking, say, TLS or API keys protect the
+ * port), each "FILE:LINE: key: ... is not in force yet: ...". fn NULL =
+ * log_warn() each. Call it once after a successful load, in serve and check.
+ */
+typedef void (*cfg_notice_fn)(void *ud, const char *msg);
+void cfg_features_not_in_force(const struct cfg *c, cfg_notice_fn fn, void *ud);
+
+/*
+ * `ollama-gateway check -c path`: load, print every problem (then the
+ * not-in-force warnings) to stderr, "FILE: configuration OK" on success.
+ * Returns the exit code: 0 ok, 1 problems.
+ */
+int cfg_check(const char *path);
+
+/*
+ * The configuration in force, for a daemon that reloads. cfg_publish() takes
+ * over the caller's reference to c (may be NULL, at shutdown) and drops the
+ * reference held on the previous one. cfg_acquire() returns the current
+ * snapshot with a new reference (NULL before the first publish); release it
+ * with cfg_unref(). Both are thread-safe (a mutex held for a pointer swap).
+ */
+void cfg_publish(struct cfg *c);
+struct cfg *cfg_acquire(void);
+
+#endif

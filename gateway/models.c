@@ -1,0 +1,108 @@
+#include "models.h"
+
+#include "router.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static int model_object(struct buf *out, const char *id, long created, const char *owner)
+{
+    if (buf_puts(out, "{\"id\":") < 0 || buf_json_str(out, id, strlen(id)) < 0 ||
+        buf_printf(out, ",\"object\":\"model\",\"created\":%ld,\"owned_by\":", created) < 0 ||
+        buf_json_str(out, owner, strlen(owner)) < 0 || buf_puts(out, "}") < 0)
+        return -1;
+    return 0;
+}
+
+/* Who "owns" a backend model, as Ollama's own /v1/models says it: the
+ * namespace before the last '/', or "library" for official models. */
+static void owner_of(const char *name, char *owner, size_t size)
+{
+    const char *slash = strrchr(name, '/');
+    if (!slash) {
+        snprintf(owner, size, "library");
+        return;
+    }
+    const char *start = name;
+    for (const char *p = name; p < slash; p++)
+        if (*p == '/')
+            start = p + 1;
+    snprintf(owner, size, "%.*s", (int)(slash - start), start);
+}
+
+struct list_ctx {
+    struct buf *out;
+    const struct cfg *cfg;
+    bool first;
+    int rc;
+};
+
+static void add_backend_model(void *ud, const char *name, long modified)
+{
+    struct list_ctx *c = ud;
+    /* An exact alias of the same name already stands for it. */
+    for (size_t i = 0; i < c->cfg->naliases; i++)
+        if (!c->cfg->aliases[i].glob && strcmp(c->cfg->aliases[i].name, name) == 0)
+            return;
+    char owner[128];
+    owner_of(name, owner, sizeof owner);
+    if ((!c->first && buf_puts(c->out, ",") < 0) || model_object(c->out, name, modified, owner))
+        c->rc = -1;
+    c->first = false;
+}
+
+int models_list(struct gateway *gw, const struct cfg *cfg, struct buf *out)
+{
+    struct list_ctx c = {.out = out, .cfg = cfg, .first = true, .rc = 0};
+    long created = (long)(gw->started_ms / 1000);
+    if (buf_puts(out, "{\"object\":\"list\",\"data\":[") < 0)
+        return -1;
+    /* Aliases with an exact name are models a client can ask for; globs are
+     * patterns, not names, so they are not listed. */
+    for (size_t i = 0; i < cfg->naliases; i++) {
+        if (cfg->aliases[i].glob)
+            continue;
+        if ((!c.first && buf_puts(out, ",") < 0) ||
+            model_object(out, cfg->aliases[i].name, created, "ollama-gateway") < 0)
+            return -1;
+        c.first = false;
+    }
+    if (cfg->expose_backend_models)
+        backends_each_model(gw->backends, add_backend_model, &c);
+    if (c.rc < 0 || buf_puts(out, "]}") < 0)
+        return -1;
+    return 0;
+}
+
+struct find_ctx {
+    const char *id;
+    char found[512];
+    long modified;
+};
+
+static void find_model(void *ud, const char *name, long modified)
+{
+    struct find_ctx *f = ud;
+    if (!f->found[0] && (strcmp(name, f->id) == 0 || router_model_eq(name, f->id))) {
+        snprintf(f->found, sizeof f->found, "%s", name);
+        f->modified = modified;
+    }
+}
+
+int models_get(struct gateway *gw, const struct cfg *cfg, const char *id, struct buf *out)
+{
+    for (size_t i = 0; i < cfg->naliases; i++)
+        if (!cfg->aliases[i].glob && strcmp(cfg->aliases[i].name, id) == 0)
+            return model_object(out, id, (long)(gw->started_ms / 1000), "ollama-gateway");
+    if (!cfg->expose_backend_models)
+        return -1;
+    struct find_ctx f = {.id = id};
+    backends_each_model(gw->backends, find_model, &f);
+    if (!f.found[0])
+        return -1;
+    char owner[128];
+    owner_of(f.found, owner, sizeof owner);
+    /* The id is echoed as the client spelled it. */
+    return model_object(out, id, f.modified, owner);
+}

@@ -1,0 +1,397 @@
+#include "relay.h"
+
+#include "backends.h"
+#include "log.h"
+#include "request.h"
+#include "router.h"
+#include "server.h"
+#include "sse.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Back-pressure (EVENTLOOP.md P6/P7): the transfer is paused while more than
+ * OUT_HIGH bytes wait for the client and resumed below OUT_LOW. The hard
+ * ceiling only has to hold what one curl write (≤16 KiB, or one long NDJSON
+ * line) can turn into, so a paused transfer can always make progress. */
+#define OUT_HIGH (64u << 10)
+#define OUT_LOW (16u << 10)
+#define OUT_STREAM_MAX (64u << 20)
+#define NONSTREAM_MAX (64u << 20) /* a whole non-streamed native answer */
+#define MAX_NDJSON_LINE (16u << 20)
+
+static const struct cfg_backend *backend_of(const struct request *r)
+{
+    return r->backend >= 0 ? &r->cfg->backends[r->backend] : NULL;
+}
+
+static const char *backend_name(const struct request *r)
+{
+    const struct cfg_backend *be = backend_of(r);
+    return be ? be->name : "-";
+}
+
+static void abort_upstream(struct request *r)
+{
+    if (!r->easy)
+        return;
+    /* Removing a live transfer closes its connection: that close is what makes
+     * Ollama stop generating. */
+    curl_multi_remove_handle(r->w->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    r->paused = false;
+}
+
+/* New bytes (or the end) are in r->out: make sure the client gets them. */
+static void flush(struct request *r)
+{
+    if (r->client_gone)
+        return;
+    r->t_next_keepalive = now_ms() + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
+    if (r->suspended)
+        request_wake(r);
+}
+
+/* The answer failed. Before anything reached the client it becomes a real
+ * HTTP error; after that, one final SSE error frame and no [DONE]. */
+static void fail(struct request *r, const struct apierr *e)
+{
+    if (r->ended)
+        return;
+    r->err = *e;
+    r->ended = true;
+    bool started = r->phase == PHASE_STREAMING || r->out.len > 0 || r->keepalive_sent;
+    if (r->stream && started && sse_error(&r->out, e) < 0)
+        r->cut = true;
+    flush(r);
+}
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud);
+
+static int start_transfer(struct request *r, const struct cfg_backend *be)
+{
+    char url[1100];
+    snprintf(url, sizeof url, "%s/api/chat", be->url);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->upbody.p);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upbody.len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->w->backend_headers[r->backend]);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
+     * memory (EVENTLOOP.md §3). */
+    if (curl_multi_add_handle(r->w->multi, c) != CURLM_OK) {
+        curl_easy_cleanup(c);
+        return -1;
+    }
+    r->easy = c;
+    return 0;
+}
+
+enum MHD_Result relay_start(struct request *r)
+{
+    struct apierr e = {0};
+    if (chat_req_parse(&r->creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0)
+        return server_reply_error(r, &e);
+    r->creq_live = true;
+    r->model = r->creq.model;
+    r->stream = r->creq.stream;
+
+    const struct cfg_alias *alias = router_alias(r->cfg, r->model);
+    const char *target = alias ? alias->model : r->model;
+    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", target);
+
+    bool any_up = false;
+    r->backend = backends_pick(r->w->gw->backends, target, &any_up);
+    if (r->backend < 0) {
+        if (!any_up)
+            apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                       "No backend is available right now; try again shortly");
+        else if (alias)
+            apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
+                       "The model '%s' (an alias of '%s') does not exist on any backend",
+                       r->model, target);
+        else
+            apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
+                       "The model '%s' does not exist", r->model);
+        return server_reply_error(r, &e);
+    }
+    if (chat_req_to_ollama(&r->creq, target, alias ? alias->options : NULL, &r->upbody, &e) < 0)
+        return server_reply_error(r, &e);
+
+    chat_make_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
+    r->created = (long)time(NULL);
+    if (r->stream) {
+        if (chat_stream_init(&r->cs, r->model, r->creq.include_usage, r->chat_id, r->created) < 0) {
+            apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+            return server_reply_error(r, &e);
+        }
+        chat_stream_set_backend(&r->cs, backend_of(r)->name);
+        r->cs_live = true;
+        ndjson_init(&r->nd, MAX_NDJSON_LINE);
+        r->out.max = OUT_STREAM_MAX;
+    } else {
+        r->out.max = NONSTREAM_MAX;
+    }
+    if (start_transfer(r, backend_of(r)) < 0) {
+        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Could not start the request");
+        return server_reply_error(r, &e);
+    }
+    r->phase = PHASE_UPSTREAM;
+    r->t_last_up = r->t_start;
+    r->t_next_keepalive = r->t_start + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
+    request_suspend(r);
+    return MHD_YES;
+}
+
+enum MHD_Result relay_resumed(struct request *r)
+{
+    if (r->stream && (r->out.len || r->keepalive_sent))
+        return server_reply_stream(r);
+    if (r->ended) {
+        if (r->err.status)
+            return server_reply_error(r, &r->err);
+        return server_reply_json(r, 200, r->out.p, r->out.len);
+    }
+    request_suspend(r); /* woken early: nothing to send yet */
+    return MHD_YES;
+}
+
+ssize_t relay_read(struct request *r, char *dst, size_t max)
+{
+    if (r->client_gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (r->out.len) {
+        size_t n = r->out.len < max ? r->out.len : max;
+        memcpy(dst, r->out.p, n);
+        buf_consume(&r->out, n);
+        if (r->paused && r->out.len < OUT_LOW) {
+            r->want_unpause = true;
+            worker_defer(r->w, r);
+        }
+        return (ssize_t)n;
+    }
+    if (r->ended)
+        return r->cut ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    request_suspend(r); /* never return 0 without suspending (P2) */
+    return 0;
+}
+
+static int on_line(void *ud, const char *line, size_t len)
+{
+    struct request *r = ud;
+    if (!r->t_first)
+        r->t_first = now_ms();
+    struct apierr e = {0};
+    int rc = chat_stream_line(&r->cs, line, len, &r->out, &e);
+    if (rc == CHAT_MORE)
+        return 0;
+    if (rc == CHAT_DONE) {
+        r->ended = true;
+        r->prompt_tokens = r->cs.prompt_tokens;
+        r->completion_tokens = r->cs.completion_tokens;
+        return 1;
+    }
+    fail(r, &e); /* a real HTTP error if nothing reached the client yet */
+    return 1;
+}
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct request *r = ud;
+    size_t n = size * nmemb;
+    if (!r->up_status)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
+    r->t_last_up = now_ms();
+    if (r->up_status != 200) {
+        buf_append(&r->uperr, p, n); /* beyond 64 KiB the start is enough */
+        return n;
+    }
+    if (r->ended)
+        return r->err.status ? CURL_WRITEFUNC_ERROR : n;
+    if (!r->stream) {
+        if (!r->t_first)
+            r->t_first = r->t_last_up;
+        if (buf_append(&r->out, p, n) < 0) {
+            struct apierr e;
+            apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
+                       "Backend %s sent an answer larger than %zu bytes", backend_name(r),
+                       r->out.max);
+            buf_reset(&r->out);
+            fail(r, &e);
+            return CURL_WRITEFUNC_ERROR;
+        }
+        return n;
+    }
+    /* Check room before touching the bytes: after a pause curl hands us the
+     * very same bytes again (P7). */
+    if (r->out.len >= OUT_HIGH) {
+        r->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    size_t before = r->out.len;
+    int rc = ndjson_feed(&r->nd, p, n, on_line, r);
+    if (rc < 0) {
+        struct apierr e;
+        apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
+                   "Backend %s sent a line longer than %u bytes", backend_name(r),
+                   MAX_NDJSON_LINE);
+        fail(r, &e);
+    }
+    if (r->out.len != before || r->ended)
+        flush(r);
+    /* After a failure stop reading: a garbage-spewing backend is cut off. */
+    return r->ended && r->err.status ? CURL_WRITEFUNC_ERROR : n;
+}
+
+void relay_upstream_done(struct request *r, CURLcode result)
+{
+    abort_upstream(r); /* the transfer is over: just detach and free it */
+    r->upstream_done = true;
+    if (r->ended) {
+        flush(r);
+        return;
+    }
+    struct apierr e = {0};
+    if (result != CURLE_OK) {
+        if (result == CURLE_COULDNT_CONNECT || result == CURLE_OPERATION_TIMEDOUT ||
+            result == CURLE_COULDNT_RESOLVE_HOST)
+            backends_report_failure(r->w->gw->backends, r->backend);
+        apierr_set(&e, 502, APIERR_API, "upstream_error", NULL, "Backend %s failed: %s",
+                   backend_name(r), curl_easy_strerror(result));
+        fail(r, &e);
+        return;
+    }
+    if (r->up_status != 200) {
+        chat_upstream_error((int)r->up_status, r->uperr.p ? r->uperr.p : "", r->uperr.len,
+                            backend_name(r), &e);
+        fail(r, &e);
+        return;
+    }
+    if (r->stream) {
+        ndjson_finish(&r->nd, on_line, r);
+        if (!r->ended && chat_stream_eof(&r->cs, &e) < 0)
+            fail(r, &e);
+        flush(r);
+        return;
+    }
+    struct buf json;
+    buf_init(&json, NONSTREAM_MAX);
+    if (chat_complete(r->out.p ? r->out.p : "", r->out.len, r->model, r->chat_id, r->created,
+                      backend_name(r), &json, &r->prompt_tokens, &r->completion_tokens, &e) < 0) {
+        buf_free(&json);
+        buf_reset(&r->out);
+        fail(r, &e);
+        return;
+    }
+    buf_free(&r->out);
+    r->out = json;
+    r->ended = true;
+    flush(r);
+}
+
+void relay_tick(struct request *r, int64_t now)
+{
+    if (r->route != ROUTE_CHAT || r->ended || !r->easy)
+        return;
+    const struct cfg_limits *l = &r->cfg->limits;
+    struct apierr e;
+    if (!r->t_first && now - r->t_start >= (int64_t)l->first_token_timeout_s * 1000) {
+        abort_upstream(r);
+        apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
+                   "Backend %s did not start answering within %u s "
+                   "(limits.first_token_timeout_s)",
+                   backend_name(r), (unsigned)l->first_token_timeout_s);
+        fail(r, &e);
+        return;
+    }
+    /* Upstream silence counts only while we are reading (P6). */
+    if (r->t_first && !r->paused && now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
+        abort_upstream(r);
+        apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
+                   "Backend %s sent nothing for %u s (limits.idle_stream_timeout_s)",
+                   backend_name(r), (unsigned)l->idle_stream_timeout_s);
+        fail(r, &e);
+        return;
+    }
+    if (r->stream && now >= r->t_next_keepalive && r->out.len == 0) {
+        if (sse_comment(&r->out, "keep-alive") == 0) {
+            r->keepalive_sent = true;
+            flush(r);
+        }
+    }
+}
+
+void relay_client_gone(struct request *r)
+{
+    worker_unwatch_hangup(r->w, r);
+    r->client_gone = true;
+    abort_upstream(r);
+    request_resume(r); /* MHD finds the EOF and completes the request */
+}
+
+void relay_run_deferred(struct request *r)
+{
+    if (r->want_unpause) {
+        r->want_unpause = false;
+        if (r->paused && r->easy) {
+            r->paused = false;
+            curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may deliver data at once */
+        }
+    }
+    if (r->want_resume) {
+        r->want_resume = false;
+        request_resume(r);
+    }
+}
+
+void relay_shutdown(struct request *r)
+{
+    if (r->easy) {
+        abort_upstream(r);
+        struct apierr e;
+        apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "The gateway is shutting down; retry the request");
+        fail(r, &e);
+    }
+    r->want_resume = false;
+    request_resume(r);
+}
+
+void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe)
+{
+    worker_unwatch_hangup(r->w, r);
+    if (r->easy) {
+        abort_upstream(r);
+        if (!r->err.status)
+            apierr_set(&r->err, 499, APIERR_INVALID, "client_closed", NULL,
+                       "The client closed the connection before the answer was complete");
+    } else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->phase == PHASE_STREAMING &&
+               !r->err.status) {
+        apierr_set(&r->err, 499, APIERR_INVALID, "client_closed", NULL,
+                   "The connection ended before the answer was delivered");
+    }
+}
+
+void relay_release(struct request *r)
+{
+    abort_upstream(r);
+    if (r->creq_live)
+        chat_req_free(&r->creq);
+    if (r->cs_live) {
+        chat_stream_free(&r->cs);
+        ndjson_free(&r->nd);
+    }
+    r->creq_live = r->cs_live = false;
+}

@@ -1,0 +1,127 @@
+#include "request.h"
+
+#include "relay.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum route route_of(const char *url)
+{
+    if (strcmp(url, "/v1/chat/completions") == 0)
+        return ROUTE_CHAT;
+    if (strcmp(url, "/v1/models") == 0)
+        return ROUTE_MODELS;
+    if (strncmp(url, "/v1/models/", 11) == 0 && url[11])
+        return ROUTE_MODEL;
+    if (strcmp(url, "/healthz") == 0)
+        return ROUTE_HEALTHZ;
+    if (strcmp(url, "/readyz") == 0)
+        return ROUTE_READYZ;
+    return ROUTE_UNKNOWN;
+}
+
+/* The client's x-request-id if it is short and plain, so it can go into
+ * headers and logs unescaped; otherwise a fresh random one. */
+static void set_request_id(struct request *r)
+{
+    const char *theirs = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-request-id");
+    if (theirs) {
+        size_t n = strlen(theirs);
+        bool ok = n > 0 && n < 65;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = theirs[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' || c == ':';
+        }
+        if (ok) {
+            memcpy(r->id, theirs, n + 1);
+            return;
+        }
+    }
+    unsigned char raw[12];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(r->id, "req_", 4);
+    sodium_bin2hex(r->id + 4, sizeof r->id - 4, raw, sizeof raw);
+}
+
+struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,
+                            const char *method)
+{
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->w = w;
+    r->conn = conn;
+    r->cfg = cfg_ref(w->gw->cfg);
+    r->method = method;
+    snprintf(r->path, sizeof r->path, "%s", url);
+    r->route = route_of(url);
+    r->phase = PHASE_BODY;
+    r->backend = -1;
+    r->t_start = now_ms();
+    buf_init(&r->body, r->cfg->limits.max_body_bytes);
+    buf_init(&r->upbody, (size_t)r->cfg->limits.max_body_bytes * 2 + 4096);
+    buf_init(&r->uperr, 64u << 10);
+    buf_init(&r->out, 0); /* sized by relay when it knows the kind of answer */
+    set_request_id(r);
+    r->next = w->active;
+    if (w->active)
+        w->active->prev = r;
+    w->active = r;
+    w->nactive++;
+    return r;
+}
+
+void request_free(struct request *r)
+{
+    struct worker *w = r->w;
+    relay_release(r);
+    if (r->deferred) {
+        if (r->dprev)
+            r->dprev->dnext = r->dnext;
+        else
+            w->deferred = r->dnext;
+        if (r->dnext)
+            r->dnext->dprev = r->dprev;
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->active = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    w->nactive--;
+    buf_free(&r->body);
+    buf_free(&r->upbody);
+    buf_free(&r->uperr);
+    buf_free(&r->out);
+    cfg_unref(r->cfg);
+    free(r);
+}
+
+void request_suspend(struct request *r)
+{
+    if (r->suspended)
+        return;
+    MHD_suspend_connection(r->conn);
+    r->suspended = true;
+    worker_watch_hangup(r->w, r);
+}
+
+void request_resume(struct request *r)
+{
+    if (!r->suspended)
+        return;
+    /* Drop our watch before MHD may close the fd and its number be reused (P3). */
+    worker_unwatch_hangup(r->w, r);
+    r->suspended = false;
+    MHD_resume_connection(r->conn);
+}
+
+void request_wake(struct request *r)
+{
+    r->want_resume = true;
+    worker_defer(r->w, r);
+}

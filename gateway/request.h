@@ -1,0 +1,101 @@
+/*
+ * request: one HTTP request from arrival to the completion callback.
+ *
+ * Ownership: created by the access handler on its first call, stored in MHD's
+ * *req_cls, and freed only by the completion callback (request_free), which is
+ * always called from inside MHD_run on the owning worker (EVENTLOOP.md P9).
+ * Everything hanging off a request (body, buffers, the curl handle, the chat
+ * state) is owned by it. Callbacks never free a request; they set flags.
+ *
+ * Phases: BODY (reading the upload) → UPSTREAM (a backend is working, the
+ * connection is suspended and no response is queued yet) → STREAMING (an SSE
+ * response is queued and fed from `out`) or REPLIED (a whole response is
+ * queued). Exactly one response is ever queued.
+ */
+#ifndef GATEWAY_REQUEST_H
+#define GATEWAY_REQUEST_H
+
+#include "apierr.h"
+#include "buf.h"
+#include "chat.h"
+#include "ndjson.h"
+#include "worker.h"
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum route {
+    ROUTE_UNKNOWN,
+    ROUTE_CHAT,
+    ROUTE_MODELS,
+    ROUTE_MODEL,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+};
+
+enum phase { PHASE_BODY, PHASE_UPSTREAM, PHASE_STREAMING, PHASE_REPLIED };
+
+struct request {
+    struct worker *w;              /* borrowed: the owner */
+    struct MHD_Connection *conn;   /* borrowed from MHD */
+    struct cfg *cfg;               /* a reference: the snapshot this request started with */
+    struct request *prev, *next;   /* worker's active list */
+    struct request *dprev, *dnext; /* worker's deferred list */
+    bool deferred;
+
+    enum route route;
+    enum phase phase;
+    const char *method; /* borrowed from MHD, valid for the request's life */
+    char path[256];
+    char id[72];        /* x-request-id */
+    struct buf body;    /* the upload, bounded by limits.max_body_bytes */
+    bool body_too_big;
+    int status;         /* what was sent, for the access log */
+    struct apierr err;  /* set when the answer is an error */
+
+    /* chat completions */
+    struct chat_req creq;
+    bool creq_live;
+    struct chat_stream cs;
+    bool cs_live;
+    const char *model;         /* as the client asked; borrowed from creq */
+    char upstream_model[256];
+    int backend;               /* index in cfg->backends, or -1 */
+    CURL *easy;                /* owned; NULL once finished or aborted */
+    struct buf upbody;         /* the native request body (curl reads it while sending) */
+    struct ndjson nd;
+    long up_status;            /* backend's HTTP status, 0 until known */
+    struct buf uperr;          /* a non-200 answer's body */
+    struct buf out;            /* bytes waiting for the client */
+    bool stream;               /* the client asked for SSE */
+    bool suspended;            /* MHD connection suspended by us (P1) */
+    bool paused;               /* curl transfer paused by us (P7) */
+    bool want_resume, want_unpause;
+    bool upstream_done;        /* no more bytes will come from the backend */
+    bool ended;                /* out holds the last bytes of the response */
+    bool client_gone;          /* the client hung up */
+    bool hangup_watched;
+    struct watch hangup;
+    bool keepalive_sent;       /* the SSE response began before the first token */
+    bool cut;                  /* end the response abruptly (no clean end possible) */
+    char chat_id[48];          /* chatcmpl-…, the same on every chunk */
+    long created;
+    int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
+    long prompt_tokens, completion_tokens;
+};
+
+/* Allocate a request for a new connection's request; NULL on OOM. */
+struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,
+                            const char *method);
+void request_free(struct request *r);
+
+/* Suspend r's connection (only from inside an MHD callback of r). */
+void request_suspend(struct request *r);
+/* Resume r's connection (loop context only; r must be suspended). */
+void request_resume(struct request *r);
+/* Ask the loop to resume r when it gets to it (safe from curl callbacks). */
+void request_wake(struct request *r);
+
+#endif

@@ -1,0 +1,235 @@
+#include "server.h"
+
+#include "accesslog.h"
+#include "log.h"
+#include "models.h"
+#include "relay.h"
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_BLOCK 4096            /* MHD's chunk buffer for SSE responses */
+#define CONNECTION_MEMORY (32 << 10) /* per connection: read buffer, headers, response block */
+
+static void add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
+{
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "x-request-id", r->id);
+    if (r->w->draining)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+enum MHD_Result server_reply_json(struct request *r, int status, const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    add_headers(r, resp, "application/json");
+    if (r->err.status && r->err.no_retry)
+        MHD_add_response_header(resp, "x-should-retry", "false");
+    r->status = status;
+    r->phase = PHASE_REPLIED;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result server_reply_error(struct request *r, const struct apierr *e)
+{
+    if (e != &r->err)
+        r->err = *e;
+    struct buf b;
+    buf_init(&b, 4096);
+    if (apierr_json(e, &b) < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    enum MHD_Result rc = server_reply_json(r, e->status, b.p, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+static ssize_t read_stream(void *cls, uint64_t pos, char *dst, size_t max)
+{
+    (void)pos;
+    return relay_read(cls, dst, max);
+}
+
+enum MHD_Result server_reply_stream(struct request *r)
+{
+    /* No free callback: the request is owned by the completion callback (P9). */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    add_headers(r, resp, "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    r->status = 200;
+    r->phase = PHASE_STREAMING;
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result reply_status(struct request *r, int status, const char *json)
+{
+    return server_reply_json(r, status, json, strlen(json));
+}
+
+static enum MHD_Result not_found(struct request *r)
+{
+    struct apierr e;
+    apierr_set(&e, 404, APIERR_INVALID, "not_found", NULL, "Unknown route %s %s", r->method,
+               r->path);
+    return server_reply_error(r, &e);
+}
+
+static enum MHD_Result wrong_method(struct request *r, const char *allowed)
+{
+    struct apierr e;
+    apierr_set(&e, 405, APIERR_INVALID, "method_not_allowed", NULL,
+               "%s is not allowed on %s; use %s", r->method, r->path, allowed);
+    return server_reply_error(r, &e);
+}
+
+static bool is_get(const struct request *r)
+{
+    return strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+}
+
+static enum MHD_Result reply_models(struct request *r, const char *id)
+{
+    struct buf b;
+    buf_init(&b, 16u << 20);
+    enum MHD_Result rc;
+    if (id) {
+        if (models_get(r->w->gw, r->cfg, id, &b) < 0) {
+            struct apierr e;
+            apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
+                       "The model '%s' does not exist", id);
+            buf_free(&b);
+            return server_reply_error(r, &e);
+        }
+    } else if (models_list(r->w->gw, r->cfg, &b) < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    rc = server_reply_json(r, 200, b.p, b.len);
+    buf_free(&b);
+    return rc;
+}
+
+/* The upload is complete (or the connection was resumed): act on it. */
+static enum MHD_Result dispatch(struct request *r)
+{
+    if (r->phase == PHASE_UPSTREAM)
+        return relay_resumed(r);
+    if (r->phase != PHASE_BODY)
+        return MHD_YES; /* a response is queued already */
+    if (r->body_too_big) {
+        struct apierr e;
+        apierr_set(&e, 413, APIERR_INVALID, "request_too_large", NULL,
+                   "Request body is larger than %zu bytes (limits.max_body_bytes)",
+                   r->body.max);
+        return server_reply_error(r, &e);
+    }
+    switch (r->route) {
+    case ROUTE_CHAT:
+        if (strcmp(r->method, "POST") != 0)
+            return wrong_method(r, "POST");
+        return relay_start(r);
+    case ROUTE_MODELS:
+        return is_get(r) ? reply_models(r, NULL) : wrong_method(r, "GET");
+    case ROUTE_MODEL:
+        return is_get(r) ? reply_models(r, r->path + strlen("/v1/models/"))
+                         : wrong_method(r, "GET");
+    case ROUTE_HEALTHZ:
+        return reply_status(r, 200, "{\"status\":\"ok\"}");
+    case ROUTE_READYZ:
+        return backends_any_up(r->w->gw->backends)
+                   ? reply_status(r, 200, "{\"status\":\"ready\"}")
+                   : reply_status(r, 503, "{\"status\":\"no backend is up\"}");
+    case ROUTE_UNKNOWN:
+        break;
+    }
+    return not_found(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **req_cls)
+{
+    (void)version;
+    struct worker *w = cls;
+    struct request *r = *req_cls;
+    if (!r) {
+        r = request_new(w, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *req_cls = r;
+        /* A declared body over the limit is refused before it is read. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == '\0' && n > r->body.max) {
+                r->body_too_big = true;
+                return dispatch(r);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->body_too_big && buf_append(&r->body, upload_data, *upload_size) < 0)
+            r->body_too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->client_gone)
+        return MHD_NO;
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    struct request *r = *req_cls;
+    if (!r)
+        return;
+    relay_completed(r, toe);
+    accesslog_write(r, toe);
+    request_free(r);
+    *req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_debug("libmicrohttpd: %s", msg);
+}
+
+struct MHD_Daemon *server_start_daemon(struct worker *w, int fd)
+{
+    const struct cfg *cfg = w->gw->cfg;
+    unsigned nworkers = w->gw->nworkers ? w->gw->nworkers : 1;
+    unsigned limit = (unsigned)(cfg->limits.max_connections / nworkers);
+    if (limit < 4)
+        limit = 4;
+    return MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.header_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+}

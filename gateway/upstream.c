@@ -1,0 +1,110 @@
+#include "upstream.h"
+
+#include "log.h"
+#include "relay.h"
+#include "request.h"
+
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    struct worker *w = userp;
+    struct watch *wt = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (wt) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
+            free(wt);
+            curl_multi_assign(w->multi, s, NULL);
+        }
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    int op = EPOLL_CTL_MOD;
+    if (!wt) {
+        wt = malloc(sizeof *wt);
+        if (!wt)
+            return -1;
+        wt->kind = WATCH_CURL;
+        wt->fd = s;
+        wt->ptr = NULL;
+        curl_multi_assign(w->multi, s, wt);
+        op = EPOLL_CTL_ADD;
+    }
+    ev.data.ptr = wt;
+    if (epoll_ctl(w->epfd, op, s, &ev) < 0) {
+        log_warn_errno("worker %d: epoll_ctl for an upstream socket", w->id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Only records the deadline: calling libcurl from here is forbidden. */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct worker *w = userp;
+    w->curl_deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    return 0;
+}
+
+int upstream_init(struct worker *w)
+{
+    w->curl_deadline = -1;
+    w->multi = curl_multi_init();
+    if (!w->multi)
+        return -1;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    /* Keep enough idle upstream connections for a busy worker to reuse. */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return 0;
+}
+
+void upstream_free(struct worker *w)
+{
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+}
+
+void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t events)
+{
+    int mask = 0, running = 0;
+    if (events & EPOLLIN)
+        mask |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        mask |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP))
+        mask |= CURL_CSELECT_ERR;
+    curl_multi_socket_action(w->multi, wt->fd, mask, &running);
+}
+
+void upstream_on_timer(struct worker *w)
+{
+    int running = 0;
+    w->curl_deadline = -1;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+void upstream_collect(struct worker *w)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct request *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        CURLcode result = m->data.result;
+        /* m is invalid once the handle is removed: relay_upstream_done removes it. */
+        relay_upstream_done(r, result);
+    }
+}

@@ -1,0 +1,20 @@
+/*
+ * upstream: the libcurl multi glue of one worker. curl tells us which sockets
+ * to watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION); the worker's epoll loop calls upstream_on_socket
+ * and upstream_on_timer, then upstream_collect to finish transfers.
+ * Worker thread only. Easy handles carry their request in CURLOPT_PRIVATE.
+ */
+#ifndef GATEWAY_UPSTREAM_H
+#define GATEWAY_UPSTREAM_H
+
+#include "worker.h"
+
+int upstream_init(struct worker *w);
+void upstream_free(struct worker *w);
+void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t epoll_events);
+void upstream_on_timer(struct worker *w);
+/* Hand every finished transfer to its request (relay_upstream_done). */
+void upstream_collect(struct worker *w);
+
+#endif

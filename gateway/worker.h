@@ -1,0 +1,86 @@
+/*
+ * worker: one thread, one epoll loop. It owns, for its whole life, one
+ * libmicrohttpd daemon per listen address (external-epoll mode, the listening
+ * socket shared with the other workers through SO_REUSEPORT), one libcurl
+ * multi handle driven by curl_multi_socket_action, and every request that
+ * arrives on its connections. Nothing a worker owns is touched by another
+ * thread, so the request path takes no locks (backends_* lookups aside).
+ *
+ * Cross-library rule (EVENTLOOP.md P4/P5): a libcurl callback or an MHD
+ * callback only sets flags and queues the request with worker_defer(); the
+ * loop performs resume/unpause between curl_multi_socket_action and MHD_run.
+ * The main thread talks to a worker only through worker_stop(), which writes
+ * to the worker's eventfd.
+ */
+#ifndef GATEWAY_WORKER_H
+#define GATEWAY_WORKER_H
+
+#include "backends.h"
+#include "config.h"
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct request;
+
+/* State shared by every worker: read-only while they run, except the flags. */
+struct gateway {
+    struct cfg *cfg;           /* the configuration in force */
+    struct backends *backends; /* discovery state for cfg */
+    atomic_bool stopping;      /* SIGTERM/SIGINT seen: drain, then exit */
+    unsigned grace_s;          /* how long streams may take to finish after SIGTERM */
+    int64_t started_ms;        /* wall clock, for /v1/models "created" */
+    unsigned nworkers;
+};
+
+/* What an epoll event points at. */
+enum watch_kind { WATCH_MHD, WATCH_CURL, WATCH_EVENT, WATCH_HANGUP };
+struct watch {
+    enum watch_kind kind;
+    int fd;
+    void *ptr; /* the daemon, the request, or NULL */
+};
+
+struct worker {
+    int id;
+    struct gateway *gw; /* borrowed */
+    pthread_t thread;
+    int epfd;
+    struct watch event; /* eventfd: a message from main */
+    struct MHD_Daemon **daemons;
+    struct watch *daemon_watch;
+    size_t ndaemons;
+    CURLM *multi;
+    int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
+    struct curl_slist **backend_headers; /* per backend: what we send it */
+    struct request *active;              /* every live request (doubly linked) */
+    size_t nactive;
+    struct request *deferred;            /* requests with cross-library work queued */
+    int64_t next_tick;
+    bool draining;
+    int64_t drain_deadline;
+};
+
+/* Monotonic milliseconds. */
+int64_t now_ms(void);
+
+/* Create worker id: bind its listen sockets and daemons (errors are logged).
+ * Returns 0, or -1 with everything it made undone. */
+int worker_init(struct worker *w, int id, struct gateway *gw);
+int worker_start(struct worker *w);
+/* Ask the worker to drain and stop (any thread); then join. */
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+
+/* Queue r for the loop's deferred step (resume and/or unpause). */
+void worker_defer(struct worker *w, struct request *r);
+/* Watch a suspended connection's socket for the client hanging up. */
+void worker_watch_hangup(struct worker *w, struct request *r);
+void worker_unwatch_hangup(struct worker *w, struct request *r);
+
+#endif

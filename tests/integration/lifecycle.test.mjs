@@ -1,0 +1,213 @@
+// Command line, configuration checking, signals (DESIGN.md "Command line",
+// "Signals and lifecycle").
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  needGateway, runGateway, startGateway, startFake, chat, jsonOf, simpleChat, sseRecords, readSSE, get, sleep, waitFor,
+  freePort, TEST_ALIASES,
+} from './harness.mjs';
+
+function tmpFile(name, text) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-life-'));
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return { p, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('--version and --help exit 0', needGateway, async () => {
+  const v = await runGateway(['--version']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout + v.stderr, /\d+\.\d+\.\d+/);
+  const h = await runGateway(['--help']);
+  assert.equal(h.code, 0, h.stderr);
+  const text = h.stdout + h.stderr;
+  for (const word of ['serve', 'check', 'key']) assert.match(text, new RegExp(word));
+});
+
+test('unknown command or option → exit 1', needGateway, async () => {
+  const r = await runGateway(['frobnicate']);
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.length > 0, 'says why on stderr');
+  assert.equal(r.stdout, '');
+});
+
+test('check -c bad.json prints every problem as FILE:LINE and exits 1', needGateway, async () => {
+  const f = tmpFile('bad.json', [
+    '{',
+    '  "listen": ["127.0.0.1:8080"],',
+    '  "backends": [ { "url": "http://127.0.0.1:11434" } ],',
+    '  "workerz": 2,',
+    '  "limits": { "max_body_bytes": "big" },',
+    '  "aliases": { "x": 5 }',
+    '}',
+    '',
+  ].join('\n'));
+  try {
+    const r = await runGateway(['check', '-c', f.p]);
+    assert.equal(r.code, 1, `exit code; stderr:\n${r.stderr}`);
+    for (const line of [4, 5, 6]) {
+      assert.match(r.stderr, new RegExp(`bad\\.json:${line}: `), `a message for line ${line}:\n${r.stderr}`);
+    }
+    assert.match(r.stderr, /workerz/);
+    assert.match(r.stderr, /max_body_bytes/);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('check: JSON syntax error names the line; missing backends is an error', needGateway, async () => {
+  const f = tmpFile('syntax.json', '{\n  "backends": [\n    { "url": "http://127.0.0.1:1" },\n  ]\n  "workers": 1\n}\n');
+  const g = tmpFile('nobackends.json', '{\n  "workers": 1\n}\n');
+  try {
+    const r = await runGateway(['check', '-c', f.p]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /syntax\.json:\d+: /);
+    const r2 = await runGateway(['check', '-c', g.p]);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /nobackends\.json:\d*:? ?.*backends/);
+  } finally {
+    f.cleanup();
+    g.cleanup();
+  }
+});
+
+test('check: a good configuration (with comments) exits 0', needGateway, async () => {
+  const f = tmpFile('good.json', `// comment
+{
+  "listen": ["127.0.0.1:18080"], /* block comment */
+  "auth": "none",
+  "backends": [ { "name": "gpu1", "url": "http://127.0.0.1:11434", "headers": { "X-A": "b" } } ],
+  "aliases": ${JSON.stringify(TEST_ALIASES)},
+  "limits": { "first_token_timeout_s": 5, "keepalive_interval_s": 2 },
+  "log": { "level": "info", "access": "-" }
+}
+`);
+  try {
+    const r = await runGateway(['check', '-c', f.p]);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('serve with a bad configuration exits 1 without serving', needGateway, async () => {
+  const f = tmpFile('bad.json', '{ "backends": [], "nope": 1 }\n');
+  try {
+    const r = await runGateway(['serve', '-c', f.p]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '', 'nothing on stdout (the access log stream)');
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('port in use → exit 2', needGateway, async () => {
+  const port = await freePort();
+  const blocker = net.createServer();
+  await new Promise((r) => blocker.listen(port, '127.0.0.1', r));
+  const f = tmpFile('g.json', JSON.stringify({
+    listen: [`127.0.0.1:${port}`], auth: 'none', backends: [{ url: 'http://127.0.0.1:9' }],
+  }));
+  try {
+    const r = await runGateway(['serve', '-c', f.p]);
+    assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
+    assert.ok(r.stderr.length > 0);
+  } finally {
+    blocker.close();
+    f.cleanup();
+  }
+});
+
+test('SIGTERM while a stream is in flight: the stream completes with [DONE], exit 0', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES } });
+  try {
+    const tokens = Array.from({ length: 20 }, (_, i) => ` t${i}`);
+    fake.script({ tokens, delayMs: 100 });
+    const res = await chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }));
+    assert.equal(res.status, 200);
+    const recs = [];
+    let signalled = false;
+    for await (const r of sseRecords(res.body)) {
+      recs.push(r);
+      if (!signalled && r.data) {
+        signalled = true;
+        gw.proc.kill('SIGTERM');
+        // new connections are refused once the gateway is shutting down
+        await sleep(300);
+        const late = await fetch(`${gw.url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((x) => x.status, (e) => e.cause?.code ?? e.name);
+        assert.notEqual(late, 200, 'a new request after SIGTERM is not served');
+      }
+    }
+    const sse = await readSSE(recs.map((r) => `${r.data !== null ? `data: ${r.data}` : ':'}\n\n`));
+    assert.equal(sse.done, true, 'the in-flight stream finished with [DONE]');
+    assert.equal(sse.content, tokens.join(''));
+    const code = await Promise.race([gw.exited, sleep(15000).then(() => 'timeout')]);
+    assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+  } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('SIGTERM and SIGINT when idle: exit 0 promptly', needGateway, async () => {
+  const fake = await startFake();
+  try {
+    for (const sig of ['SIGTERM', 'SIGINT']) {
+      const gw = await startGateway({ backends: [fake.url] });
+      const t0 = Date.now();
+      gw.proc.kill(sig);
+      const code = await Promise.race([gw.exited, sleep(10000).then(() => 'timeout')]);
+      assert.equal(code, 0, `${sig}: ${gw.stderr}`);
+      assert.ok(Date.now() - t0 < 5000, `${sig}: exited in ${Date.now() - t0} ms`);
+    }
+  } finally {
+    await fake.close();
+  }
+});
+
+test('SIGHUP reloads the configuration; an invalid one is refused and the old stays', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: { 'alias-one': 'llama3.2' } } });
+  try {
+    assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-one')))).status, 200);
+    assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status, 404);
+    writeFileSync(gw.configPath, JSON.stringify({ ...gw.config, aliases: { 'alias-two': 'qwen3' } }, null, 2));
+    gw.proc.kill('SIGHUP');
+    await waitFor(async () => (await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status === 200, 5000, 100, 'alias-two after SIGHUP');
+    assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-one')))).status, 404, 'old alias gone');
+    assert.equal(fake.chats().at(-1).body.model, 'qwen3', 'new alias target used');
+    writeFileSync(gw.configPath, '{ "backends": "broken" ');
+    gw.proc.kill('SIGHUP');
+    await sleep(1000);
+    assert.equal(gw.exitCode, null, 'still running after a bad reload');
+    assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status, 200, 'old configuration still in force');
+    assert.ok(gw.stderr.length > 0, 'the refused reload is logged');
+  } finally {
+    assert.equal(await gw.stop(), 0);
+    await fake.close();
+  }
+});
+
+test('stdout carries only access-log JSON lines', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({ backends: [fake.url] });
+  try {
+    await (await get(`${gw.url}/healthz`)).arrayBuffer();
+    await (await chat(gw.url, simpleChat('llama3.2'))).arrayBuffer();
+    await (await chat(gw.url, '{bad')).arrayBuffer();
+    await waitFor(() => gw.stdoutRaw.length >= 2, 3000, 20, 'access lines');
+  } finally {
+    assert.equal(await gw.stop(), 0);
+    await fake.close();
+  }
+  for (const l of gw.stdoutRaw) {
+    let j;
+    assert.doesNotThrow(() => { j = JSON.parse(l); }, `not JSON on stdout: ${l}`);
+    assert.equal(typeof j.request_id, 'string', l);
+  }
+});

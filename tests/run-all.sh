@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it:
+#   1. a normal build (gcc, -Werror) and every ctest test (unit, integration, npm);
+#   2. the libFuzzer targets built with clang, replaying their corpus (fuzz-smoke);
+#   3. an ASan+UBSan build and every ctest test again (its summary ends the output).
+# Needs the Debian packages that .ci/run installs; runs `npm ci` in tests/ when
+# node_modules is missing. Set JOBS to change build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+
+if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
+  (cd tests && npm ci --no-audit --no-fund)
+fi
+
+echo "== build: gcc, warnings as errors"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j "$JOBS"
+ctest --test-dir build --output-on-failure -j 2
+
+if command -v clang >/dev/null; then
+  echo "== build: clang, fuzz targets; replay the corpus"
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DGATEWAY_FUZZ=ON \
+    -DGATEWAY_NPM_TESTS=OFF >/dev/null
+  cmake --build build-fuzz -j "$JOBS"
+  ctest --test-dir build-fuzz --output-on-failure -L fuzz-smoke
+fi
+
+echo "== build: gcc, AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGATEWAY_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j "$JOBS"
+ctest --test-dir build-asan --output-on-failure -j 2
