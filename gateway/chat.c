@@ -727,9 +727,11 @@ static int opt_number(const cJSON *root, const char *key, const char *native_key
     const cJSON *v = get(root, key);
     if (unset(v))
         return 0;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    if (!cJSON_IsNumber(v))
         return bad_type(err, key, "a number", v);
     double d = v->valuedouble;
+    if (!isfinite(d))
+        return apierr_invalid(err, key, "Invalid '%s': it must be a finite number.", key);
     if (d < min || d > max) {
         if (isinf(max))
             return apierr_invalid(err, key, "Invalid '%s': %g is below the minimum of %g.", key,

@@ -103,10 +103,10 @@ struct msglist {
 };
 
 struct ctx {
-    const char *name;     /* the file, for messages */
-    const char *text;     /* comment-stripped copy */
+    const char *name; /* the file, for messages */
+    const char *text; /* comment-stripped copy */
     size_t len;
-    struct pos *pos;      /* sorted by item */
+    struct pos *pos; /* sorted by item */
     size_t npos;
     struct msglist errs;
     struct msglist notes;
@@ -132,9 +132,8 @@ static void msg_free(struct msglist *l)
     l->n = l->cap = 0;
 }
 
-__attribute__((format(printf, 5, 0))) static void vadd(struct ctx *x, struct msglist *l,
-                                                        unsigned line, const char *path,
-                                                        const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void
+vadd(struct ctx *x, struct msglist *l, unsigned line, const char *path, const char *fmt, va_list ap)
 {
     l->total++;
     if (l->n >= CFG_MAX_ERRORS)
@@ -176,7 +175,7 @@ __attribute__((format(printf, 5, 0))) static void vadd(struct ctx *x, struct msg
 
 /* A problem at the line of item (0 = unknown). path may be NULL. */
 __attribute__((format(printf, 4, 5))) static void err(struct ctx *x, const cJSON *item,
-                                                       const char *path, const char *fmt, ...)
+                                                      const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -185,7 +184,7 @@ __attribute__((format(printf, 4, 5))) static void err(struct ctx *x, const cJSON
 }
 
 __attribute__((format(printf, 4, 5))) static void err_line(struct ctx *x, unsigned line,
-                                                            const char *path, const char *fmt, ...)
+                                                           const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -194,7 +193,7 @@ __attribute__((format(printf, 4, 5))) static void err_line(struct ctx *x, unsign
 }
 
 __attribute__((format(printf, 4, 5))) static void note(struct ctx *x, const cJSON *item,
-                                                        const char *path, const char *fmt, ...)
+                                                       const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -652,29 +651,35 @@ static const char *get_string(struct ctx *x, const cJSON *v, const char *path, c
 
 /* ---- "did you mean" ---- */
 
+/* Optimal string alignment distance: edits and swaps of neighbours ("modle"). */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64)
         return SIZE_MAX;
-    size_t row[65], prev;
+    size_t r0[65], r1[65], r2[65]; /* rows i-2, i-1, i */
+    size_t *pp = r0, *p = r1, *cur = r2;
     for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
+        p[j] = j;
     for (size_t i = 1; i <= la; i++) {
-        prev = row[0];
-        row[0] = i;
+        cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t best = prev + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            prev = cur;
+            size_t best = p[j - 1] + (a[i - 1] != b[j - 1]);
+            if (p[j] + 1 < best)
+                best = p[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                pp[j - 2] + 1 < best)
+                best = pp[j - 2] + 1;
+            cur[j] = best;
         }
+        size_t *t = pp;
+        pp = p;
+        p = cur;
+        cur = t;
     }
-    return row[lb];
+    return p[lb];
 }
 
 /* Is `cand` a likely meaning of the mistyped `s`? Lower score = closer. */
@@ -721,14 +726,14 @@ typedef void (*key_fn)(struct ctx *x, const cJSON *v, const char *path, void *ba
 struct key {
     const char *name;
     key_fn fn;
-    size_t off;                   /* of the target, from the table's base */
-    size_t width;                 /* of the target, for numbers */
-    unsigned long long min, max;  /* numbers */
-    unsigned long long def;       /* numbers, booleans, enums */
-    const void *arg;              /* a sub-table, or the NULL-terminated choices of an enum */
-    const char *sdef;             /* default of a string or path */
-    const char *required;         /* non-NULL: the key must be there; says what to write */
-    const char *notice;           /* non-NULL: warned about when present (not built yet) */
+    size_t off;                  /* of the target, from the table's base */
+    size_t width;                /* of the target, for numbers */
+    unsigned long long min, max; /* numbers */
+    unsigned long long def;      /* numbers, booleans, enums */
+    const void *arg;             /* a sub-table, or the NULL-terminated choices of an enum */
+    const char *sdef;            /* default of a string or path */
+    const char *required;        /* non-NULL: the key must be there; says what to write */
+    const char *notice;          /* non-NULL: warned about when present (not built yet) */
 };
 
 struct table {
@@ -736,7 +741,10 @@ struct table {
     size_t n;
 };
 
-#define TABLE(a) {(a), sizeof(a) / sizeof((a)[0])}
+#define TABLE(a)                                                                                   \
+    {                                                                                              \
+        (a), sizeof(a) / sizeof((a)[0])                                                            \
+    }
 
 static void key_uint(struct ctx *x, const cJSON *v, const char *path, void *base,
                      const struct key *k)
@@ -793,8 +801,8 @@ static void key_enum(struct ctx *x, const cJSON *v, const char *path, void *base
     }
     const char *s = suggest(v->valuestring, choices, n);
     if (s)
-        err(x, v, path, "%s is not one of %s (did you mean \"%s\"?)", SHOW(d, v->valuestring),
-            list, s);
+        err(x, v, path, "%s is not one of %s (did you mean \"%s\"?)", SHOW(d, v->valuestring), list,
+            s);
     else
         err(x, v, path, "%s is not one of %s", SHOW(d, v->valuestring), list);
 }
@@ -921,6 +929,17 @@ static bool all_digits(const char *s, size_t n)
     return true;
 }
 
+/* p[0..n) as an IPv6 literal (no brackets). */
+static bool parse_ipv6(const char *p, size_t n, struct in6_addr *out)
+{
+    char h[INET6_ADDRSTRLEN + 8];
+    if (n >= sizeof h)
+        return false;
+    memcpy(h, p, n);
+    h[n] = '\0';
+    return inet_pton(AF_INET6, h, out) == 1;
+}
+
 /* Parse "host:port" into a (host allocated in the arena). Returns 0, or -1
  * with why filled. */
 static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *why, size_t whysz)
@@ -932,7 +951,8 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
         if (!rb) {
-            snprintf(why, whysz, "has \"[\" without \"]\": write IPv6 addresses like \"[::1]:8080\"");
+            snprintf(why, whysz,
+                     "has \"[\" without \"]\": write IPv6 addresses like \"[::1]:8080\"");
             return -1;
         }
         host = s + 1;
@@ -942,9 +962,8 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
             return -1;
         }
         port = rb + 2;
-        char h[INET6_ADDRSTRLEN + 8];
         struct in6_addr a6;
-        if (hl >= sizeof h || (memcpy(h, host, hl), h[hl] = '\0', inet_pton(AF_INET6, h, &a6) != 1)) {
+        if (!parse_ipv6(host, hl, &a6)) {
             char hs[64];
             snprintf(hs, sizeof hs, "%.*s", (int)(hl < 60 ? hl : 60), host);
             snprintf(why, whysz, "%s is not an IPv6 address", SHOW(q, hs));
@@ -955,8 +974,8 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
         a->host = xstrdup(x, canon);
         a->family = AF_INET6;
         a->wildcard = IN6_IS_ADDR_UNSPECIFIED(&a6);
-        a->loopback = IN6_IS_ADDR_LOOPBACK(&a6) ||
-                      (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+        a->loopback =
+            IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
     } else {
         const char *colon = strrchr(s, ':');
         if (!colon) {
@@ -1066,7 +1085,8 @@ static void key_listen(struct ctx *x, const cJSON *v, const char *path, void *ba
             return;
         }
     } else {
-        err(x, v, path, "expected a list of \"host:port\" strings, e.g. [\"127.0.0.1:8080\"], got %s",
+        err(x, v, path,
+            "expected a list of \"host:port\" strings, e.g. [\"127.0.0.1:8080\"], got %s",
             describe(x, v, d, sizeof d));
         return;
     }
@@ -1161,11 +1181,8 @@ static char *parse_url(struct ctx *x, const char *s, bool origin, char *why, siz
     const char *hend;
     if (auth[0] == '[') {
         const char *rb = memchr(auth, ']', al);
-        char h[INET6_ADDRSTRLEN + 8];
         struct in6_addr a6;
-        size_t hl = rb ? (size_t)(rb - auth - 1) : 0;
-        if (!rb || hl >= sizeof h ||
-            (memcpy(h, auth + 1, hl), h[hl] = '\0', inet_pton(AF_INET6, h, &a6) != 1)) {
+        if (!rb || !parse_ipv6(auth + 1, (size_t)(rb - auth - 1), &a6)) {
             snprintf(why, whysz, "has a bad IPv6 host: write it like \"http://[::1]:11434\"");
             return NULL;
         }
@@ -1174,8 +1191,8 @@ static char *parse_url(struct ctx *x, const char *s, bool origin, char *why, siz
         hend = auth;
         while (hend < auth + al && *hend != ':') {
             char ch = *hend;
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '-' || ch == '_')) {
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_')) {
                 snprintf(why, whysz, "the host has a character that cannot be in a host name");
                 return NULL;
             }
@@ -1189,7 +1206,8 @@ static char *parse_url(struct ctx *x, const char *s, bool origin, char *why, siz
     if (hend < auth + al) {
         unsigned long long pv;
         const char *w;
-        if (*hend != ':' || parse_uint(hend + 1, (size_t)(auth + al - hend - 1), 1, 65535, &pv, &w) < 0) {
+        if (*hend != ':' ||
+            parse_uint(hend + 1, (size_t)(auth + al - hend - 1), 1, 65535, &pv, &w) < 0) {
             snprintf(why, whysz, "the port must be a number from 1 to 65535");
             return NULL;
         }
@@ -1252,7 +1270,8 @@ static void key_url(struct ctx *x, const cJSON *v, const char *path, void *base,
 {
     (void)k;
     char why[400];
-    const char *s = get_string(x, v, path, "the Ollama server's URL, e.g. \"http://127.0.0.1:11434\"");
+    const char *s =
+        get_string(x, v, path, "the Ollama server's URL, e.g. \"http://127.0.0.1:11434\"");
     if (!s)
         return;
     char *u = parse_url(x, s, false, why, sizeof why);
@@ -1296,8 +1315,9 @@ static int cmp_named_icase(const void *a, const void *b)
 
 /* Sort v and call dup(first, again) for each name seen before. */
 static void find_dups(struct ctx *x, struct named *v, size_t n, bool icase,
-                      void (*dup)(struct ctx *, const struct named *, const struct named *, void *),
-                      void *ud)
+                      void (*dup)(struct ctx *, const struct named *, const struct named *,
+                                  const void *),
+                      const void *ud)
 {
     if (n < 2)
         return;
@@ -1313,11 +1333,11 @@ static void find_dups(struct ctx *x, struct named *v, size_t n, bool icase,
     }
 }
 
-static const char *const reserved_headers[] = {"Content-Length", "Transfer-Encoding",
-                                               "Connection", "Content-Type", NULL};
+static const char *const reserved_headers[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                               "Content-Type", NULL};
 
 static void header_dup(struct ctx *x, const struct named *first, const struct named *again,
-                       void *ud)
+                       const void *ud)
 {
     char sub[PATH_MAX_LEN];
     path_key(sub, sizeof sub, ud, again->name);
@@ -1332,8 +1352,9 @@ static void key_headers(struct ctx *x, const cJSON *v, const char *path, void *b
     char d[SHOWBUF], sub[PATH_MAX_LEN];
     struct cfg_backend *b = base;
     if (!cJSON_IsObject(v)) {
-        err(x, v, path, "expected an object of header names and values, e.g. "
-                        "{\"Authorization\": \"Bearer ...\"}, got %s",
+        err(x, v, path,
+            "expected an object of header names and values, e.g. "
+            "{\"Authorization\": \"Bearer ...\"}, got %s",
             describe(x, v, d, sizeof d));
         return;
     }
@@ -1394,7 +1415,7 @@ static void key_headers(struct ctx *x, const cJSON *v, const char *path, void *b
         lines[got++] = line;
     }
     lines[got] = NULL;
-    find_dups(x, names, nn, true, header_dup, (void *)path);
+    find_dups(x, names, nn, true, header_dup, path);
     free(names);
     b->headers = lines;
     b->nheaders = got;
@@ -1426,12 +1447,13 @@ static const struct key backend_keys[] = {
 static const struct table backend_table = TABLE(backend_keys);
 
 static void backend_dup(struct ctx *x, const struct named *first, const struct named *again,
-                        void *ud)
+                        const void *ud)
 {
     (void)ud;
     char sub[PATH_MAX_LEN], d[SHOWBUF];
     snprintf(sub, sizeof sub, "backends[%zu].name", again->idx);
-    err(x, again->item, sub, "%s is already the name of backends[%zu] (line %u); names must be unique",
+    err(x, again->item, sub,
+        "%s is already the name of backends[%zu] (line %u); names must be unique",
         SHOW(d, again->name), first->idx, line_of(x, first->item));
 }
 
@@ -1442,15 +1464,17 @@ static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *
     (void)k;
     char d[SHOWBUF], sub[PATH_MAX_LEN];
     if (!cJSON_IsArray(v)) {
-        err(x, v, path, "expected a list of backends, e.g. [{\"name\": \"local\", \"url\": "
-                        "\"http://127.0.0.1:11434\"}], got %s",
+        err(x, v, path,
+            "expected a list of backends, e.g. [{\"name\": \"local\", \"url\": "
+            "\"http://127.0.0.1:11434\"}], got %s",
             describe(x, v, d, sizeof d));
         return;
     }
     size_t n = (size_t)cJSON_GetArraySize(v);
     if (n == 0) {
-        err(x, v, path, "is empty: list at least one Ollama server, e.g. [{\"name\": \"local\", "
-                        "\"url\": \"http://127.0.0.1:11434\"}]");
+        err(x, v, path,
+            "is empty: list at least one Ollama server, e.g. [{\"name\": \"local\", "
+            "\"url\": \"http://127.0.0.1:11434\"}]");
         return;
     }
     struct cfg_backend *bs = xalloc_array(x, n, sizeof *bs);
@@ -1508,8 +1532,9 @@ static void key_model(struct ctx *x, const cJSON *v, const char *path, void *bas
     if (!s)
         return;
     if (!model_name_ok(s)) {
-        err(x, v, path, "%s is not a model name (no spaces or control characters, at most 256 "
-                        "bytes)",
+        err(x, v, path,
+            "%s is not a model name (no spaces or control characters, at most 256 "
+            "bytes)",
             SHOW(d, s));
         return;
     }
@@ -1540,7 +1565,7 @@ static void key_options(struct ctx *x, const cJSON *v, const char *path, void *b
 }
 
 static void alias_backend_dup(struct ctx *x, const struct named *first, const struct named *again,
-                              void *ud)
+                              const void *ud)
 {
     (void)first;
     char sub[PATH_MAX_LEN], d[SHOWBUF];
@@ -1602,7 +1627,7 @@ static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, 
         names[got] = x->c->backends[j].name;
         idx[got++] = (unsigned)j;
     }
-    find_dups(x, nv, got, false, alias_backend_dup, (void *)path);
+    find_dups(x, nv, got, false, alias_backend_dup, path);
     free(nv);
     names[got] = NULL;
     a->backends = names;
@@ -1627,7 +1652,7 @@ static bool has_glob(const char *s)
 }
 
 static void alias_dup(struct ctx *x, const struct named *first, const struct named *again,
-                      void *ud)
+                      const void *ud)
 {
     (void)ud;
     char sub[PATH_MAX_LEN];
@@ -1647,8 +1672,9 @@ static void parse_aliases(struct ctx *x, const cJSON *v)
     char d[SHOWBUF], sub[PATH_MAX_LEN];
     const char *path = "aliases";
     if (!cJSON_IsObject(v)) {
-        err(x, v, path, "expected an object of client-facing names and models, e.g. "
-                        "{\"gpt-3.5-turbo\": \"llama3.2\"}, got %s",
+        err(x, v, path,
+            "expected an object of client-facing names and models, e.g. "
+            "{\"gpt-3.5-turbo\": \"llama3.2\"}, got %s",
             describe(x, v, d, sizeof d));
         return;
     }
@@ -1667,8 +1693,9 @@ static void parse_aliases(struct ctx *x, const cJSON *v)
         path_key(sub, sizeof sub, path, m->string);
         const char *name = m->string;
         if (!model_name_ok(name)) {
-            err(x, m, path, "%s is not a usable model name (non-empty, no spaces or control "
-                            "characters, at most 256 bytes)",
+            err(x, m, path,
+                "%s is not a usable model name (non-empty, no spaces or control "
+                "characters, at most 256 bytes)",
                 SHOW(d, name));
             continue;
         }
@@ -1737,8 +1764,9 @@ static void key_origins(struct ctx *x, const cJSON *v, const char *path, void *b
     (void)k;
     char d[SHOWBUF], sub[PATH_MAX_LEN], why[400];
     if (!cJSON_IsArray(v)) {
-        err(x, v, path, "expected a list of origins, e.g. [\"https://app.example.com\"] or "
-                        "[\"*\"], got %s",
+        err(x, v, path,
+            "expected a list of origins, e.g. [\"https://app.example.com\"] or "
+            "[\"*\"], got %s",
             describe(x, v, d, sizeof d));
         return;
     }
@@ -1759,8 +1787,9 @@ static void key_origins(struct ctx *x, const cJSON *v, const char *path, void *b
         char *u = parse_url(x, s, true, why, sizeof why);
         if (!u) {
             if (!x->oom)
-                err(x, e, sub, "%s: %s (an origin is \"*\" or scheme://host[:port], like "
-                               "\"https://app.example.com\")",
+                err(x, e, sub,
+                    "%s: %s (an origin is \"*\" or scheme://host[:port], like "
+                    "\"https://app.example.com\")",
                     SHOW(d, s), why);
             continue;
         }
@@ -1788,7 +1817,6 @@ static void key_access(struct ctx *x, const cJSON *v, const char *path, void *ba
 
 static void key_metrics(struct ctx *x, const cJSON *v, const char *path, void *base,
                         const struct key *k);
-
 
 static const struct key tls_keys[] = {
     {.name = "cert",
@@ -1826,21 +1854,19 @@ static const struct key metrics_keys[] = {
 };
 static const struct table metrics_table = TABLE(metrics_keys);
 
-#define LIMIT(n, f, lo, hi, d, ...)                                                                \
-    {                                                                                              \
-        .name = n, .fn = key_uint, .off = offsetof(struct cfg_limits, f),                          \
-        .width = sizeof(((struct cfg_limits *)0)->f), .min = lo, .max = hi, .def = d, __VA_ARGS__  \
-    }
+#define LIMIT(n, f, lo, hi, d)                                                                     \
+    .name = n, .fn = key_uint, .off = offsetof(struct cfg_limits, f),                              \
+    .width = sizeof(((struct cfg_limits *)0)->f), .min = lo, .max = hi, .def = d
 
 static const struct key limits_keys[] = {
-    LIMIT("max_body_bytes", max_body_bytes, 1024, 1073741824, 16777216),
-    LIMIT("max_connections", max_connections, 1, 1000000, 10000),
-    LIMIT("header_timeout_s", header_timeout_s, 1, 3600, 10),
-    LIMIT("first_token_timeout_s", first_token_timeout_s, 1, 86400, 300),
-    LIMIT("idle_stream_timeout_s", idle_stream_timeout_s, 1, 86400, 120),
-    LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30,
-          .notice = "not in force yet: there is no per-backend queue"),
-    LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5),
+    {LIMIT("max_body_bytes", max_body_bytes, 1024, 1073741824, 16777216)},
+    {LIMIT("max_connections", max_connections, 1, 1000000, 10000)},
+    {LIMIT("header_timeout_s", header_timeout_s, 1, 3600, 10)},
+    {LIMIT("first_token_timeout_s", first_token_timeout_s, 1, 86400, 300)},
+    {LIMIT("idle_stream_timeout_s", idle_stream_timeout_s, 1, 86400, 120)},
+    {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30),
+     .notice = "not in force yet: there is no per-backend queue"},
+    {LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5)},
 };
 static const struct table limits_table = TABLE(limits_keys);
 
@@ -1884,8 +1910,14 @@ static const struct key top_keys[] = {
      .min = 0,
      .max = 256,
      .def = 0},
-    {.name = "keys_file", .fn = key_path, .off = offsetof(struct cfg, keys_file), .sdef = "keys.json"},
-    {.name = "auth", .fn = key_auth, .off = offsetof(struct cfg, auth), .def = CFG_AUTH_KEYS,
+    {.name = "keys_file",
+     .fn = key_path,
+     .off = offsetof(struct cfg, keys_file),
+     .sdef = "keys.json"},
+    {.name = "auth",
+     .fn = key_auth,
+     .off = offsetof(struct cfg, auth),
+     .def = CFG_AUTH_KEYS,
      .arg = auth_choices},
     {.name = "allow_unauthenticated_public",
      .fn = key_bool,
@@ -2198,7 +2230,8 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
         add_default_listen(&x);
     check_cross(&x, root);
     if (c->auth == CFG_AUTH_KEYS)
-        note(&x, x.auth_item, NULL, "auth \"keys\"%s is not in force yet: every request is accepted",
+        note(&x, x.auth_item, NULL,
+             "auth \"keys\"%s is not in force yet: every request is accepted",
              x.auth_item ? "" : " (the default)");
     index_aliases(&x);
     keep_notices(&x);
@@ -2244,8 +2277,7 @@ void cfg_errors_log(const struct cfg_errors *e)
 
 /* Report a problem that has no parse context (reading the file). */
 __attribute__((format(printf, 3, 4))) static void file_error(struct cfg_errors *errs,
-                                                              const char *path, const char *fmt,
-                                                              ...)
+                                                             const char *path, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

@@ -48,24 +48,24 @@ struct cfg_addr {
 };
 
 struct cfg_backend {
-    const char *name;        /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
-    const char *url;         /* "http[s]://host[:port]", no trailing '/' */
-    unsigned max_inflight;   /* 0 = no limit of our own (default); Ollama queues by itself */
-    unsigned weight;         /* 1..1000, default 1 */
+    const char *name;           /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
+    const char *url;            /* "http[s]://host[:port]", no trailing '/' */
+    unsigned max_inflight;      /* 0 = no limit of our own (default); Ollama queues by itself */
+    unsigned weight;            /* 1..1000, default 1 */
     const char *const *headers; /* NULL-terminated "Name: value" lines for curl_slist_append;
                                    an empty value is written "Name;" (curl's way to send it) */
     size_t nheaders;
 };
 
 struct cfg_alias {
-    const char *name;   /* the client-facing name, or a glob (has * ? or [) */
+    const char *name; /* the client-facing name, or a glob (has * ? or [) */
     bool glob;
-    const char *model;  /* the Ollama model to ask for */
-    const cJSON *options; /* an object of Ollama option defaults, or NULL; read-only */
-    const char *const *backends; /* NULL-terminated backend names, or NULL = any backend */
+    const char *model;             /* the Ollama model to ask for */
+    const cJSON *options;          /* an object of Ollama option defaults, or NULL; read-only */
+    const char *const *backends;   /* NULL-terminated backend names, or NULL = any backend */
     const unsigned *backend_index; /* the same, as indexes into cfg->backends */
     size_t nbackends;
-    unsigned order;     /* position in the file, 0-based */
+    unsigned order; /* position in the file, 0-based */
 };
 
 struct cfg_limits {
@@ -92,9 +92,9 @@ struct cfg {
         const char *cert; /* absolute; both NULL when there is no "tls" */
         const char *key;
     } tls;
-    unsigned workers;      /* 0..256; 0 = one per CPU (default) */
-    const char *keys_file; /* absolute; default <dir>/keys.json */
-    enum cfg_auth auth;    /* default CFG_AUTH_KEYS */
+    unsigned workers;                  /* 0..256; 0 = one per CPU (default) */
+    const char *keys_file;             /* absolute; default <dir>/keys.json */
+    enum cfg_auth auth;                /* default CFG_AUTH_KEYS */
     bool allow_unauthenticated_public; /* default false */
 
     const struct cfg_backend *backends; /* at least one */
@@ -114,18 +114,18 @@ struct cfg {
         const char *access; /* "-" = stdout (default), an absolute path, or NULL = off */
     } log;
     struct {
-        bool enabled;          /* true when "metrics" is present */
+        bool enabled; /* true when "metrics" is present */
         struct cfg_addr listen;
     } metrics;
 
     /* Private to config.c and router.c. */
     struct cfg_arena *arena;
-    cJSON *json;                        /* the parsed file; options point into it */
-    const struct cfg_alias **exact;     /* non-glob aliases sorted by name (strcmp) */
+    cJSON *json;                    /* the parsed file; options point into it */
+    const struct cfg_alias **exact; /* non-glob aliases sorted by name (strcmp) */
     size_t nexact;
-    const struct cfg_alias **globs;     /* glob aliases, in file order */
+    const struct cfg_alias **globs; /* glob aliases, in file order */
     size_t nglobs;
-    const char *const *notices;         /* see cfg_features_not_in_force() */
+    const char *const *notices; /* see cfg_features_not_in_force() */
     size_t nnotices;
 };
 
@@ -158,8 +158,8 @@ struct cfg *cfg_load(const char *path, struct cfg_errors *errs);
  * `name` in messages, relative paths resolved against base_dir (NULL = the
  * current directory). Never reads a file.
  */
-struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name,
-                            const char *base_dir, struct cfg_errors *errs);
+struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, const char *base_dir,
+                            struct cfg_errors *errs);
 
 /* Take another reference (returns c). c may be NULL. */
 struct cfg *cfg_ref(struct cfg *c);

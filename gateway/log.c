@@ -73,8 +73,8 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-__attribute__((format(printf, 3, 0))) static void log_emit(int level, int errnum,
-                                                             const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_emit(int level, int errnum, const char *fmt,
+                                                           va_list ap)
 {
     char line[LOG_LINE_MAX];
     const size_t room = sizeof line - 1; /* keep one byte for the '\n' */
@@ -85,8 +85,8 @@ __attribute__((format(printf, 3, 0))) static void log_emit(int level, int errnum
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, room, "%Y-%m-%dT%H:%M:%S", &tm);
-    int k = snprintf(line + n, room - n, ".%03ldZ %s: ", ts.tv_nsec / 1000000L,
-                     log_level_name(level));
+    int k =
+        snprintf(line + n, room - n, ".%03ldZ %s: ", ts.tv_nsec / 1000000L, log_level_name(level));
     if (k > 0)
         n += (size_t)k < room - n ? (size_t)k : room - n - 1;
     size_t msg_start = n;
@@ -150,7 +150,7 @@ LOG_FN(log_debug_errno, LOG_LEVEL_DEBUG, 1)
 /* ---- access log ---- */
 
 static pthread_mutex_t access_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int access_fd = -1;  /* stable once set: reopen dup3()s onto it */
+static atomic_int access_fd = -1; /* stable once set: reopen dup3()s onto it */
 static atomic_bool access_on;
 
 int log_access_open(const char *target)

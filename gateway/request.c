@@ -107,6 +107,10 @@ void request_suspend(struct request *r)
         return;
     MHD_suspend_connection(r->conn);
     r->suspended = true;
+    /* The hang-up watch is added on the first suspend and kept until the
+     * request completes (relay_completed drops it while the fd is still
+     * open, so a reused fd number can never fire it, P3): re-adding it on
+     * every token would cost two epoll_ctl calls per token. */
     worker_watch_hangup(r->w, r);
 }
 
@@ -114,8 +118,6 @@ void request_resume(struct request *r)
 {
     if (!r->suspended)
         return;
-    /* Drop our watch before MHD may close the fd and its number be reused (P3). */
-    worker_unwatch_hangup(r->w, r);
     r->suspended = false;
     MHD_resume_connection(r->conn);
 }

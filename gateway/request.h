@@ -76,7 +76,7 @@ struct request {
     bool upstream_done;        /* no more bytes will come from the backend */
     bool ended;                /* out holds the last bytes of the response */
     bool client_gone;          /* the client hung up */
-    bool hangup_watched;
+    bool hangup_watched;       /* our EPOLLRDHUP watch on the client socket is set */
     struct watch hangup;
     bool keepalive_sent;       /* the SSE response began before the first token */
     bool cut;                  /* end the response abruptly (no clean end possible) */

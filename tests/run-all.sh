@@ -3,11 +3,13 @@
 #   1. a normal build (gcc, -Werror) and every ctest test (unit, integration, npm);
 #   2. the libFuzzer targets built with clang, replaying their corpus (fuzz-smoke);
 #   3. an ASan+UBSan build and every ctest test again (its summary ends the output).
-# Needs the Debian packages that .ci/run installs; runs `npm ci` in tests/ when
-# node_modules is missing. Set JOBS to change build parallelism.
+# Installs missing Debian packages (deploy/install-deps.sh --test) and runs
+# `npm ci` in tests/ when node_modules is missing or stale. Set JOBS to change build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+
+bash deploy/install-deps.sh --test
 
 if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
   (cd tests && npm ci --no-audit --no-fund)

@@ -425,9 +425,13 @@ export async function startFake(opts = {}) {
         if (ctx.closed) return Promise.resolve();
         return new Promise((r) => ac.signal.addEventListener('abort', r, { once: true }));
       },
+      // resolves when the last write has reached the kernel (before a deliberate drop)
+      flushed: Promise.resolve(),
       async write(str) {
         if (ctx.closed || res.destroyed) return false;
-        if (!res.write(str)) {
+        let done;
+        ctx.flushed = new Promise((r) => { done = r; });
+        if (!res.write(str, () => done())) {
           await new Promise((r) => {
             const done = () => { res.off('drain', done); ac.signal.removeEventListener('abort', done); r(); };
             res.on('drain', done);
@@ -523,6 +527,9 @@ export async function startFake(opts = {}) {
         return;
       }
       if (sc.dropAfter === written) {
+        // let what was written reach the peer, then cut the connection
+        // without the chunked terminator
+        await Promise.race([ctx.flushed, ctx.waitClose()]);
         res.socket?.destroy();
         res.destroy();
         return;

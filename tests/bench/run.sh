@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# The gateway's benchmark (DESIGN.md "Performance"): the same fake Ollama,
+# measured side by side in one run
+#   direct        the fake itself (native /api/chat, and its OpenAI /v1 layer)
+#   nginx         nginx proxy_pass to the fake's /v1/chat/completions (translates nothing)
+#   gateway       ollama-gateway (OpenAI in, Ollama /api/chat out, translated both ways)
+# in three scenarios
+#   (a) non-streamed 32-token chat requests, wrk, 64 connections, DURATION s
+#   (b) streamed 32-token chat requests (SSE / NDJSON), same load
+#   (c) 2,000 concurrent slow streams (64 tokens, 50 ms apart), every token checked
+# and prints one table: requests/s, p50/p99 latency, CPU time per request of the
+# proxy (nginx: master + workers; gateway: the process), peak RSS.
+#
+# Run by hand, never in CI: bash tests/bench/run.sh
+# Needs nginx, wrk, node, curl (Debian: apt-get install nginx wrk nodejs curl) and,
+# unless GATEWAY_BIN names a built binary, cmake and the build dependencies.
+# Everything listens on 127.0.0.1 only. Knobs (environment):
+#   GATEWAY_BIN=path     use this binary (default: Release build in build-bench/)
+#   DURATION=10          seconds of each measured wrk run (after WARMUP=2 s unmeasured)
+#   CONNECTIONS=64       wrk connections;  WRK_THREADS=2
+#   TOKENS=32            tokens per answer in (a) and (b)
+#   WORKERS=2            gateway workers = nginx worker_processes
+#   SLOW_STREAMS=2000 SLOW_TOKENS=64 SLOW_DELAY_MS=50 SLOW_RAMP_MS=1000   scenario (c)
+#   SCENARIOS="a b c"    which scenarios to run
+#   GATEWAY_ACCESS_LOG=off   "off" (default, like nginx's access_log off) or a path,
+#                        e.g. /dev/null to include the cost of formatting the log lines
+#   OUT_DIR=tests/bench/out  where the run's logs, configs and table are kept
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_THREADS=${WRK_THREADS:-2}
+TOKENS=${TOKENS:-32}
+WORKERS=${WORKERS:-2}
+SLOW_STREAMS=${SLOW_STREAMS:-2000}
+SLOW_TOKENS=${SLOW_TOKENS:-64}
+SLOW_DELAY_MS=${SLOW_DELAY_MS:-50}
+SLOW_RAMP_MS=${SLOW_RAMP_MS:-1000}
+SCENARIOS=${SCENARIOS:-a b c}
+MODEL=${MODEL:-llama3.2}
+GATEWAY_ACCESS_LOG=${GATEWAY_ACCESS_LOG:-off}
+OUT_DIR=${OUT_DIR:-$ROOT/tests/bench/out}
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+note() { echo "bench: $*" >&2; }
+
+for v in DURATION WARMUP CONNECTIONS WRK_THREADS TOKENS WORKERS SLOW_STREAMS SLOW_TOKENS \
+    SLOW_DELAY_MS SLOW_RAMP_MS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (is '${!v}')"
+done
+
+# ---- tools: name what is missing, install nothing ----
+NGINX=$(command -v nginx || true)
+[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
+missing=()
+[ -n "$NGINX" ] || missing+=(nginx)
+for t in wrk node curl; do command -v "$t" >/dev/null || missing+=("$t"); done
+if [ -z "${GATEWAY_BIN:-}" ]; then command -v cmake >/dev/null || missing+=(cmake); fi
+if [ ${#missing[@]} -gt 0 ]; then
+    die "missing tools: ${missing[*]} (Debian: apt-get install ${missing[*]/node/nodejs})"
+fi
+
+# ---- open files: 2 sockets per slow stream in a proxy, plus slack ----
+need_fds=$((SLOW_STREAMS * 2 + 1024))
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+have_fds=$(ulimit -n)
+if [ "$have_fds" != unlimited ] && [ "$have_fds" -lt "$need_fds" ]; then
+    die "open-files limit is $have_fds, need $need_fds for $SLOW_STREAMS streams (raise the hard limit, or lower SLOW_STREAMS)"
+fi
+[ "$have_fds" = 65536 ] || note "open-files limit: $have_fds (65536 not allowed; enough for this run)"
+
+# ---- the gateway binary ----
+if [ -z "${GATEWAY_BIN:-}" ]; then
+    note "building the gateway (Release) in build-bench/"
+    mkdir -p "$OUT_DIR"
+    if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
+        cmake --build "$ROOT/build-bench" -j "$(nproc)"; } >"$OUT_DIR/build.log" 2>&1; then
+        tail -n 30 "$OUT_DIR/build.log" >&2
+        die "build failed (full log: $OUT_DIR/build.log)"
+    fi
+    GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
+fi
+[ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable"
+
+RUN=$OUT_DIR/run-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUN"
+RESULTS=$RUN/results.tsv
+: >"$RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- processes: every one we start is in PIDS; all are ended on exit ----
+PIDS=()
+cleanup() {
+    local pid i
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for i in $(seq 1 50); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# stop PID: TERM, wait up to 10 s, then KILL (the gateway drains for up to 30 s;
+# nothing is in flight when we stop it).
+stop() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        note "process $pid did not stop within 10 s of SIGTERM; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+slug() { echo "$1" | tr -cs 'a-zA-Z0-9' '-' | sed 's/-$//'; }
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# start_fake NAME TOKENS DELAY_MS -> FAKE_PID, FAKE_PORT
+start_fake() {
+    local name=$1 i
+    node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$2" --delay-ms "$3" \
+        >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    FAKE_PID=$!
+    PIDS+=("$FAKE_PID")
+    FAKE_PORT=
+    for i in $(seq 1 100); do
+        FAKE_PORT=$(sed -n 's/^{"port":\([0-9]*\)}$/\1/p' "$RUN/$name.out" | head -n 1)
+        [ -n "$FAKE_PORT" ] && return 0
+        kill -0 "$FAKE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/$name.err" >&2
+    die "the fake Ollama ($name) did not start (is tests/fake_ollama/fake.mjs there?)"
+}
+
+# start_nginx NAME UPSTREAM_PORT -> NGINX_PID, NGINX_PORT
+start_nginx() {
+    local name=$1 i
+    NGINX_PORT=$(free_port)
+    mkdir -p "$RUN/$name"
+    sed -e "s#@TMP@#$RUN/$name#g" -e "s#@WORKERS@#$WORKERS#g" -e "s#@PORT@#$NGINX_PORT#g" \
+        -e "s#@UPSTREAM_PORT@#$2#g" "$HERE/nginx.conf.in" >"$RUN/$name/nginx.conf"
+    "$NGINX" -p "$RUN/$name" -e "$RUN/$name/nginx-error.log" -c "$RUN/$name/nginx.conf" \
+        -g 'daemon off;' >"$RUN/$name/stdout.log" 2>"$RUN/$name/stderr.log" &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
+        kill -0 "$NGINX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/$name/stderr.log" "$RUN/$name/nginx-error.log" >&2 2>/dev/null || true
+    die "nginx ($name) did not start"
+}
+
+# start_gateway NAME BACKEND_PORT -> GW_PID, GW_PORT
+start_gateway() {
+    local name=$1 i code access
+    GW_PORT=$(free_port)
+    mkdir -p "$RUN/$name"
+    access=$GATEWAY_ACCESS_LOG
+    cat >"$RUN/$name/gateway.json" <<EOF
+{
+  "listen": ["127.0.0.1:$GW_PORT"],
+  "workers": $WORKERS,
+  "auth": "none",
+  "backends": [{ "name": "fake", "url": "http://127.0.0.1:$2" }],
+  "limits": { "max_connections": $((SLOW_STREAMS * 2 + 1000)), "idle_stream_timeout_s": 120 },
+  "log": { "level": "warn", "access": "$access" }
+}
+EOF
+    "$GATEWAY_BIN" serve -c "$RUN/$name/gateway.json" >"$RUN/$name/stdout.log" \
+        2>"$RUN/$name/stderr.log" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    for _ in $(seq 1 150); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$GW_PORT/readyz" || true)
+        [ "$code" = 200 ] && return 0
+        kill -0 "$GW_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/$name/stderr.log" >&2
+    die "the gateway ($name) did not become ready (/readyz: ${code:-no answer})"
+}
+
+# The pids of a process and its children (nginx: master and workers).
+family() {
+    local pid=$1
+    echo "$pid"
+    pgrep -P "$pid" 2>/dev/null || true
+}
+
+# cpu_ticks PID... : utime+stime of each process and its children, plus what
+# they reaped (cutime+cstime), in clock ticks.
+cpu_ticks() {
+    local total=0 p s rest
+    local -a f
+    for p in $(for x in "$@"; do family "$x"; done); do
+        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        rest=${s##*) }
+        read -ra f <<<"$rest"
+        total=$((total + f[11] + f[12] + f[13] + f[14]))
+    done
+    echo "$total"
+}
+
+# mem_kb FIELD PID... : sum of a /proc/PID/status field (VmHWM, VmRSS) over the
+# processes and their children, in kB.
+mem_kb() {
+    local field=$1 total=0 p v
+    shift
+    for p in $(for x in "$@"; do family "$x"; done); do
+        v=$(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+us_per() { # ticks count -> microseconds per unit, one decimal
+    awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }'
+}
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# One request through a path, checked, before measuring it.
+sanity() {
+    local label=$1 url=$2 body
+    body=$(curl -sS --max-time 10 -H 'Content-Type: application/json' \
+        -d "{\"model\":\"$MODEL\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+        "$url" 2>&1) || die "$label: $url: $body"
+    case $body in
+    *' w0'*) ;;
+    *) die "$label: $url answered: ${body:0:400}" ;;
+    esac
+}
+
+# row SCENARIO LABEL RPS P50 P99 CPU RSS FAKECPU NOTES
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+
+# bench_wrk SCENARIO LABEL URL STREAM FORMAT PROXY_PID(or -) [RSS_PID]
+# Warm up, then measure one wrk run; CPU of the proxy and of the fake.
+bench_wrk() {
+    local sc=$1 label=$2 url=$3 stream=$4 format=$5 proxy=$6 path host log line
+    local t0 t1 f0 f1 req p50 p99 ok bad errs cpu rss notes
+    host=${url%%/v1/*}
+    host=${host%%/api/*}
+    path=${url#"$host"}
+    log=$RUN/wrk-$sc-$(slug "$label").txt
+    export BENCH_PATH=$path BENCH_STREAM=$stream BENCH_FORMAT=$format BENCH_TOKENS=$TOKENS \
+        BENCH_MODEL=$MODEL
+    note "($sc) $label: $url (stream=$stream) warm-up ${WARMUP}s, run ${DURATION}s"
+    if [ "$WARMUP" -gt 0 ]; then
+        timeout $((WARMUP + 30)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" \
+            --timeout 10s -s "$HERE/chat.lua" "$host" >/dev/null 2>&1 || true
+    fi
+    t0=0
+    [ "$proxy" = - ] || t0=$(cpu_ticks "$proxy")
+    f0=$(cpu_ticks "$BENCH_FAKE_PID")
+    timeout $((DURATION + 60)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" \
+        --timeout 10s --latency -s "$HERE/chat.lua" "$host" >"$log" 2>&1 ||
+        note "wrk exited with an error (see $log)"
+    t1=0
+    [ "$proxy" = - ] || t1=$(cpu_ticks "$proxy")
+    f1=$(cpu_ticks "$BENCH_FAKE_PID")
+    line=$(grep '^BENCH ' "$log" | tail -n 1 || true)
+    if [ -z "$line" ]; then
+        note "no result from wrk:"
+        cat "$log" >&2
+        row "$sc" "$label" - - - - - - "wrk failed"
+        return 0
+    fi
+    # shellcheck disable=SC2086
+    local requests duration_us p50_us p99_us bad_status err_connect err_read err_write err_timeout
+    eval "$(echo "${line#BENCH }" | tr ' ' '\n' | sed 's/^/local /')"
+    req=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", n / (d / 1e6) }')
+    p50=$(awk -v u="$p50_us" 'BEGIN { printf "%.2f", u / 1000 }')
+    p99=$(awk -v u="$p99_us" 'BEGIN { printf "%.2f", u / 1000 }')
+    cpu=-
+    rss=-
+    if [ "$proxy" != - ]; then
+        cpu=$(us_per $((t1 - t0)) "$requests")
+        rss=$(mb "$(mem_kb VmHWM "$proxy")")
+    fi
+    errs=$((err_connect + err_read + err_write + err_timeout))
+    notes="ok $ok/$requests"
+    [ "$bad" = 0 ] || notes="$notes, BAD $bad (status $bad_status)"
+    [ "$errs" = 0 ] || notes="$notes, socket errors $errs (connect $err_connect read $err_read write $err_write timeout $err_timeout)"
+    grep -q '^BENCH_SAMPLE' "$log" && notes="$notes; sample in $(basename "$log")"
+    row "$sc" "$label" "$req" "$p50" "$p99" "$cpu" "$rss" "$(us_per $((f1 - f0)) "$requests")" "$notes"
+}
+
+# bench_slow LABEL PORT PATH FORMAT PROXY_PID(or -)
+# SLOW_STREAMS concurrent streams; CPU per stream, peak and per-stream memory.
+bench_slow() {
+    local label=$1 port=$2 path=$3 format=$4 proxy=$5 log json cpid
+    local t0=0 t1=0 f0 f1 base=0 peak=0 cur hwm=- cpu=- per=- notes
+    log=$RUN/slow-$(slug "$label").txt
+    note "(c) $label: $SLOW_STREAMS streams x $SLOW_TOKENS tokens, ${SLOW_DELAY_MS} ms apart"
+    if [ "$proxy" != - ]; then
+        t0=$(cpu_ticks "$proxy")
+        base=$(mem_kb VmRSS "$proxy")
+        peak=$base
+    fi
+    f0=$(cpu_ticks "$SLOW_FAKE_PID")
+    node "$HERE/slow_streams.mjs" --port "$port" --path "$path" --format "$format" \
+        --streams "$SLOW_STREAMS" --tokens "$SLOW_TOKENS" --model "$MODEL" \
+        --ramp-ms "$SLOW_RAMP_MS" --timeout-s 120 >"$log" 2>"$log.err" &
+    cpid=$!
+    PIDS+=("$cpid")
+    # Sample the proxy's resident memory while the streams are open (bounded: the
+    # client stops itself after 150 s).
+    while kill -0 "$cpid" 2>/dev/null; do
+        if [ "$proxy" != - ]; then
+            cur=$(mem_kb VmRSS "$proxy")
+            [ "$cur" -gt "$peak" ] && peak=$cur
+        fi
+        sleep 0.2
+    done
+    wait "$cpid" || true
+    f1=$(cpu_ticks "$SLOW_FAKE_PID")
+    if [ "$proxy" != - ]; then
+        t1=$(cpu_ticks "$proxy")
+        hwm=$(mb "$(mem_kb VmHWM "$proxy")")
+        cpu=$(us_per $((t1 - t0)) "$SLOW_STREAMS")
+        per=$(awk -v p="$peak" -v b="$base" -v n="$SLOW_STREAMS" 'BEGIN { printf "%.1f", (p - b) / n }')
+    fi
+    json=$(tail -n 1 "$log")
+    if [ -z "$json" ]; then
+        cat "$log.err" >&2
+        row c "$label" - - - "$cpu" "$hwm" - "client failed"
+        return 0
+    fi
+    # {"streams":..,"complete":..,"failed":..,"tokens":..,"expected_tokens":..,"peak_open":..,
+    #  "ttft_ms":{"p50":..,"p99":..},"duration_ms":{..},"wall_ms":..,"errors":{..}}
+    local summary
+    # shellcheck disable=SC2016
+    summary=$(node -e '
+        const r = JSON.parse(process.argv[1]);
+        const e = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(", ");
+        console.log([r.complete, r.streams, r.tokens, r.expected_tokens, r.peak_open,
+          r.ttft_ms.p50 ?? "-", r.ttft_ms.p99 ?? "-", r.duration_ms.p50 ?? "-",
+          r.duration_ms.p99 ?? "-", r.wall_ms, e || "none"].join("\t"));' "$json")
+    local complete streams tokens expected popen tt50 tt99 d50 d99 wall errors
+    IFS=$'\t' read -r complete streams tokens expected popen tt50 tt99 d50 d99 wall errors <<<"$summary"
+    notes="complete $complete/$streams, tokens $tokens/$expected, peak open $popen, stream p50/p99 ${d50}/${d99} ms, wall ${wall} ms"
+    [ "$proxy" = - ] || notes="$notes, RSS +${per} kB/stream"
+    [ "$errors" = none ] || notes="$notes, FAILURES: $errors"
+    # req/s column: streams completed per second of wall time; p50/p99: time to first token.
+    local sps
+    sps=$(awk -v c="$complete" -v w="$wall" 'BEGIN { printf "%.0f", c / (w / 1000) }')
+    row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes"
+}
+
+note "gateway: $GATEWAY_BIN ($("$GATEWAY_BIN" --version 2>&1 | head -n 1))"
+note "logs: $RUN"
+
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+if want a || want b; then
+    start_fake fake-fast "$TOKENS" 0
+    BENCH_FAKE_PID=$FAKE_PID
+    FAST=$FAKE_PORT
+    for sc in a b; do
+        want $sc || continue
+        if [ $sc = a ]; then stream=0 sse=json nd=json; else stream=1 sse=sse nd=ndjson; fi
+        start_nginx nginx-$sc "$FAST"
+        start_gateway gateway-$sc "$FAST"
+        sanity "direct" "http://127.0.0.1:$FAST/v1/chat/completions"
+        sanity "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
+        sanity "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+        bench_wrk $sc "direct (native /api/chat)" "http://127.0.0.1:$FAST/api/chat" $stream $nd -
+        bench_wrk $sc "direct (OpenAI /v1)" "http://127.0.0.1:$FAST/v1/chat/completions" $stream $sse -
+        bench_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
+        bench_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+        stop "$NGINX_PID"
+        stop "$GW_PID"
+    done
+    stop "$BENCH_FAKE_PID"
+fi
+
+if want c; then
+    start_fake fake-slow "$SLOW_TOKENS" "$SLOW_DELAY_MS"
+    SLOW_FAKE_PID=$FAKE_PID
+    SLOW=$FAKE_PORT
+    start_nginx nginx-c "$SLOW"
+    start_gateway gateway-c "$SLOW"
+    bench_slow "direct (OpenAI /v1)" "$SLOW" /v1/chat/completions sse -
+    bench_slow "nginx" "$NGINX_PORT" /v1/chat/completions sse "$NGINX_PID"
+    bench_slow "gateway" "$GW_PORT" /v1/chat/completions sse "$GW_PID"
+    stop "$NGINX_PID"
+    stop "$GW_PID"
+    stop "$SLOW_FAKE_PID"
+fi
+
+# ---- the table ----
+{
+    echo
+    echo "ollama-gateway benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)"
+    echo "gateway $("$GATEWAY_BIN" --version 2>&1 | head -n 1), workers $WORKERS; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes $WORKERS; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; fake: node $(node --version)"
+    echo "(a) non-streamed, (b) streamed: $TOKENS tokens per answer. (c) $SLOW_STREAMS concurrent streams of $SLOW_TOKENS tokens ${SLOW_DELAY_MS} ms apart:"
+    echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
+    echo "CPU µs/req: user+system CPU of the proxy (nginx master+workers; the gateway process) / completed requests."
+    echo "peak RSS: VmHWM (nginx: summed over master and workers). fake CPU: the fake Ollama's CPU per request."
+    echo "gateway access log: $GATEWAY_ACCESS_LOG"
+    echo
+    awk -F'\t' 'BEGIN {
+            printf "%-3s %-26s %8s %9s %9s %11s %9s %9s  %s\n", "", "path", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "RSS MB", "fake µs", "checks"
+        }
+        { printf "%-3s %-26s %8s %9s %9s %11s %9s %9s  %s\n", "(" $1 ")", $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
+    echo
+    awk -F'\t' '
+        $2 == "nginx" { n[$1] = $6; nr[$1] = $7 }
+        $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
+        END {
+            split("a b c", s, " ")
+            for (i = 1; i <= 3; i++) {
+                k = s[i]
+                if ((k in n) && (k in g) && n[k] + 0 > 0 && g[k] != "-")
+                    printf "(%s) gateway/nginx CPU per request: %.2f", k, g[k] / n[k]
+                else
+                    continue
+                if (nr[k] + 0 > 0 && gr[k] != "-")
+                    printf ", peak RSS: %.2f", gr[k] / nr[k]
+                printf "\n"
+            }
+        }' "$RESULTS"
+} | tee "$RUN/table.txt"
+note "table saved to $RUN/table.txt"

@@ -1,0 +1,285 @@
+/* Unit tests for gateway/buf.c: the ceiling, failure atomicity, JSON escaping. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void starts_empty(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 16);
+    assert_null(b.p);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 16);
+    buf_reset(&b); /* fine on an empty buf */
+    buf_consume(&b, 0);
+    buf_free(&b);
+    buf_free(&b); /* twice is fine */
+}
+
+static void append_terminates(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 64);
+    assert_int_equal(buf_append(&b, "abc", 3), 0);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(b.p, "abc");
+    assert_int_equal(buf_append(&b, "", 0), 0);
+    assert_int_equal(buf_puts(&b, "de"), 0);
+    assert_string_equal(b.p, "abcde");
+    assert_true(b.cap > b.len);
+    buf_free(&b);
+
+    /* an empty append still yields a '\0'-terminated string */
+    buf_init(&b, 0);
+    assert_int_equal(buf_append(&b, "", 0), 0);
+    assert_non_null(b.p);
+    assert_string_equal(b.p, "");
+    buf_free(&b);
+}
+
+/* The ceiling is exact: max bytes fit, max + 1 do not. */
+static void ceiling_is_exact(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 5);
+    assert_int_equal(buf_append(&b, "12345", 5), 0);
+    assert_int_equal(buf_append(&b, "6", 1), -1);
+    assert_string_equal(b.p, "12345");
+    assert_true(b.cap <= b.max + 1);
+    buf_free(&b);
+
+    buf_init(&b, 5);
+    assert_int_equal(buf_append(&b, "123456", 6), -1);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
+/* A failed append, printf or json_str leaves len and bytes untouched. */
+static void failure_leaves_buffer_intact(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 20);
+    assert_int_equal(buf_puts(&b, "hello"), 0);
+    char *before = strdup(b.p);
+
+    assert_int_equal(buf_append(&b, "0123456789abcdefg", 16), -1);
+    assert_int_equal(buf_printf(&b, "%s-%d", "0123456789", 12345), -1);
+    assert_int_equal(buf_json_str(&b, "0123456789abcd", 14), -1);
+    /* fits unescaped (13 + 2 = 15 = room) but not escaped: rolled back */
+    assert_int_equal(buf_json_str(&b, "\n\n\n\n\n\n\n\n\n\n\n\n\n", 13), -1);
+    assert_int_equal(buf_json_str(&b, "abcdefghijk\"m", 13), -1);
+    assert_int_equal(buf_reserve(&b, 16), -1);
+
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.p, before);
+    /* and it still works afterwards */
+    assert_int_equal(buf_puts(&b, " world"), 0);
+    assert_string_equal(b.p, "hello world");
+    free(before);
+    buf_free(&b);
+}
+
+static void printf_grows(void **state)
+{
+    (void)state;
+    struct buf b;
+    char big[1000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    buf_init(&b, 1 << 20);
+    assert_int_equal(buf_printf(&b, "%d:", 42), 0);
+    assert_int_equal(buf_printf(&b, "%s|%s", big, big), 0); /* past the 256-byte fast path */
+    assert_int_equal(b.len, 3 + 999 * 2 + 1);
+    assert_memory_equal(b.p, "42:xxx", 6);
+    assert_int_equal(b.p[3 + 999], '|');
+    assert_int_equal(b.p[b.len], '\0');
+    assert_int_equal(buf_printf(&b, "%s", ""), 0);
+    assert_int_equal(b.len, 3 + 999 * 2 + 1);
+    buf_free(&b);
+
+    /* exactly at the ceiling through the slow path */
+    buf_init(&b, 300);
+    assert_int_equal(buf_printf(&b, "%.300s", big), 0);
+    assert_int_equal(b.len, 300);
+    assert_int_equal(buf_printf(&b, "x"), -1);
+    buf_free(&b);
+}
+
+static void consume(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 64);
+    buf_puts(&b, "abcdef");
+    buf_consume(&b, 2);
+    assert_string_equal(b.p, "cdef");
+    assert_int_equal(b.len, 4);
+    buf_consume(&b, 0);
+    assert_string_equal(b.p, "cdef");
+    buf_consume(&b, 4);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.p, "");
+    buf_puts(&b, "xy");
+    buf_consume(&b, 100); /* more than len empties it */
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
+static void reset_keeps_allocation(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 64);
+    buf_puts(&b, "abc");
+    char *p = b.p;
+    size_t cap = b.cap;
+    buf_reset(&b);
+    assert_ptr_equal(b.p, p);
+    assert_int_equal(b.cap, cap);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.p, "");
+    buf_free(&b);
+}
+
+static void detach(void **state)
+{
+    (void)state;
+    struct buf b;
+    size_t len = 0;
+    buf_init(&b, 64);
+    buf_puts(&b, "take me");
+    char *p = buf_detach(&b, &len);
+    assert_string_equal(p, "take me");
+    assert_int_equal(len, 7);
+    assert_null(b.p);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 64); /* still usable */
+    assert_int_equal(buf_puts(&b, "again"), 0);
+    free(p);
+    buf_free(&b);
+}
+
+static void reserve(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1000);
+    assert_int_equal(buf_reserve(&b, 600), 0);
+    assert_int_equal(b.len, 0);
+    assert_true(b.cap >= 601);
+    assert_true(b.cap <= 1001);
+    assert_int_equal(buf_reserve(&b, 1000), 0);
+    assert_int_equal(buf_reserve(&b, 1001), -1);
+    buf_free(&b);
+}
+
+static const char *json(struct buf *b, const char *s, size_t n)
+{
+    buf_reset(b);
+    assert_int_equal(buf_json_str(b, s, n), 0);
+    return b->p;
+}
+
+/* JSON escaping: quotes, backslash, every control character; UTF-8 and DEL as is. */
+static void json_escaping(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_string_equal(json(&b, "", 0), "\"\"");
+    assert_string_equal(json(&b, "plain", 5), "\"plain\"");
+    assert_string_equal(json(&b, "a\"b\\c/", 6), "\"a\\\"b\\\\c/\"");
+    assert_string_equal(json(&b, "\n\r\t", 3), "\"\\n\\r\\t\"");
+    assert_string_equal(json(&b, "\b\f\x01\x1f", 4), "\"\\u0008\\u000c\\u0001\\u001f\"");
+    assert_string_equal(json(&b, "x\0y", 3), "\"x\\u0000y\"");
+    assert_string_equal(json(&b, "\x7f", 1), "\"\x7f\"");
+    assert_string_equal(json(&b, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14),
+                        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+    /* invalid UTF-8 passes through untouched */
+    assert_string_equal(json(&b, "\xff\xc3", 2), "\"\xff\xc3\"");
+    /* only n bytes are read */
+    assert_string_equal(json(&b, "abc\"", 3), "\"abc\"");
+
+    /* every control character escapes to something JSON accepts */
+    for (int c = 0; c < 0x20; c++) {
+        char in = (char)c;
+        const char *out = json(&b, &in, 1);
+        assert_int_equal(out[0], '"');
+        assert_int_equal(out[1], '\\');
+        assert_int_equal(out[strlen(out) - 1], '"');
+    }
+    buf_free(&b);
+}
+
+/* Escapes across a long run: appends mid-run are correct. */
+static void json_escaping_long(void **state)
+{
+    (void)state;
+    struct buf b;
+    char in[600];
+    buf_init(&b, 1 << 16);
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = i % 50 == 49 ? '"' : 'a';
+    assert_int_equal(buf_json_str(&b, in, sizeof in), 0);
+    assert_int_equal(b.len, sizeof in + sizeof in / 50 + 2);
+    size_t o = 1;
+    for (size_t i = 0; i < sizeof in; i++) {
+        if (in[i] == '"')
+            assert_int_equal(b.p[o++], '\\');
+        assert_int_equal(b.p[o++], in[i]);
+    }
+    buf_free(&b);
+}
+
+/* json_str appends after existing content, exactly up to the ceiling, and
+ * rolls back to it on failure. */
+static void json_appends(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 12);
+    buf_puts(&b, "{\"k\":");
+    assert_int_equal(buf_json_str(&b, "v", 1), 0);
+    assert_string_equal(b.p, "{\"k\":\"v\"");
+    assert_int_equal(buf_json_str(&b, "\t", 1), 0); /* 4 bytes, 4 left */
+    assert_string_equal(b.p, "{\"k\":\"v\"\"\\t\"");
+    assert_int_equal(buf_json_str(&b, "", 0), -1);
+    assert_int_equal(b.len, 12);
+    buf_free(&b);
+
+    buf_init(&b, 9);
+    buf_puts(&b, "ab");
+    assert_int_equal(buf_json_str(&b, "\x01", 1), -1); /* 8 bytes needed, 7 left */
+    assert_string_equal(b.p, "ab");
+    buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(starts_empty),
+        cmocka_unit_test(append_terminates),
+        cmocka_unit_test(ceiling_is_exact),
+        cmocka_unit_test(failure_leaves_buffer_intact),
+        cmocka_unit_test(printf_grows),
+        cmocka_unit_test(consume),
+        cmocka_unit_test(reset_keeps_allocation),
+        cmocka_unit_test(detach),
+        cmocka_unit_test(reserve),
+        cmocka_unit_test(json_escaping),
+        cmocka_unit_test(json_escaping_long),
+        cmocka_unit_test(json_appends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
