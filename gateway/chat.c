@@ -1297,12 +1297,15 @@ static void backend_label(char *out, size_t size, const char *backend)
         snprintf(out, size, "The backend");
 }
 
-/* A short, printable excerpt of untrusted text for an error message. */
+/* A short, printable excerpt of untrusted text for an error message: runs of
+ * whitespace become one space, other bytes outside printable ASCII become
+ * '?', and "..." marks a cut. size >= 8. */
 static void excerpt(char *out, size_t size, const char *p, size_t len)
 {
-    size_t o = 0;
+    size_t o = 0, i = 0;
     bool space = false;
-    for (size_t i = 0; i < len && o + 4 < size; i++) {
+    /* each step writes at most 2 bytes; keep 4 for "...\0" */
+    for (; i < len && o + 6 <= size; i++) {
         unsigned char c = (unsigned char)p[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
             space = o > 0;
@@ -1313,7 +1316,9 @@ static void excerpt(char *out, size_t size, const char *p, size_t len)
         space = false;
         out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
     }
-    if (o + 4 >= size && len) {
+    while (i < len && is_ws(p[i]))
+        i++;
+    if (i < len) {
         memcpy(out + o, "...", 3);
         o += 3;
     }

@@ -102,6 +102,8 @@ struct msglist {
     unsigned total;
 };
 
+struct named;
+
 struct ctx {
     const char *name; /* the file, for messages */
     const char *text; /* comment-stripped copy */
@@ -116,6 +118,8 @@ struct ctx {
     bool oom;
     bool backends_ok;     /* "backends" was an array we could read */
     const cJSON *aliases; /* checked last, once the backends are known */
+    struct named *bnames; /* backend names, sorted (for the aliases' lookups) */
+    size_t nbnames;
     const cJSON *auth_item;
 };
 
@@ -845,6 +849,15 @@ static void key_object(struct ctx *x, const cJSON *v, const char *path, void *ba
     walk_object(x, v, path, k->arg, (char *)base + k->off);
 }
 
+/* The bit walk_object() sets when t's key `name` is present. */
+static uint64_t key_bit(const struct table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->keys[i].name, name) == 0)
+            return UINT64_C(1) << i;
+    return 0;
+}
+
 static void apply_defaults(struct ctx *x, const struct table *t, void *base)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -1054,6 +1067,13 @@ static bool addr_overlap(const struct cfg_addr *a, const struct cfg_addr *b)
         return false;
     if (a->family == b->family && strcmp(a->host, b->host) == 0)
         return true;
+    /* "localhost" is bound as the loopback address itself */
+    if (a->family == AF_UNSPEC &&
+        (strcmp(b->host, "127.0.0.1") == 0 || strcmp(b->host, "::1") == 0))
+        return true;
+    if (b->family == AF_UNSPEC &&
+        (strcmp(a->host, "127.0.0.1") == 0 || strcmp(a->host, "::1") == 0))
+        return true;
     bool v4a = a->family == AF_INET || a->family == AF_UNSPEC;
     bool v4b = b->family == AF_INET || b->family == AF_UNSPEC;
     bool v6a = a->family == AF_INET6 || a->family == AF_UNSPEC;
@@ -1082,6 +1102,10 @@ static void key_listen(struct ctx *x, const cJSON *v, const char *path, void *ba
         n = (size_t)cJSON_GetArraySize(v);
         if (n == 0) {
             err(x, v, path, "is empty: list at least one \"host:port\", e.g. [\"127.0.0.1:8080\"]");
+            return;
+        }
+        if (n > CFG_MAX_LISTEN) {
+            err(x, v, path, "lists %zu addresses; at most %d are supported", n, CFG_MAX_LISTEN);
             return;
         }
     } else {
@@ -1313,6 +1337,11 @@ static int cmp_named_icase(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+static int cmp_name_only(const void *a, const void *b)
+{
+    return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+}
+
 /* Sort v and call dup(first, again) for each name seen before. */
 static void find_dups(struct ctx *x, struct named *v, size_t n, bool icase,
                       void (*dup)(struct ctx *, const struct named *, const struct named *,
@@ -1477,6 +1506,10 @@ static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *
             "\"url\": \"http://127.0.0.1:11434\"}]");
         return;
     }
+    if (n > CFG_MAX_BACKENDS) {
+        err(x, v, path, "lists %zu backends; at most %d are supported", n, CFG_MAX_BACKENDS);
+        return;
+    }
     struct cfg_backend *bs = xalloc_array(x, n, sizeof *bs);
     struct named *names = calloc(n, sizeof *names);
     if (!bs || !names) {
@@ -1503,8 +1536,9 @@ static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *
         if (b->name)
             names[nn++] = (struct named){b->name, ne ? ne : e, i};
     }
-    find_dups(x, names, nn, false, backend_dup, NULL);
-    free(names);
+    find_dups(x, names, nn, false, backend_dup, NULL); /* sorts names */
+    x->bnames = names;
+    x->nbnames = nn;
     x->c->backends = bs;
     x->c->nbackends = n;
     x->backends_ok = true;
@@ -1603,12 +1637,13 @@ static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, 
         const char *s = get_string(x, e, sub, "a backend name");
         if (!s)
             continue;
-        size_t j;
-        for (j = 0; j < x->c->nbackends; j++)
-            if (x->c->backends[j].name && strcmp(x->c->backends[j].name, s) == 0)
-                break;
-        if (j == x->c->nbackends) {
-            if (x->backends_ok) {
+        struct named key = {.name = s};
+        const struct named *hit =
+            x->nbnames ? bsearch(&key, x->bnames, x->nbnames, sizeof key, cmp_name_only) : NULL;
+        if (!hit) {
+            if (x->backends_ok && x->errs.n >= CFG_MAX_ERRORS) {
+                x->errs.total++; /* not shown: spare the guessing */
+            } else if (x->backends_ok) {
                 const char *cands[16];
                 size_t nc = 0;
                 for (size_t b = 0; b < x->c->nbackends && nc < 16; b++)
@@ -1623,9 +1658,9 @@ static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, 
             }
             continue;
         }
-        nv[got] = (struct named){x->c->backends[j].name, e, i};
-        names[got] = x->c->backends[j].name;
-        idx[got++] = (unsigned)j;
+        nv[got] = (struct named){hit->name, e, i};
+        names[got] = hit->name;
+        idx[got++] = (unsigned)hit->idx;
     }
     find_dups(x, nv, got, false, alias_backend_dup, path);
     free(nv);
@@ -1875,7 +1910,7 @@ static void key_metrics(struct ctx *x, const cJSON *v, const char *path, void *b
 {
     cfg_metrics_t *m = (cfg_metrics_t *)((char *)base + k->off);
     uint64_t seen = walk_object(x, v, path, &metrics_table, m);
-    m->enabled = (seen & 1) && m->listen.host;
+    m->enabled = (seen & key_bit(&metrics_table, "listen")) && m->listen.host;
 }
 
 static void key_aliases(struct ctx *x, const cJSON *v, const char *path, void *base,
@@ -1972,6 +2007,10 @@ static const struct {
 static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const struct table *t)
 {
     char d[SHOWBUF];
+    if (x->errs.n >= CFG_MAX_ERRORS) {
+        x->errs.total++; /* not shown: spare the guessing */
+        return;
+    }
     const char *cands[64];
     size_t n = 0;
     for (size_t i = 0; i < t->n && n < 64; i++)
@@ -2065,6 +2104,7 @@ static void emit_errors(struct ctx *x, struct cfg_errors *out)
 
 static void ctx_free(struct ctx *x)
 {
+    free(x->bnames);
     free(x->pos);
     msg_free(&x->errs);
     msg_free(&x->notes);
@@ -2098,12 +2138,17 @@ static void keep_notices(struct ctx *x)
  * Reports each one; returns how many. */
 static unsigned report_trailing_commas(struct ctx *x, const char *s, size_t len)
 {
-    unsigned found = 0;
+    unsigned found = 0, line = 1;
     for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\n')
+            line++;
         if (s[i] == '"') {
-            for (i++; i < len && s[i] != '"'; i++)
+            for (i++; i < len && s[i] != '"'; i++) {
                 if (s[i] == '\\')
                     i++;
+                if (i < len && s[i] == '\n')
+                    line++;
+            }
             continue;
         }
         if (s[i] != ',')
@@ -2112,7 +2157,7 @@ static unsigned report_trailing_commas(struct ctx *x, const char *s, size_t len)
         while (j < len && (unsigned char)s[j] <= 32)
             j++;
         if (j < len && (s[j] == '}' || s[j] == ']')) {
-            err_line(x, line_at(s, len, i), NULL,
+            err_line(x, line, NULL,
                      "JSON syntax error: a comma before '%c' (JSON allows no trailing comma); "
                      "remove it",
                      s[j]);
@@ -2147,6 +2192,10 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
                             struct cfg_errors *errs)
 {
     struct ctx x = {.name = name ? name : "gateway.json"};
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     char cwd[PATH_MAX];
     char *copy = NULL;
     struct cfg *c = calloc(1, sizeof *c);
@@ -2226,7 +2275,7 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     uint64_t seen = walk_object(&x, root, "", &top_table, c);
     if (x.aliases)
         parse_aliases(&x, x.aliases);
-    if (!(seen & 1))
+    if (!(seen & key_bit(&top_table, "listen")))
         add_default_listen(&x);
     check_cross(&x, root);
     if (c->auth == CFG_AUTH_KEYS)

@@ -36,6 +36,9 @@
 #define CFG_DEFAULT_PATH "/etc/ollama-gateway/gateway.json"
 /* Largest configuration file accepted. */
 #define CFG_MAX_FILE_BYTES (4u << 20)
+/* At most this many "listen" addresses and "backends". */
+#define CFG_MAX_LISTEN 64
+#define CFG_MAX_BACKENDS 1024
 
 /* A "host:port" listen address. */
 struct cfg_addr {

@@ -5,6 +5,7 @@
  */
 #include "backends.h"
 #include "config.h"
+#include "jarena.h"
 #include "log.h"
 #include "worker.h"
 
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ollama-gateway: libsodium failed to initialise\n");
         return 2;
     }
+    jarena_init();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ollama-gateway: libcurl failed to initialise\n");
         return 2;

@@ -1,13 +1,14 @@
 #include "relay.h"
 
 #include "backends.h"
+#include "jarena.h"
 #include "log.h"
 #include "request.h"
 #include "router.h"
 #include "server.h"
 #include "sse.h"
+#include "upstream.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -39,8 +40,7 @@ static void abort_upstream(struct request *r)
         return;
     /* Removing a live transfer closes its connection: that close is what makes
      * Ollama stop generating. */
-    curl_multi_remove_handle(r->w->multi, r->easy);
-    curl_easy_cleanup(r->easy);
+    upstream_release(r->w, r->easy);
     r->easy = NULL;
     r->paused = false;
 }
@@ -75,7 +75,7 @@ static int start_transfer(struct request *r, const struct cfg_backend *be)
 {
     char url[1100];
     snprintf(url, sizeof url, "%s/api/chat", be->url);
-    CURL *c = curl_easy_init();
+    CURL *c = upstream_easy(r->w);
     if (!c)
         return -1;
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -92,7 +92,7 @@ static int start_transfer(struct request *r, const struct cfg_backend *be)
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
      * memory (EVENTLOOP.md §3). */
     if (curl_multi_add_handle(r->w->multi, c) != CURLM_OK) {
-        curl_easy_cleanup(c);
+        upstream_release(r->w, c);
         return -1;
     }
     r->easy = c;
@@ -241,7 +241,9 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return CURL_WRITEFUNC_PAUSE;
     }
     size_t before = r->out.len;
+    jarena_begin(); /* each line's cJSON tree dies within on_line */
     int rc = ndjson_feed(&r->nd, p, n, on_line, r);
+    jarena_end();
     if (rc < 0) {
         struct apierr e;
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
@@ -280,7 +282,9 @@ void relay_upstream_done(struct request *r, CURLcode result)
         return;
     }
     if (r->stream) {
+        jarena_begin();
         ndjson_finish(&r->nd, on_line, r);
+        jarena_end();
         if (!r->ended && chat_stream_eof(&r->cs, &e) < 0)
             fail(r, &e);
         flush(r);

@@ -1,5 +1,6 @@
 #include "request.h"
 
+#include "rand.h"
 #include "relay.h"
 
 #include <sodium.h>
@@ -41,7 +42,7 @@ static void set_request_id(struct request *r)
         }
     }
     unsigned char raw[12];
-    randombytes_buf(raw, sizeof raw);
+    rand_bytes(raw, sizeof raw);
     memcpy(r->id, "req_", 4);
     sodium_bin2hex(r->id + 4, sizeof r->id - 4, raw, sizeof raw);
 }

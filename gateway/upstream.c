@@ -70,6 +70,8 @@ int upstream_init(struct worker *w)
 
 void upstream_free(struct worker *w)
 {
+    while (w->neasy)
+        curl_easy_cleanup(w->easy_pool[--w->neasy]);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     w->multi = NULL;
@@ -106,5 +108,23 @@ void upstream_collect(struct worker *w)
         CURLcode result = m->data.result;
         /* m is invalid once the handle is removed: relay_upstream_done removes it. */
         relay_upstream_done(r, result);
+    }
+}
+
+CURL *upstream_easy(struct worker *w)
+{
+    if (w->neasy)
+        return w->easy_pool[--w->neasy];
+    return curl_easy_init();
+}
+
+void upstream_release(struct worker *w, CURL *c)
+{
+    curl_multi_remove_handle(w->multi, c);
+    if (w->neasy < sizeof w->easy_pool / sizeof w->easy_pool[0]) {
+        curl_easy_reset(c);
+        w->easy_pool[w->neasy++] = c;
+    } else {
+        curl_easy_cleanup(c);
     }
 }

@@ -16,5 +16,12 @@ void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t epoll_event
 void upstream_on_timer(struct worker *w);
 /* Hand every finished transfer to its request (relay_upstream_done). */
 void upstream_collect(struct worker *w);
+/* An easy handle with default options: reused from the pool when it can be,
+ * since creating one costs more than the rest of a small request. NULL on OOM. */
+CURL *upstream_easy(struct worker *w);
+/* Detach c from the multi handle (closing its connection if the transfer was
+ * still running: that is how a backend learns the client left) and return it
+ * to the pool. Never from inside a curl callback. */
+void upstream_release(struct worker *w, CURL *c);
 
 #endif

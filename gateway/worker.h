@@ -55,6 +55,8 @@ struct worker {
     struct watch *daemon_watch;
     size_t ndaemons;
     CURLM *multi;
+    CURL *easy_pool[64];   /* finished easy handles, reset, ready for reuse */
+    size_t neasy;
     int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
     struct curl_slist **backend_headers; /* per backend: what we send it */
     struct request *active;              /* every live request (doubly linked) */

@@ -97,10 +97,10 @@ CLK_TCK=$(getconf CLK_TCK)
 # ---- processes: every one we start is in PIDS; all are ended on exit ----
 PIDS=()
 cleanup() {
-    local pid i
+    local pid
     trap - EXIT INT TERM
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         local alive=0
         for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
         [ $alive = 0 ] && break
@@ -115,9 +115,9 @@ trap 'exit 130' INT TERM
 # stop PID: TERM, wait up to 10 s, then KILL (the gateway drains for up to 30 s;
 # nothing is in flight when we stop it).
 stop() {
-    local pid=$1 i
+    local pid=$1
     kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -139,13 +139,13 @@ free_port() {
 
 # start_fake NAME TOKENS DELAY_MS -> FAKE_PID, FAKE_PORT
 start_fake() {
-    local name=$1 i
+    local name=$1
     node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$2" --delay-ms "$3" \
         >"$RUN/$name.out" 2>"$RUN/$name.err" &
     FAKE_PID=$!
     PIDS+=("$FAKE_PID")
     FAKE_PORT=
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         FAKE_PORT=$(sed -n 's/^{"port":\([0-9]*\)}$/\1/p' "$RUN/$name.out" | head -n 1)
         [ -n "$FAKE_PORT" ] && return 0
         kill -0 "$FAKE_PID" 2>/dev/null || break
@@ -157,7 +157,7 @@ start_fake() {
 
 # start_nginx NAME UPSTREAM_PORT -> NGINX_PID, NGINX_PORT
 start_nginx() {
-    local name=$1 i
+    local name=$1
     NGINX_PORT=$(free_port)
     mkdir -p "$RUN/$name"
     sed -e "s#@TMP@#$RUN/$name#g" -e "s#@WORKERS@#$WORKERS#g" -e "s#@PORT@#$NGINX_PORT#g" \
@@ -166,7 +166,7 @@ start_nginx() {
         -g 'daemon off;' >"$RUN/$name/stdout.log" 2>"$RUN/$name/stderr.log" &
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return 0
         kill -0 "$NGINX_PID" 2>/dev/null || break
         sleep 0.1
@@ -177,7 +177,7 @@ start_nginx() {
 
 # start_gateway NAME BACKEND_PORT -> GW_PID, GW_PORT
 start_gateway() {
-    local name=$1 i code access
+    local name=$1 code access
     GW_PORT=$(free_port)
     mkdir -p "$RUN/$name"
     access=$GATEWAY_ACCESS_LOG
@@ -372,6 +372,9 @@ bench_slow() {
     row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes"
 }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 0.5) }' &&
+    note "load average is $LOAD0: something else is using the CPUs; the numbers will be noisy"
 note "gateway: $GATEWAY_BIN ($("$GATEWAY_BIN" --version 2>&1 | head -n 1))"
 note "logs: $RUN"
 
@@ -420,12 +423,13 @@ fi
     echo "gateway $("$GATEWAY_BIN" --version 2>&1 | head -n 1), workers $WORKERS; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes $WORKERS; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; fake: node $(node --version)"
     echo "(a) non-streamed, (b) streamed: $TOKENS tokens per answer. (c) $SLOW_STREAMS concurrent streams of $SLOW_TOKENS tokens ${SLOW_DELAY_MS} ms apart:"
     echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
-    echo "CPU µs/req: user+system CPU of the proxy (nginx master+workers; the gateway process) / completed requests."
-    echo "peak RSS: VmHWM (nginx: summed over master and workers). fake CPU: the fake Ollama's CPU per request."
+    echo "load average before the run: $LOAD0 (other processes on the machine distort every number)"
+    echo "CPU us/req: user+system CPU of the proxy (nginx master+workers; the gateway process) / completed requests."
+    echo "peak RSS: VmHWM (nginx: summed over master and workers). fake us: the fake Ollama's CPU per request."
     echo "gateway access log: $GATEWAY_ACCESS_LOG"
     echo
     awk -F'\t' 'BEGIN {
-            printf "%-3s %-26s %8s %9s %9s %11s %9s %9s  %s\n", "", "path", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "RSS MB", "fake µs", "checks"
+            printf "%-3s %-26s %8s %9s %9s %11s %9s %9s  %s\n", "", "path", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "fake us", "checks"
         }
         { printf "%-3s %-26s %8s %9s %9s %11s %9s %9s  %s\n", "(" $1 ")", $2, $3, $4, $5, $6, $7, $8, $9 }' "$RESULTS"
     echo

@@ -2,7 +2,7 @@
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  useGateway, needGateway, startGateway, startFake, get, jsonOf, chat, simpleChat, waitFor, TEST_ALIASES,
+  useGateway, needGateway, startGateway, startFake, get, jsonOf, chat, simpleChat, waitFor, sleep, TEST_ALIASES,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach });
@@ -138,7 +138,7 @@ test('/readyz 503 when the only backend is down (503s, then refused), back to 20
   }
 });
 
-test('two backends: a request for a model only one has goes there; failover when one refuses', needGateway, async () => {
+async function twoBackends(fn) {
   const a = await startFake({ models: ['llama3.2:latest', 'onlya:latest'] });
   const b = await startFake({ models: ['llama3.2:latest', 'onlyb:latest'] });
   const gw = await startGateway({ backends: [{ name: 'A', url: a.url }, { name: 'B', url: b.url }] });
@@ -147,16 +147,43 @@ test('two backends: a request for a model only one has goes there; failover when
       const ids = (await models(gw.url)).data.map((m) => m.id);
       return ids.includes('onlya:latest') && ids.includes('onlyb:latest');
     }, 5000, 100, 'both backends discovered');
+    a.reset();
+    b.reset();
+    await fn(a, b, gw);
+  } finally {
+    assert.equal(await gw.stop(), 0);
+    await a.close().catch(() => {});
+    await b.close().catch(() => {});
+  }
+}
+
+test('two backends: a model only one backend has is routed there', needGateway, async () => {
+  await twoBackends(async (a, b, gw) => {
     for (let i = 0; i < 3; i++) {
       assert.equal((await jsonOf(await chat(gw.url, simpleChat('onlyb')))).status, 200);
       assert.equal((await jsonOf(await chat(gw.url, simpleChat('onlya')))).status, 200);
     }
-    assert.equal(a.chats().filter((r) => r.body.model.startsWith('onlyb')).length, 0);
-    assert.equal(b.chats().filter((r) => r.body.model.startsWith('onlya')).length, 0);
-    assert.equal(b.chats().filter((r) => r.body.model.startsWith('onlyb')).length, 3);
-    // failover: A answers 500 before the first byte → retried once on B
-    a.reset();
-    b.reset();
+    assert.deepEqual(a.chats().map((r) => r.body.model), ['onlya', 'onlya', 'onlya']);
+    assert.deepEqual(b.chats().map((r) => r.body.model), ['onlyb', 'onlyb', 'onlyb']);
+    // a model both have is spread over both (equal weights, nothing loaded)
+    for (let i = 0; i < 6; i++) await (await chat(gw.url, simpleChat('llama3.2'))).arrayBuffer();
+    const na = a.chats().filter((r) => r.body.model === 'llama3.2').length;
+    const nb = b.chats().filter((r) => r.body.model === 'llama3.2').length;
+    assert.equal(na + nb, 6);
+  });
+});
+
+test('two backends: a loaded model is preferred (no cold start)', needGateway, async () => {
+  await twoBackends(async (a, b, gw) => {
+    b.setLoaded(['llama3.2']);
+    await sleep(2500); // two discovery rounds
+    for (let i = 0; i < 4; i++) await (await chat(gw.url, simpleChat('llama3.2'))).arrayBuffer();
+    assert.equal(b.chats().length, 4, `A got ${a.chats().length}, B (model loaded) got ${b.chats().length}`);
+  });
+});
+
+test('failover: a 500 before the first byte is retried once on the other backend', needGateway, async () => {
+  await twoBackends(async (a, b, gw) => {
     a.script({ status: 500, error: 'A broke' });
     b.script({ status: 500, error: 'B broke' });
     const both = await jsonOf(await chat(gw.url, simpleChat('llama3.2')));
@@ -167,13 +194,23 @@ test('two backends: a request for a model only one has goes there; failover when
     a.script({ status: 500, error: 'A broke' });
     let okCount = 0;
     for (let i = 0; i < 4; i++) {
+      const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2', { stream: i % 2 === 0 })));
+      if (r.status === 200) okCount++;
+    }
+    assert.equal(okCount, 4, 'every request served, through failover to B when A failed');
+  });
+});
+
+test('failover: connection refused on one backend → served by the other', needGateway, async () => {
+  await twoBackends(async (a, b, gw) => {
+    await a.close();
+    // before discovery notices, requests that pick A must fail over to B
+    let okCount = 0;
+    for (let i = 0; i < 4; i++) {
       const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2')));
       if (r.status === 200) okCount++;
     }
-    assert.equal(okCount, 4, 'every request served through failover to B');
-  } finally {
-    assert.equal(await gw.stop(), 0);
-    await a.close();
-    await b.close();
-  }
+    assert.equal(okCount, 4, `${okCount}/4 served with backend A refusing connections`);
+    assert.equal(b.chats().length, 4);
+  });
 });

@@ -1340,6 +1340,19 @@ static void upstream_error_excerpt_is_bounded(void **state)
     assert_non_null(strstr(err.message, "..."));
     assert_null(strchr(err.message, '\n'));
     assert_null(strchr(err.message, '\x01'));
+
+    /* words and spaces: two bytes per step right up to the cut (found by fuzz_chat_stream) */
+    for (size_t k = 0; k < sizeof body; k++)
+        body[k] = k % 2 ? ' ' : 'w';
+    for (size_t n = 150; n < 260; n++) {
+        chat_upstream_error(502, body, n, "gpu1", &err);
+        assert_non_null(strstr(err.message, "w w w"));
+        assert_true(strlen(err.message) < sizeof err.message - 1);
+    }
+    /* a cut that only drops trailing blanks is not marked */
+    chat_upstream_error(502, "short reason   \n", 16, "gpu1", &err);
+    assert_non_null(strstr(err.message, "short reason"));
+    assert_null(strstr(err.message, "..."));
 }
 
 static void make_id(void **state)

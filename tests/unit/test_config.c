@@ -486,6 +486,10 @@ static void test_listen(void **state)
     expect_error("{\"listen\": [\"0.0.0.0:80\", \"127.0.0.1:80\"], " MIN_TAIL,
                  "listen[1]: \"127.0.0.1:80\" overlaps \"0.0.0.0:80\"");
     expect_error("{\"listen\": [\"[::1]:80\", \"[::]:80\"], " MIN_TAIL, "overlaps");
+    expect_error("{\"listen\": [\"localhost:80\", \"127.0.0.1:80\"], " MIN_TAIL, "overlaps");
+    /* separate families and ports coexist (IPv6 sockets are bound v6-only) */
+    cfg_unref(load_ok("{\"listen\": [\"0.0.0.0:80\", \"[::]:80\", \"127.0.0.1:81\", "
+                      "\"localhost:82\", \"127.0.0.2:82\"], " MIN_TAIL));
     expect_error(
         "{\"listen\": [\"127.0.0.1:80\"], \"metrics\": {\"listen\": \"127.0.0.1:80\"}, " MIN_TAIL,
         "metrics.listen: \"127.0.0.1:80\" overlaps the API listener");

@@ -1,0 +1,247 @@
+/*
+ * libFuzzer target: arbitrary upstream bytes through the NDJSON splitter into
+ * chat_stream_line (cut into pieces chosen by the input), plus the same bytes
+ * as a non-streamed answer (chat_complete) and as an error body
+ * (chat_upstream_error).
+ *
+ * Invariants checked on the SSE output (abort on violation): every event is
+ * "data: <one line>\n\n"; every payload is a JSON object, or [DONE] as the
+ * very last event and only after CHAT_DONE; every chunk has the same id and
+ * created, object "chat.completion.chunk", the client's model; the role
+ * appears exactly once, on the first chunk; tool-call indexes are 0,1,2... in
+ * order, each with id, type "function", name and string arguments; exactly
+ * one finish chunk, after all content; a failed stream ends with the error
+ * event and no [DONE].
+ */
+#include "apierr.h"
+#include "chat.h"
+#include "ndjson.h"
+#include "sse.h"
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
+    } while (0)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+struct feed {
+    struct chat_stream s;
+    struct buf out;
+    struct apierr err;
+    int rc;
+};
+
+static int on_line(void *ud, const char *line, size_t len)
+{
+    struct feed *f = ud;
+    f->rc = chat_stream_line(&f->s, line, len, &f->out, &f->err);
+    return f->rc == CHAT_MORE ? 0 : 1;
+}
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+struct seen {
+    int roles, finishes, usages, errors, dones, chunks;
+    unsigned next_index;
+};
+
+static void check_chunk(const cJSON *j, struct seen *v, bool include_usage)
+{
+    const cJSON *e = get(j, "error");
+    if (e) {
+        CHECK(cJSON_IsObject(e));
+        CHECK(cJSON_IsString(get(e, "message")));
+        v->errors++;
+        return;
+    }
+    CHECK(!v->errors && !v->usages);
+    CHECK(strcmp(get(j, "id")->valuestring, "chatcmpl-fuzz") == 0);
+    CHECK(strcmp(get(j, "object")->valuestring, "chat.completion.chunk") == 0);
+    CHECK(get(j, "created")->valuedouble == 1700000000.0);
+    CHECK(strcmp(get(j, "model")->valuestring, "gpt-\"fuzz\"") == 0);
+    const cJSON *choices = get(j, "choices");
+    CHECK(cJSON_IsArray(choices));
+    if (!choices->child) {
+        CHECK(include_usage && v->finishes == 1);
+        const cJSON *u = get(j, "usage");
+        CHECK(cJSON_IsNumber(get(u, "prompt_tokens")));
+        CHECK(get(u, "total_tokens")->valuedouble ==
+              get(u, "prompt_tokens")->valuedouble + get(u, "completion_tokens")->valuedouble);
+        v->usages++;
+        return;
+    }
+    CHECK(!choices->child->next);
+    const cJSON *c = choices->child;
+    CHECK(get(c, "index")->valuedouble == 0);
+    const cJSON *delta = get(c, "delta");
+    CHECK(cJSON_IsObject(delta));
+    const cJSON *fr = get(c, "finish_reason");
+    CHECK(v->finishes == 0);
+    if (cJSON_IsString(fr)) {
+        CHECK(!delta->child);
+        CHECK(v->roles == 1);
+        const char *r = fr->valuestring;
+        CHECK(strcmp(r, "stop") == 0 || strcmp(r, "length") == 0 ||
+              strcmp(r, "tool_calls") == 0);
+        CHECK(strcmp(r, "tool_calls") != 0 || v->next_index > 0);
+        CHECK(strcmp(r, "stop") != 0 || v->next_index == 0);
+        v->finishes++;
+        return;
+    }
+    CHECK(cJSON_IsNull(fr));
+    v->chunks++;
+    const cJSON *role = get(delta, "role");
+    if (role) {
+        CHECK(v->chunks == 1 && strcmp(role->valuestring, "assistant") == 0);
+        v->roles++;
+    }
+    CHECK(v->roles == 1);
+    const cJSON *tcs = get(delta, "tool_calls");
+    for (const cJSON *tc = tcs ? tcs->child : NULL; tc; tc = tc->next) {
+        CHECK(get(tc, "index")->valuedouble == (double)v->next_index++);
+        CHECK(cJSON_IsString(get(tc, "id")) && get(tc, "id")->valuestring[0]);
+        CHECK(strcmp(get(tc, "type")->valuestring, "function") == 0);
+        const cJSON *fn = get(tc, "function");
+        CHECK(cJSON_IsString(get(fn, "name")));
+        CHECK(cJSON_IsString(get(fn, "arguments")));
+    }
+}
+
+static void check_sse(const struct buf *out, int rc, bool include_usage, unsigned tool_calls)
+{
+    struct seen v = {0};
+    const char *p = out->p ? out->p : "", *end = p + out->len;
+    while (p < end) {
+        const char *sep = strstr(p, "\n\n");
+        CHECK(sep && sep < end);
+        CHECK(memcmp(p, "data: ", 6) == 0);
+        const char *payload = p + 6;
+        size_t n = (size_t)(sep - payload);
+        CHECK(!memchr(payload, '\n', n));
+        CHECK(!v.dones);
+        if (n == 6 && memcmp(payload, "[DONE]", 6) == 0) {
+            v.dones++;
+        } else {
+            cJSON *j = cJSON_ParseWithLength(payload, n);
+            CHECK(cJSON_IsObject(j));
+            check_chunk(j, &v, include_usage);
+            cJSON_Delete(j);
+        }
+        p = sep + 2;
+    }
+    CHECK(v.next_index == tool_calls);
+    if (rc == CHAT_DONE) {
+        CHECK(v.dones == 1 && v.finishes == 1 && v.roles == 1 && !v.errors);
+        CHECK(v.usages == (include_usage ? 1 : 0));
+    } else {
+        CHECK(!v.dones && !v.finishes && !v.usages);
+        CHECK(v.errors == (rc == CHAT_FAIL ? 1 : 0));
+    }
+}
+
+static void check_error_json(const struct apierr *e)
+{
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    CHECK(apierr_json(e, &b) == 0);
+    cJSON *j = cJSON_ParseWithLength(b.p, b.len);
+    CHECK(cJSON_IsObject(j));
+    cJSON_Delete(j);
+    buf_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
+    bool include_usage = data[0] & 1;
+    unsigned step = 1 + data[1] % 64; /* piece size pattern */
+    const char *in = (const char *)data + 2;
+    size_t len = size - 2;
+
+    struct feed f;
+    struct ndjson nd;
+    memset(&f, 0, sizeof f);
+    buf_init(&f.out, 16u << 20);
+    CHECK(chat_stream_init(&f.s, "gpt-\"fuzz\"", include_usage, "chatcmpl-fuzz", 1700000000) == 0);
+    chat_stream_set_backend(&f.s, "fuzz");
+    ndjson_init(&nd, 1u << 20);
+    f.rc = CHAT_MORE;
+
+    int stop = 0;
+    for (size_t at = 0, k = 0; at < len && !stop; k++) {
+        size_t n = step * (k % 3 + 1);
+        if (n > len - at)
+            n = len - at;
+        stop = ndjson_feed(&nd, in + at, n, on_line, &f);
+        at += n;
+    }
+    if (!stop)
+        stop = ndjson_finish(&nd, on_line, &f);
+    if (stop == -1) {
+        /* over-long line: the server would fail the stream like this */
+        CHECK(f.rc == CHAT_MORE);
+        f.rc = CHAT_FAIL;
+        apierr_set(&f.err, 502, APIERR_API, "upstream_error", NULL, "line too long");
+    } else if (f.rc == CHAT_MORE) {
+        f.rc = chat_stream_eof(&f.s, &f.err);
+        CHECK(f.rc == CHAT_FAIL);
+    }
+    if (f.rc == CHAT_FAIL) {
+        CHECK(f.err.status == 502 || f.err.status == 500);
+        CHECK(sse_error(&f.out, &f.err) == 0);
+    }
+    check_sse(&f.out, f.rc, include_usage, f.s.tool_calls);
+    CHECK(f.s.done == (f.rc == CHAT_DONE));
+    CHECK(f.s.prompt_tokens >= 0 && f.s.completion_tokens >= 0);
+    ndjson_free(&nd);
+    chat_stream_free(&f.s);
+    buf_free(&f.out);
+
+    /* the same bytes as a non-streamed answer */
+    struct buf out;
+    struct apierr err;
+    long pt = -1, ct = -1;
+    buf_init(&out, 16u << 20);
+    if (chat_complete(in, len, "gpt-x", "chatcmpl-fuzz", 1, "fuzz", &out, &pt, &ct, &err) == 0) {
+        cJSON *j = cJSON_ParseWithLength(out.p, out.len);
+        CHECK(cJSON_IsObject(j));
+        CHECK(strcmp(get(j, "object")->valuestring, "chat.completion") == 0);
+        const cJSON *c = get(j, "choices")->child;
+        CHECK(cJSON_IsString(get(c, "finish_reason")));
+        CHECK(cJSON_IsObject(get(j, "usage")));
+        cJSON_Delete(j);
+        CHECK(pt >= 0 && ct >= 0);
+    } else {
+        CHECK(out.len == 0);
+        CHECK(err.status == 502 || err.status == 500);
+        check_error_json(&err);
+    }
+    buf_free(&out);
+
+    /* and as an error body */
+    static const int statuses[] = {400, 401, 403, 404, 429, 499, 500, 502, 503, 504, 200, 0};
+    chat_upstream_error(statuses[data[1] % 12], in, len, data[0] & 2 ? "fuzz" : NULL, &err);
+    CHECK(err.status >= 400 && err.status < 600);
+    check_error_json(&err);
+    return 0;
+}
