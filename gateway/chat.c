@@ -183,8 +183,8 @@ static const char *tool_names_find(const struct tool_names *t, const char *id)
 
 static bool is_b64(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* Standard base64 with padding, as Go's encoding/json decodes []byte (which
@@ -228,7 +228,8 @@ static const char *image_payload(const char *url, const char *param, struct apie
     const char *meta = url + 5;
     const char *b64 = strstr(meta, ";base64,");
     if (!b64) {
-        apierr_invalid(err, param, "Invalid image data URL: only ;base64, data URLs are supported.");
+        apierr_invalid(err, param,
+                       "Invalid image data URL: only ;base64, data URLs are supported.");
         return NULL;
     }
     if (b64 != meta && strncasecmp(meta, "image/", 6) != 0) {
@@ -388,7 +389,7 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
                                       "'%s' must be a JSON object encoded as a string (\"{}\" "
                                       "for a call without arguments); got %s.",
                                       param,
-                                      !s[0]  ? "an empty string"
+                                      !s[0]   ? "an empty string"
                                       : nargs ? "valid JSON that is not an object"
                                               : "invalid JSON");
             }
@@ -494,8 +495,7 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
     return 0;
 }
 
-static int xlate_messages(const cJSON *msgs, cJSON *native, struct buf *scratch,
-                          struct apierr *err)
+static int xlate_messages(const cJSON *msgs, cJSON *native, struct buf *scratch, struct apierr *err)
 {
     if (unset(msgs))
         return missing(err, "messages");
@@ -635,7 +635,7 @@ static int read_tool_choice(const cJSON *choice, const cJSON *tools, bool *none,
                              : bad_type(err, "tool_choice.allowed_tools", "an object", at);
         const cJSON *mode = get(at, "mode");
         if (!unset(mode) && !(cJSON_IsString(mode) && (strcmp(mode->valuestring, "auto") == 0 ||
-                                                      strcmp(mode->valuestring, "required") == 0)))
+                                                       strcmp(mode->valuestring, "required") == 0)))
             return apierr_invalid(err, "tool_choice.allowed_tools.mode",
                                   "Invalid value for 'tool_choice.allowed_tools.mode': expected "
                                   "'auto' or 'required'.");
@@ -734,8 +734,8 @@ static int opt_number(const cJSON *root, const char *key, const char *native_key
         return apierr_invalid(err, key, "Invalid '%s': it must be a finite number.", key);
     if (d < min || d > max) {
         if (isinf(max))
-            return apierr_invalid(err, key, "Invalid '%s': %g is below the minimum of %g.", key,
-                                  d, min);
+            return apierr_invalid(err, key, "Invalid '%s': %g is below the minimum of %g.", key, d,
+                                  min);
         return apierr_invalid(err, key, "Invalid '%s': %g is outside the range %g to %g.", key, d,
                               min, max);
     }
@@ -795,10 +795,10 @@ static int xlate_options(const cJSON *root, struct chat_req *r, struct apierr *e
     r->options = opts;
     if (opt_number(root, "temperature", "temperature", 0, INFINITY, opts, err) < 0 ||
         opt_number(root, "top_p", "top_p", 0, 1, opts, err) < 0 ||
-        opt_number(root, "presence_penalty", "presence_penalty", -INFINITY, INFINITY, opts,
-                   err) < 0 ||
-        opt_number(root, "frequency_penalty", "frequency_penalty", -INFINITY, INFINITY, opts,
-                   err) < 0 ||
+        opt_number(root, "presence_penalty", "presence_penalty", -INFINITY, INFINITY, opts, err) <
+            0 ||
+        opt_number(root, "frequency_penalty", "frequency_penalty", -INFINITY, INFINITY, opts, err) <
+            0 ||
         opt_number(root, "min_p", "min_p", 0, 1, opts, err) < 0)
         return -1;
 
@@ -862,10 +862,9 @@ static int xlate_format(const cJSON *root, cJSON *native, struct apierr *err)
                              : bad_type(err, "response_format.json_schema", "an object", js);
         const cJSON *schema = get(js, "schema");
         if (!cJSON_IsObject(schema))
-            return unset(schema)
-                       ? missing(err, "response_format.json_schema.schema")
-                       : bad_type(err, "response_format.json_schema.schema",
-                                  "an object (a JSON Schema)", schema);
+            return unset(schema) ? missing(err, "response_format.json_schema.schema")
+                                 : bad_type(err, "response_format.json_schema.schema",
+                                            "an object (a JSON Schema)", schema);
         return add(native, "format", ref(schema)) ? 0 : oom(err);
     }
     return apierr_invalid(err, "response_format.type",
@@ -1041,7 +1040,8 @@ int chat_req_parse(struct chat_req *r, const char *body, size_t len, struct apie
     }
     if (xlate_messages(get(root, "messages"), r->native, &scratch, err) < 0 ||
         xlate_misc(root, r, r->native, err) < 0 || xlate_options(root, r, err) < 0 ||
-        xlate_format(root, r->native, err) < 0 || xlate_tools(root, r->native, &r->has_tools, err) < 0 ||
+        xlate_format(root, r->native, err) < 0 ||
+        xlate_tools(root, r->native, &r->has_tools, err) < 0 ||
         xlate_think(root, r->native, err) < 0)
         goto out_fail;
     buf_free(&scratch);
@@ -1362,8 +1362,8 @@ int chat_stream_init(struct chat_stream *s, const char *client_model, bool inclu
     s->include_usage = include_usage;
     int rc = buf_puts(&s->head, "{\"id\":");
     rc |= put_str(&s->head, id);
-    rc |= buf_printf(&s->head, ",\"object\":\"chat.completion.chunk\",\"created\":%ld,\"model\":",
-                     created);
+    rc |= buf_printf(&s->head,
+                     ",\"object\":\"chat.completion.chunk\",\"created\":%ld,\"model\":", created);
     rc |= put_str(&s->head, client_model);
     rc |= buf_puts(&s->head, ",\"choices\":[");
     return rc ? -1 : 0;
@@ -1718,15 +1718,15 @@ void chat_upstream_error(int status, const char *body, size_t len, const char *b
     } else if (status == 500 && has(text, "does not support")) {
         apierr_set(err, 400, APIERR_INVALID, NULL, "model", "%s rejected the request: %s", who,
                    reason);
-    } else if (status == 500 && ((has(text, "option \"") && has(text, "must be of type")) ||
-                                 has(text, "more system memory") ||
-                                 has(text, "unable to allocate"))) {
+    } else if (status == 500 &&
+               ((has(text, "option \"") && has(text, "must be of type")) ||
+                has(text, "more system memory") || has(text, "unable to allocate"))) {
         apierr_set(err, 502, APIERR_API, "upstream_error", NULL,
                    "%s failed and retrying will not help: %s", who, reason);
         err->no_retry = true;
     } else if (status == 503 || status == 429) {
-        apierr_set(err, 503, APIERR_API, "backend_unavailable", NULL,
-                   "%s is busy (HTTP %d): %s", who, status, reason);
+        apierr_set(err, 503, APIERR_API, "backend_unavailable", NULL, "%s is busy (HTTP %d): %s",
+                   who, status, reason);
     } else if (status == 401 || status == 403) {
         apierr_set(err, 502, APIERR_API, "upstream_error", NULL,
                    "%s refused the gateway's request (HTTP %d: %s); check the backend's "
@@ -1748,8 +1748,7 @@ void chat_upstream_error(int status, const char *body, size_t len, const char *b
 
 void chat_make_id(char *out, size_t size, const char *prefix)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char rnd[24];
     size_t o = 0;
     if (!size)

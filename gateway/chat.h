@@ -147,7 +147,7 @@ struct chat_stream {
     struct buf head;    /* owned: '{"id":..,"object":..,"created":..,"model":..,"choices":[' */
     struct buf scratch; /* owned: a NUL-terminated copy of the line being parsed */
     char backend[64];   /* for error messages; "" = unnamed */
-    bool include_usage;
+    bool include_usage; /* write the usage chunk before [DONE] */
     bool started;       /* a chunk (hence the role) has been written */
     bool failed;        /* CHAT_FAIL was returned */
     /* public */
@@ -203,8 +203,9 @@ void chat_stream_free(struct chat_stream *s);
  * tool calls and no text), reasoning_content + reasoning, tool_calls},
  * finish_reason, logprobs, and usage (always). Token counts are stored in
  * *prompt_tokens / *completion_tokens (either may be NULL). backend_name
- * (may be NULL) is named in error messages. Returns 0, or -1 with err set (502 upstream_error for a body that is not a JSON object or
- * carries "error"; 500 for memory/ceiling); out is unchanged on -1.
+ * (may be NULL) is named in error messages. Returns 0, or -1 with err set
+ * (502 upstream_error for a body that is not a JSON object or carries
+ * "error"; 500 for memory or the ceiling); out is unchanged on -1.
  */
 int chat_complete(const char *body, size_t len, const char *client_model, const char *id,
                   long created, const char *backend_name, struct buf *out, long *prompt_tokens,
@@ -215,8 +216,8 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
  * {"error":"text"}, gin's plain-text 404, a proxy's HTML page, nothing) from
  * backend_name (may be NULL) to an OpenAI error. The message names the backend
  * and Ollama's reason; the raw body is never passed through.
- *   400 -> 400 invalid_request_error (param "tools"/"reasoning_effort"/
- *          "messages" when Ollama names a missing capability)
+ *   400 -> 400 invalid_request_error (param "tools", "reasoning_effort" or
+ *          "model" when Ollama names a missing capability)
  *   404 {"error":"... not found"} -> 404 invalid_request_error model_not_found;
  *          any other 404 (a wrong URL) -> 502 upstream_error, no_retry
  *   500 with a deterministic cause: invalid format / schema -> 400 (param
@@ -225,7 +226,7 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
  *   503 and 429 -> 503 api_error backend_unavailable
  *   401, 403 and other 4xx -> 502 upstream_error, no_retry (the gateway's
  *          request or credentials were refused: not the client's doing)
- *   other 5xx (and anything else) -> 502 api_error upstream_error
+ *   other 5xx, 408, 499 (and anything else) -> 502 api_error upstream_error
  */
 void chat_upstream_error(int status, const char *body, size_t len, const char *backend_name,
                          struct apierr *err);

@@ -53,7 +53,7 @@ struct cfg_addr {
 struct cfg_backend {
     const char *name;           /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
     const char *url;            /* "http[s]://host[:port]", no trailing '/' */
-    unsigned max_inflight;      /* 0 = no limit of our own (default); Ollama queues by itself */
+    unsigned max_inflight;      /* 0..100000; 0 = no limit of ours (default): Ollama queues */
     unsigned weight;            /* 1..1000, default 1 */
     const char *const *headers; /* NULL-terminated "Name: value" lines for curl_slist_append;
                                    an empty value is written "Name;" (curl's way to send it) */

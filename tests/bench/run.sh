@@ -366,6 +366,10 @@ bench_slow() {
     notes="complete $complete/$streams, tokens $tokens/$expected, peak open $popen, stream p50/p99 ${d50}/${d99} ms, wall ${wall} ms"
     [ "$proxy" = - ] || notes="$notes, RSS +${per} kB/stream"
     [ "$errors" = none ] || notes="$notes, FAILURES: $errors"
+    if [ "$popen" -lt $((streams * 9 / 10)) ]; then
+        notes="$notes, NOT CONCURRENT: at most $popen of $streams streams were open at once"
+        SLOW_SATURATED=1
+    fi
     # req/s column: streams completed per second of wall time; p50/p99: time to first token.
     local sps
     sps=$(awk -v c="$complete" -v w="$wall" 'BEGIN { printf "%.0f", c / (w / 1000) }')
@@ -449,5 +453,10 @@ fi
                 printf "\n"
             }
         }' "$RESULTS"
+    if [ -n "${SLOW_SATURATED:-}" ]; then
+        echo "(c) did not hold all $SLOW_STREAMS streams open at once: the machine could not produce"
+        echo "    and consume $((SLOW_STREAMS * 1000 / (SLOW_DELAY_MS > 0 ? SLOW_DELAY_MS : 1))) tokens/s (the fake and the client are single Node threads)."
+        echo "    Raise SLOW_DELAY_MS (e.g. 500) and SLOW_RAMP_MS (e.g. 5000) to measure idle streams."
+    fi
 } | tee "$RUN/table.txt"
 note "table saved to $RUN/table.txt"

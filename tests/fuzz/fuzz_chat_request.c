@@ -38,8 +38,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static bool allowed_key(const char *k)
 {
-    static const char *const keys[] = {"model",  "stream",   "messages",     "options", "tools",
-                                       "format", "think",    "logprobs",     "top_logprobs"};
+    static const char *const keys[] = {"model",  "stream", "messages", "options",     "tools",
+                                       "format", "think",  "logprobs", "top_logprobs"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i]) == 0)
             return true;

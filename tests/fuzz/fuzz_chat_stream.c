@@ -100,8 +100,7 @@ static void check_chunk(const cJSON *j, struct seen *v, bool include_usage)
         CHECK(!delta->child);
         CHECK(v->roles == 1);
         const char *r = fr->valuestring;
-        CHECK(strcmp(r, "stop") == 0 || strcmp(r, "length") == 0 ||
-              strcmp(r, "tool_calls") == 0);
+        CHECK(strcmp(r, "stop") == 0 || strcmp(r, "length") == 0 || strcmp(r, "tool_calls") == 0);
         CHECK(strcmp(r, "tool_calls") != 0 || v->next_index > 0);
         CHECK(strcmp(r, "stop") != 0 || v->next_index == 0);
         v->finishes++;

@@ -147,13 +147,13 @@ static void run_free(struct run *r)
 }
 
 #define HEAD                                                                                       \
-    "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"   \
+    "data: {\"id\":\"chatcmpl-t\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"    \
     "\"model\":\"gpt-x\",\"choices\":["
 #define CHUNK(delta) HEAD "{\"index\":0,\"delta\":" delta ",\"finish_reason\":null}]}\n\n"
 #define FINISH(reason) HEAD "{\"index\":0,\"delta\":{},\"finish_reason\":\"" reason "\"}]}\n\n"
 #define USAGE(p, c, t)                                                                             \
-    HEAD "],\"usage\":{\"prompt_tokens\":" #p ",\"completion_tokens\":" #c                         \
-         ",\"total_tokens\":" #t "}}\n\n"
+    HEAD "],\"usage\":{\"prompt_tokens\":" #p ",\"completion_tokens\":" #c ",\"total_tokens\":" #t \
+         "}}\n\n"
 #define DONE "data: [DONE]\n\n"
 
 static void expect_stream(bool usage, const char *const *lines, const char *expected)
@@ -351,11 +351,9 @@ static void req_max_completion_tokens_wins(void **state)
 {
     (void)state;
     expect_native("{'model':'m','max_completion_tokens':64," USER_HI "}",
-                  "{'model':'llama3.2','stream':false," NATIVE_HI
-                  ",'options':{'num_predict':64}}");
+                  "{'model':'llama3.2','stream':false," NATIVE_HI ",'options':{'num_predict':64}}");
     expect_native("{'model':'m','max_tokens':10,'max_completion_tokens':64," USER_HI "}",
-                  "{'model':'llama3.2','stream':false," NATIVE_HI
-                  ",'options':{'num_predict':64}}");
+                  "{'model':'llama3.2','stream':false," NATIVE_HI ",'options':{'num_predict':64}}");
 }
 
 static void req_stop_array(void **state)
@@ -386,9 +384,9 @@ static void req_ollama_sampling_extensions(void **state)
 static void req_alias_options_merge(void **state)
 {
     (void)state;
-    assert_string_equal(native_with("{'model':'m'," USER_HI "}", "{'num_ctx':8192}"),
-                        q("{'model':'llama3.2','stream':false," NATIVE_HI
-                          ",'options':{'num_ctx':8192}}"));
+    assert_string_equal(
+        native_with("{'model':'m'," USER_HI "}", "{'num_ctx':8192}"),
+        q("{'model':'llama3.2','stream':false," NATIVE_HI ",'options':{'num_ctx':8192}}"));
     assert_string_equal(native_with("{'model':'m','temperature':0.7," USER_HI "}",
                                     "{'num_ctx':8192,'temperature':0.1,'stop':['x']}"),
                         q("{'model':'llama3.2','stream':false," NATIVE_HI
@@ -408,8 +406,7 @@ static void req_rejects_bad_messages(void **state)
     expect_reject("{'model':'m','messages':[]}", 400, "messages", "at least one");
     expect_reject("{'model':'m','messages':[{'role':'user','content':'a'},'hi']}", 400,
                   "messages[1]", "expected an object");
-    expect_reject("{'model':'m','messages':[{'content':'a'}]}", 400, "messages[0].role",
-                  "Missing");
+    expect_reject("{'model':'m','messages':[{'content':'a'}]}", 400, "messages[0].role", "Missing");
     expect_reject("{'model':'m','messages':[{'role':'root','content':'a'}]}", 400,
                   "messages[0].role", "'root'");
     expect_reject("{'model':'m','messages':[{'role':'function','content':'a','name':'f'}]}", 400,
@@ -438,21 +435,23 @@ static void req_developer_becomes_system(void **state)
 static void req_content_parts_merge(void **state)
 {
     (void)state;
-    expect_native("{'model':'m','messages':[{'role':'user','content':["
-                  "{'type':'text','text':'What is'},"
-                  "{'type':'image_url','image_url':{'url':'data:image/png;base64,iVBORw0K','detail':'low'}},"
-                  "{'type':'text','text':'in this picture?'},"
-                  "{'type':'image_url','image_url':'data:image/jpeg;base64,/9j/4AAQ'}]}]}",
-                  "{'model':'llama3.2','stream':false,'messages':[{'role':'user','images':["
-                  "'iVBORw0K','/9j/4AAQ'],'content':'What is\\nin this picture?'}]}");
+    expect_native(
+        "{'model':'m','messages':[{'role':'user','content':["
+        "{'type':'text','text':'What is'},"
+        "{'type':'image_url','image_url':{'url':'data:image/png;base64,iVBORw0K','detail':'low'}},"
+        "{'type':'text','text':'in this picture?'},"
+        "{'type':'image_url','image_url':'data:image/jpeg;base64,/9j/4AAQ'}]}]}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','images':["
+        "'iVBORw0K','/9j/4AAQ'],'content':'What is\\nin this picture?'}]}");
 }
 
 /* PROTOCOL §5.5 */
 static void req_content_parts_single_and_empty(void **state)
 {
     (void)state;
-    expect_native("{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'hi'}]}]}",
-                  "{'model':'llama3.2','stream':false," NATIVE_HI "}");
+    expect_native(
+        "{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'hi'}]}]}",
+        "{'model':'llama3.2','stream':false," NATIVE_HI "}");
     expect_native("{'model':'m','messages':[{'role':'user','content':[]}]}",
                   "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':''}]}");
     expect_native("{'model':'m','messages':[{'role':'user','content':[{'type':'image_url',"
@@ -500,7 +499,7 @@ static void req_content_parts_rejected(void **state)
 }
 
 #define CALL_F(args)                                                                               \
-    "{'role':'assistant','content':null,'tool_calls':[{'id':'call_1','type':'function',"          \
+    "{'role':'assistant','content':null,'tool_calls':[{'id':'call_1','type':'function',"           \
     "'function':{'name':'get_weather','arguments':" args "}}]}"
 
 /* PROTOCOL §5.4: arguments string -> object; content null allowed with tool_calls */
@@ -535,10 +534,8 @@ static void req_tool_call_bad_arguments(void **state)
     (void)state;
     const char *param = "messages[0].tool_calls[0].function.arguments";
     expect_reject("{'model':'m','messages':[" CALL_F("''") "]}", 400, param, "an empty string");
-    expect_reject("{'model':'m','messages':[" CALL_F("'{city:'") "]}", 400, param,
-                  "invalid JSON");
-    expect_reject("{'model':'m','messages':[" CALL_F("'[1,2]'") "]}", 400, param,
-                  "not an object");
+    expect_reject("{'model':'m','messages':[" CALL_F("'{city:'") "]}", 400, param, "invalid JSON");
+    expect_reject("{'model':'m','messages':[" CALL_F("'[1,2]'") "]}", 400, param, "not an object");
     expect_reject("{'model':'m','messages':[" CALL_F("'{} {}'") "]}", 400, param, "invalid JSON");
     expect_reject("{'model':'m','messages':[" CALL_F("7") "]}", 400, param, "number");
     expect_reject("{'model':'m','messages':[{'role':'assistant','tool_calls':[{'type':'function',"
@@ -558,19 +555,18 @@ static void req_tool_call_bad_arguments(void **state)
 static void req_tool_results(void **state)
 {
     (void)state;
-    expect_native(
-        "{'model':'m','messages':[{'role':'assistant','content':'','tool_calls':["
-        "{'id':'c1','type':'function','function':{'name':'f1','arguments':'{}'}},"
-        "{'id':'c2','type':'function','function':{'name':'f2','arguments':'{}'}}]},"
-        "{'role':'tool','tool_call_id':'c2','content':'two'},"
-        "{'role':'tool','tool_call_id':'c1','content':'one','name':'explicit'},"
-        "{'role':'tool','tool_call_id':'zz','content':[{'type':'text','text':'?'}]}]}",
-        "{'model':'llama3.2','stream':false,'messages':[{'role':'assistant','content':'',"
-        "'tool_calls':[{'id':'c1','function':{'name':'f1','arguments':{}}},{'id':'c2',"
-        "'function':{'name':'f2','arguments':{}}}]},"
-        "{'role':'tool','content':'two','tool_call_id':'c2','tool_name':'f2'},"
-        "{'role':'tool','content':'one','tool_call_id':'c1','tool_name':'explicit'},"
-        "{'role':'tool','content':'?','tool_call_id':'zz'}]}");
+    expect_native("{'model':'m','messages':[{'role':'assistant','content':'','tool_calls':["
+                  "{'id':'c1','type':'function','function':{'name':'f1','arguments':'{}'}},"
+                  "{'id':'c2','type':'function','function':{'name':'f2','arguments':'{}'}}]},"
+                  "{'role':'tool','tool_call_id':'c2','content':'two'},"
+                  "{'role':'tool','tool_call_id':'c1','content':'one','name':'explicit'},"
+                  "{'role':'tool','tool_call_id':'zz','content':[{'type':'text','text':'?'}]}]}",
+                  "{'model':'llama3.2','stream':false,'messages':[{'role':'assistant','content':'',"
+                  "'tool_calls':[{'id':'c1','function':{'name':'f1','arguments':{}}},{'id':'c2',"
+                  "'function':{'name':'f2','arguments':{}}}]},"
+                  "{'role':'tool','content':'two','tool_call_id':'c2','tool_name':'f2'},"
+                  "{'role':'tool','content':'one','tool_call_id':'c1','tool_name':'explicit'},"
+                  "{'role':'tool','content':'?','tool_call_id':'zz'}]}");
     expect_reject("{'model':'m','messages':[{'role':'tool','tool_call_id':5,'content':'x'}]}", 400,
                   "messages[0].tool_call_id", "string");
 }
@@ -596,11 +592,12 @@ static void req_response_format(void **state)
                   "{'model':'llama3.2','stream':false," NATIVE_HI "}");
     expect_native("{'model':'m','response_format':{'type':'json_object'}," USER_HI "}",
                   "{'model':'llama3.2','stream':false," NATIVE_HI ",'format':'json'}");
-    expect_native("{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'x',"
-                  "'strict':true,'schema':{'type':'object','properties':{'a':{'type':'string'}}}}},"
-                  USER_HI "}",
-                  "{'model':'llama3.2','stream':false," NATIVE_HI ",'format':{'type':'object',"
-                  "'properties':{'a':{'type':'string'}}}}");
+    expect_native(
+        "{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'x',"
+        "'strict':true,'schema':{'type':'object','properties':{'a':{'type':'string'}}}}}," USER_HI
+        "}",
+        "{'model':'llama3.2','stream':false," NATIVE_HI ",'format':{'type':'object',"
+        "'properties':{'a':{'type':'string'}}}}");
 }
 
 /* PROTOCOL §5.16: a non-object schema is ours to reject (Ollama would 500) */
@@ -610,9 +607,10 @@ static void req_response_format_rejected(void **state)
     expect_reject("{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'x',"
                   "'schema':'object'}}," USER_HI "}",
                   400, "response_format.json_schema.schema", "object");
-    expect_reject("{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'x'}},"
-                  USER_HI "}",
-                  400, "response_format.json_schema.schema", "Missing");
+    expect_reject(
+        "{'model':'m','response_format':{'type':'json_schema','json_schema':{'name':'x'}}," USER_HI
+        "}",
+        400, "response_format.json_schema.schema", "Missing");
     expect_reject("{'model':'m','response_format':{'type':'json_schema'}," USER_HI "}", 400,
                   "response_format.json_schema", "Missing");
     expect_reject("{'model':'m','response_format':{'type':'xml'}," USER_HI "}", 400,
@@ -622,10 +620,10 @@ static void req_response_format_rejected(void **state)
 }
 
 #define TOOLS2                                                                                     \
-    "'tools':[{'type':'function','function':{'name':'a','description':'A','parameters':{'type':"  \
+    "'tools':[{'type':'function','function':{'name':'a','description':'A','parameters':{'type':"   \
     "'object','properties':{}},'strict':true}},{'type':'function','function':{'name':'b'}}]"
 #define NATIVE_TOOL_A                                                                              \
-    "{'type':'function','function':{'name':'a','description':'A','parameters':{'type':'object',"  \
+    "{'type':'function','function':{'name':'a','description':'A','parameters':{'type':'object',"   \
     "'properties':{}}}}"
 #define NATIVE_TOOL_B "{'type':'function','function':{'name':'b'}}"
 
@@ -633,8 +631,8 @@ static void req_tools(void **state)
 {
     (void)state;
     expect_native("{'model':'m'," TOOLS2 "," USER_HI "}",
-                  "{'model':'llama3.2','stream':false," NATIVE_HI ",'tools':[" NATIVE_TOOL_A ","
-                  NATIVE_TOOL_B "]}");
+                  "{'model':'llama3.2','stream':false," NATIVE_HI ",'tools':[" NATIVE_TOOL_A
+                  "," NATIVE_TOOL_B "]}");
     expect_native("{'model':'m','tools':[]," USER_HI "}",
                   "{'model':'llama3.2','stream':false," NATIVE_HI "}");
 }
@@ -685,12 +683,12 @@ static void req_tool_choice_auto_required(void **state)
 static void req_tool_choice_named(void **state)
 {
     (void)state;
-    expect_native("{'model':'m','tool_choice':{'type':'function','function':{'name':'b'}},"
-                  TOOLS2 "," USER_HI "}",
+    expect_native("{'model':'m','tool_choice':{'type':'function','function':{'name':'b'}}," TOOLS2
+                  "," USER_HI "}",
                   "{'model':'llama3.2','stream':false," NATIVE_HI ",'tools':[" NATIVE_TOOL_B "]}");
     expect_native("{'model':'m','tool_choice':{'type':'allowed_tools','allowed_tools':{'mode':"
-                  "'auto','tools':[{'type':'function','function':{'name':'a'}}]}}," TOOLS2 ","
-                  USER_HI "}",
+                  "'auto','tools':[{'type':'function','function':{'name':'a'}}]}}," TOOLS2
+                  "," USER_HI "}",
                   "{'model':'llama3.2','stream':false," NATIVE_HI ",'tools':[" NATIVE_TOOL_A "]}");
 }
 
@@ -698,13 +696,13 @@ static void req_tool_choice_named(void **state)
 static void req_tool_choice_rejected(void **state)
 {
     (void)state;
-    expect_reject("{'model':'m','tool_choice':{'type':'function','function':{'name':'zz'}},"
-                  TOOLS2 "," USER_HI "}",
+    expect_reject("{'model':'m','tool_choice':{'type':'function','function':{'name':'zz'}}," TOOLS2
+                  "," USER_HI "}",
                   400, "tool_choice.function.name", "No tool named 'zz'");
     expect_reject("{'model':'m','tool_choice':'required'," USER_HI "}", 400, "tool_choice",
                   "only allowed when 'tools'");
-    expect_reject("{'model':'m','tool_choice':{'type':'function','function':{'name':'a'}},"
-                  USER_HI "}",
+    expect_reject("{'model':'m','tool_choice':{'type':'function','function':{'name':'a'}}," USER_HI
+                  "}",
                   400, "tool_choice", "only allowed when 'tools'");
     expect_reject("{'model':'m','tool_choice':'any'," TOOLS2 "," USER_HI "}", 400, "tool_choice",
                   "'any'");
@@ -744,8 +742,8 @@ static void req_reasoning_effort(void **state)
     expect_think("'reasoning_effort':'xhigh'", "'max'");
     expect_think("'reasoning_effort':'max'", "'max'");
     expect_think("'reasoning_effort':''", NULL);
-    expect_reject("{'model':'m','reasoning_effort':'extreme'," USER_HI "}", 400,
-                  "reasoning_effort", "'extreme'");
+    expect_reject("{'model':'m','reasoning_effort':'extreme'," USER_HI "}", 400, "reasoning_effort",
+                  "'extreme'");
     expect_reject("{'model':'m','reasoning_effort':1," USER_HI "}", 400, "reasoning_effort",
                   "string");
 }
@@ -793,8 +791,9 @@ static void req_out_of_memory(void **state)
                       "'auto','response_format':{'type':'json_schema','json_schema':{'schema':{}}},"
                       "'reasoning_effort':'low','messages':[{'role':'user','content':[{'type':"
                       "'text','text':'a'},{'type':'text','text':'b'},{'type':'image_url',"
-                      "'image_url':'data:;base64,QUJD'}]}," CALL_F("'{}'") ",{'role':'tool',"
-                      "'tool_call_id':'call_1','content':'x'}]}");
+                      "'image_url':'data:;base64,QUJD'}]}," CALL_F(
+                          "'{}'") ",{'role':'tool',"
+                                  "'tool_call_id':'call_1','content':'x'}]}");
     cJSON_Hooks hooks = {failing_malloc, free};
     bool succeeded = false;
     for (fail_at = 1; !succeeded && fail_at < 5000; fail_at++) {
@@ -822,8 +821,11 @@ static void req_out_of_memory(void **state)
 /* ------------------------------------------------------------------------ */
 /* Streams                                                                   */
 
-#define L_TEXT(t) "{'model':'llama3.2','created_at':'2026-08-21T10:00:00Z','message':{'role':'assistant','content':'" t "'},'done':false}"
-#define L_DONE(extra) "{'model':'llama3.2','message':{'role':'assistant','content':''},'done':true" extra "}"
+#define L_TEXT(t)                                                                                  \
+    "{'model':'llama3.2','created_at':'2026-08-21T10:00:00Z','message':{'role':'assistant','"      \
+    "content':'" t "'},'done':false}"
+#define L_DONE(extra)                                                                              \
+    "{'model':'llama3.2','message':{'role':'assistant','content':''},'done':true" extra "}"
 
 /* PROTOCOL §5.1, §5.3, §5.12: role once, content deltas, finish chunk, [DONE] */
 static void stream_text(void **state)
@@ -833,22 +835,21 @@ static void stream_text(void **state)
                            L_DONE(",'done_reason':'stop','prompt_eval_count':26,'eval_count':2"),
                            NULL};
     expect_stream(false, lines,
-                  CHUNK("{\"role\":\"assistant\",\"content\":\"Hel\"}") CHUNK(
-                      "{\"content\":\"lo\"}") FINISH("stop") DONE);
+                  CHUNK("{\"role\":\"assistant\",\"content\":\"Hel\"}")
+                      CHUNK("{\"content\":\"lo\"}") FINISH("stop") DONE);
 }
 
 /* PROTOCOL §5.13: the usage chunk comes after the finish chunk, choices [] */
 static void stream_include_usage(void **state)
 {
     (void)state;
-    const char *lines[] = {L_TEXT("Hi"),
-                           L_DONE(",'done_reason':'stop','prompt_eval_count':26,'eval_count':2"),
-                           NULL};
+    const char *lines[] = {
+        L_TEXT("Hi"), L_DONE(",'done_reason':'stop','prompt_eval_count':26,'eval_count':2"), NULL};
     struct run r;
     run_lines(&r, true, lines);
     assert_int_equal(r.rc, CHAT_DONE);
-    assert_string_equal(r.out.p, CHUNK("{\"role\":\"assistant\",\"content\":\"Hi\"}")
-                                     FINISH("stop") USAGE(26, 2, 28) DONE);
+    assert_string_equal(r.out.p, CHUNK("{\"role\":\"assistant\",\"content\":\"Hi\"}") FINISH("stop")
+                                     USAGE(26, 2, 28) DONE);
     assert_int_equal(r.s.prompt_tokens, 26);
     assert_int_equal(r.s.completion_tokens, 2);
     run_free(&r);
@@ -860,12 +861,12 @@ static void stream_missing_metrics(void **state)
     (void)state;
     const char *lines[] = {L_TEXT("a"), L_DONE(",'done_reason':'stop','eval_count':1"), NULL};
     expect_stream(true, lines,
-                  CHUNK("{\"role\":\"assistant\",\"content\":\"a\"}") FINISH("stop")
-                      USAGE(0, 1, 1) DONE);
+                  CHUNK("{\"role\":\"assistant\",\"content\":\"a\"}") FINISH("stop") USAGE(0, 1, 1)
+                      DONE);
     const char *lines2[] = {L_DONE(",'prompt_eval_count':-4,'eval_count':'x'"), NULL};
     expect_stream(true, lines2,
-                  CHUNK("{\"role\":\"assistant\",\"content\":\"\"}") FINISH("stop")
-                      USAGE(0, 0, 0) DONE);
+                  CHUNK("{\"role\":\"assistant\",\"content\":\"\"}") FINISH("stop") USAGE(0, 0, 0)
+                      DONE);
 }
 
 /* PROTOCOL §5.3, §3.5: an empty answer still opens with a role chunk */
@@ -881,13 +882,18 @@ static void stream_empty_answer(void **state)
 static void stream_skips_empty_deltas(void **state)
 {
     (void)state;
-    const char *lines[] = {L_TEXT(""), "{'message':{'role':'assistant'},'done':false}",
-                           "{'done':false}", L_TEXT("x"), L_TEXT(""), L_DONE(""), NULL};
+    const char *lines[] = {L_TEXT(""),
+                           "{'message':{'role':'assistant'},'done':false}",
+                           "{'done':false}",
+                           L_TEXT("x"),
+                           L_TEXT(""),
+                           L_DONE(""),
+                           NULL};
     struct run r;
     run_lines(&r, false, lines);
     assert_int_equal(r.rc, CHAT_DONE);
-    assert_string_equal(r.out.p, CHUNK("{\"role\":\"assistant\",\"content\":\"x\"}")
-                                     FINISH("stop") DONE);
+    assert_string_equal(r.out.p,
+                        CHUNK("{\"role\":\"assistant\",\"content\":\"x\"}") FINISH("stop") DONE);
     run_free(&r);
 }
 
@@ -929,16 +935,15 @@ static void stream_tool_call_mid_stream(void **state)
 static void stream_tool_call_on_done_line(void **state)
 {
     (void)state;
-    const char *lines[] = {
-        L_TEXT("Checking."),
-        "{'message':{'role':'assistant','content':' Done','tool_calls':[" TC(
-            "'id':'c9',", "f", "{}") "]},'done':true,'done_reason':'stop'}",
-        NULL};
+    const char *lines[] = {L_TEXT("Checking."),
+                           "{'message':{'role':'assistant','content':' Done','tool_calls':[" TC(
+                               "'id':'c9',", "f", "{}") "]},'done':true,'done_reason':'stop'}",
+                           NULL};
     expect_stream(false, lines,
-                  CHUNK("{\"role\":\"assistant\",\"content\":\"Checking.\"}") CHUNK(
-                      "{\"content\":\" Done\",\"tool_calls\":[{\"index\":0,\"id\":\"c9\","
-                      "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
-                      "\"{}\"}}]}") FINISH("tool_calls") DONE);
+                  CHUNK("{\"role\":\"assistant\",\"content\":\"Checking.\"}")
+                      CHUNK("{\"content\":\" Done\",\"tool_calls\":[{\"index\":0,\"id\":\"c9\","
+                            "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+                            "\"{}\"}}]}") FINISH("tool_calls") DONE);
 }
 
 /* PROTOCOL §5.3: dense indexes assigned by us, across lines; Ollama's index ignored */
@@ -961,8 +966,8 @@ static void stream_two_tool_calls(void **state)
               "{\"index\":1,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\","
               "\"arguments\":\"{}\"}}]}")
             CHUNK("{\"tool_calls\":[{\"index\":2,\"id\":\"c\",\"type\":\"function\","
-                  "\"function\":{\"name\":\"h\",\"arguments\":\"{}\"}}]}")
-                FINISH("tool_calls") DONE);
+                  "\"function\":{\"name\":\"h\",\"arguments\":\"{}\"}}]}") FINISH("tool_calls")
+                DONE);
     assert_int_equal(r.s.tool_calls, 3);
     run_free(&r);
 }
@@ -1118,7 +1123,8 @@ static void stream_escapes_model_and_content(void **state)
     struct apierr err;
     buf_init(&out, 1 << 16);
     assert_int_equal(chat_stream_init(&s, "we\"ird\nmodel", false, "id\\1", 5), 0);
-    const char *l = "{\"message\":{\"content\":\"tab\\t\\u0000nul \\u001f\xe2\x82\xac\"},\"done\":false}";
+    const char *l =
+        "{\"message\":{\"content\":\"tab\\t\\u0000nul \\u001f\xe2\x82\xac\"},\"done\":false}";
     assert_int_equal(chat_stream_line(&s, l, strlen(l), &out, &err), CHAT_MORE);
     assert_string_equal(out.p, "data: {\"id\":\"id\\\\1\",\"object\":\"chat.completion.chunk\","
                                "\"created\":5,\"model\":\"we\\\"ird\\nmodel\",\"choices\":[{"
@@ -1303,11 +1309,12 @@ static void upstream_error_mapping(void **state)
         {404, "{\"error\":\"model 'llama9' not found\"}", 404, APIERR_INVALID, "model_not_found",
          "model", false, "model 'llama9' not found"},
         {404, "404 page not found", 502, APIERR_API, "upstream_error", "", true, "404"},
-        {500, "{\"error\":\"invalid format: \\\"xml\\\"; expected \\\"json\\\" or a valid JSON "
-              "Schema object\"}",
+        {500,
+         "{\"error\":\"invalid format: \\\"xml\\\"; expected \\\"json\\\" or a valid JSON "
+         "Schema object\"}",
          400, APIERR_INVALID, NULL, "response_format", false, "invalid format"},
-        {500, "{\"error\":\"option \\\"temperature\\\" must be of type float32\"}", 502,
-         APIERR_API, "upstream_error", "", true, "temperature"},
+        {500, "{\"error\":\"option \\\"temperature\\\" must be of type float32\"}", 502, APIERR_API,
+         "upstream_error", "", true, "temperature"},
         {500, "{\"error\":\"model requires more system memory (9.1 GiB) than is available\"}", 502,
          APIERR_API, "upstream_error", "", true, NULL},
         {500, "{\"error\":\"llama runner process has terminated\"}", 502, APIERR_API,
@@ -1317,8 +1324,8 @@ static void upstream_error_mapping(void **state)
         {429, NULL, 503, APIERR_API, "backend_unavailable", "", false, NULL},
         {403, NULL, 502, APIERR_API, "upstream_error", "", true, "403"},
         {401, "{\"error\":\"unauthorized\"}", 502, APIERR_API, "upstream_error", "", true, NULL},
-        {502, "<html><body>Bad Gateway</body></html>", 502, APIERR_API, "upstream_error", "",
-         false, "Bad Gateway"},
+        {502, "<html><body>Bad Gateway</body></html>", 502, APIERR_API, "upstream_error", "", false,
+         "Bad Gateway"},
         {504, "", 502, APIERR_API, "upstream_error", "", false, "504"},
         {200, "{}", 502, APIERR_API, "upstream_error", "", false, NULL},
     };

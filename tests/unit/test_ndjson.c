@@ -183,13 +183,17 @@ static void callback_stops(void **state)
 
 /* A stream like Ollama's, with awkward contents. */
 static const char stream[] =
-    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"done\":false}\n"
-    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"\\n\\u00e9\xe2\x82\xac\"},\"done\":false}\r\n"
+    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"done\":"
+    "false}\n"
+    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":"
+    "\"\\n\\u00e9\xe2\x82\xac\"},\"done\":false}\r\n"
     "\n"
-    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":{}}}]},\"done\":false}\n"
+    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{"
+    "\"function\":{\"name\":\"f\",\"arguments\":{}}}]},\"done\":false}\n"
     "   \n"
     "{\"error\":\"x\"}\n"
-    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\"}";
+    "{\"model\":\"llama3.2\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,"
+    "\"done_reason\":\"stop\"}";
 
 /* What any cutting must produce: split, strip one CR, drop blank lines. */
 static void reference(struct buf *want)
@@ -292,10 +296,10 @@ static void every_split_point(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(whole_input),        cmocka_unit_test(crlf_and_blank_lines),
-        cmocka_unit_test(unterminated_tail),  cmocka_unit_test(over_long_line),
-        cmocka_unit_test(callback_stops),     cmocka_unit_test(byte_by_byte),
-        cmocka_unit_test(random_cuts),        cmocka_unit_test(every_split_point),
+        cmocka_unit_test(whole_input),       cmocka_unit_test(crlf_and_blank_lines),
+        cmocka_unit_test(unterminated_tail), cmocka_unit_test(over_long_line),
+        cmocka_unit_test(callback_stops),    cmocka_unit_test(byte_by_byte),
+        cmocka_unit_test(random_cuts),       cmocka_unit_test(every_split_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

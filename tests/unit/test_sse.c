@@ -172,10 +172,10 @@ static void ceiling_leaves_buffer_intact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(data_one_line),    cmocka_unit_test(data_uses_len),
-        cmocka_unit_test(data_multi_line),  cmocka_unit_test(begin_end),
-        cmocka_unit_test(comment),          cmocka_unit_test(done),
-        cmocka_unit_test(error_frame),      cmocka_unit_test(ceiling_leaves_buffer_intact),
+        cmocka_unit_test(data_one_line),   cmocka_unit_test(data_uses_len),
+        cmocka_unit_test(data_multi_line), cmocka_unit_test(begin_end),
+        cmocka_unit_test(comment),         cmocka_unit_test(done),
+        cmocka_unit_test(error_frame),     cmocka_unit_test(ceiling_leaves_buffer_intact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
