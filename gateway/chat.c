@@ -1,9 +1,9 @@
 #include "chat.h"
+#include "rand.h"
 #include "sse.h"
 
 #include <math.h>
 #include <stdarg.h>
-#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1402,18 +1402,15 @@ static int field(struct buf *out, bool *first_field, const char *name)
     return rc | buf_puts(out, name);
 }
 
-/* '}' closing the delta, logprobs if any, finish_reason, and the frame end. */
-static int chunk_close(struct buf *out, const cJSON *logprobs, const char *finish)
+/* '}' closing the delta, logprobs if any, "finish_reason":null, the frame end. */
+static int chunk_close(struct buf *out, const cJSON *logprobs)
 {
     int rc = buf_append(out, "}", 1);
     if (logprobs) {
         rc |= buf_puts(out, ",\"logprobs\":");
         rc |= put_logprobs(out, logprobs);
     }
-    if (finish)
-        rc |= buf_printf(out, ",\"finish_reason\":\"%s\"}]}", finish);
-    else
-        rc |= buf_puts(out, ",\"finish_reason\":null}]}");
+    rc |= buf_puts(out, ",\"finish_reason\":null}]}");
     return rc | sse_end(out);
 }
 
@@ -1488,7 +1485,7 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
         rc |= put_str(out, thinking->valuestring);
         rc |= field(out, &ff, "\"reasoning\":");
         rc |= put_str(out, thinking->valuestring);
-        rc |= chunk_close(out, has_text || has_calls ? NULL : logprobs, NULL);
+        rc |= chunk_close(out, has_text || has_calls ? NULL : logprobs);
         if (!has_text && !has_calls)
             logprobs = NULL;
     }
@@ -1503,7 +1500,7 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
             rc |= put_tool_calls(out, tcs, true, &s->tool_calls);
             rc |= buf_append(out, "]", 1);
         }
-        rc |= chunk_close(out, logprobs, NULL);
+        rc |= chunk_close(out, logprobs);
     }
     if (is_done) {
         s->prompt_tokens = count_of(j, "prompt_eval_count");
@@ -1512,7 +1509,7 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
             /* an empty answer still opens with the role (Node's helper needs it) */
             rc |= chunk_open(s, out, &ff);
             rc |= field(out, &ff, "\"content\":\"\"");
-            rc |= chunk_close(out, NULL, NULL);
+            rc |= chunk_close(out, NULL);
         }
         rc |= sse_begin(out);
         rc |= buf_append(out, s->head.p, s->head.len);
@@ -1684,10 +1681,12 @@ void chat_upstream_error(int status, const char *body, size_t len, const char *b
     buf_free(&scratch);
     if (cJSON_IsObject(j))
         text = error_text(get(j, "error"));
+    /* Only Ollama's own message is quoted: anything else (an HTML error page
+     * from a proxy in front of the backend, say) is described, never relayed. */
     if (text)
         excerpt(reason, sizeof reason, text, strlen(text));
     else if (body && len)
-        excerpt(reason, sizeof reason, body, len);
+        snprintf(reason, sizeof reason, "a %zu-byte answer that is not Ollama's JSON error", len);
     else
         snprintf(reason, sizeof reason, "(empty body)");
 
@@ -1753,7 +1752,7 @@ void chat_make_id(char *out, size_t size, const char *prefix)
     size_t o = 0;
     if (!size)
         return;
-    randombytes_buf(rnd, sizeof rnd);
+    rand_bytes(rnd, sizeof rnd);
     for (; prefix && *prefix && o + 1 < size; prefix++)
         out[o++] = *prefix;
     for (size_t k = 0; k < sizeof rnd && o + 1 < size; k++)

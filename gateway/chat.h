@@ -1,8 +1,8 @@
 /*
  * chat: OpenAI chat completions <-> Ollama native /api/chat, as pure functions.
  *
- * No I/O, no clocks, no globals: JSON text in, JSON/SSE text out, so every rule
- * can be unit-tested and fuzzed (DESIGN.md, "Pure translation code"). The
+ * No I/O, no clocks, no global state: JSON text in, JSON/SSE text out, so every
+ * rule can be unit-tested and fuzzed (DESIGN.md, "Pure translation code"). The
  * rules and their sources are in PROTOCOL.md §5; each is pinned by a test in
  * tests/unit/test_chat.c.
  *
@@ -16,17 +16,18 @@
  *  4. chat_upstream_error: turn a native non-200 answer into an OpenAI error.
  *
  * Ownership. A struct chat_req owns its parsed client body (`root`) and the
- * native tree built from it (`native`, whose strings mostly point into
- * `root`); chat_req_free releases both. A struct chat_stream owns a small
+ * native trees built from it (`native`, `options`, whose strings mostly point
+ * into `root`); chat_req_free releases all three. A struct chat_stream owns a small
  * heap buffer (the precomputed chunk prefix, a parse scratch); chat_stream_free
  * releases it. Output always goes to a caller's struct buf and is appended,
  * never replaced; on failure nothing is appended. Input bytes are borrowed for
  * the duration of the call and need not be NUL-terminated.
  *
  * Threading. Any thread; no shared state. (cJSON's global error pointer is
- * never used: parsing goes through cJSON_ParseWithLengthOpts. Random tool-call
- * ids come from libsodium's randombytes_buf, which is thread-safe once
- * sodium_init has run in main.)
+ * never used: parsing goes through cJSON_ParseWithLengthOpts. Random ids come
+ * from rand_bytes, a per-thread pool over libsodium, so sodium_init must have
+ * run. Nothing cJSON allocates in chat_stream_line outlives the call, so it
+ * may run inside a jarena_begin/jarena_end pair.)
  *
  * Request rules (what a client may send; anything else is a 400 with `param`
  * naming the field, before a backend is chosen):
@@ -37,6 +38,8 @@
  *    audio, web_search_options, name on non-tool messages.
  *  - `n` must be 1 (Ollama returns one choice). Legacy `functions` is a 400
  *    ("use tools"): we would never answer with `function_call`.
+ *  - `stream` (bool, default false); stream_options.include_usage counts only
+ *    when streaming.
  *  - Roles: system, user, assistant, tool, developer (sent as system).
  *  - Content: a string; or null/absent on an assistant message with tool_calls
  *    (sent as ""); or an array of parts. Text parts (and assistant "refusal"
@@ -234,7 +237,7 @@ void chat_upstream_error(int status, const char *body, size_t len, const char *b
 /*
  * Write prefix + 24 random [A-Za-z0-9] characters into out (size bytes,
  * NUL-terminated, truncated to fit), e.g. chat_make_id(id, sizeof id,
- * "chatcmpl-") for a response id. Uses libsodium's randombytes_buf.
+ * "chatcmpl-") for a response id. Randomness from rand_bytes (rand.h).
  */
 void chat_make_id(char *out, size_t size, const char *prefix);
 

@@ -7,6 +7,16 @@
 // v0.32.6+ shape) so a plain proxy can be benchmarked against the same
 // answers.
 //
+// Routes: GET|HEAD /, GET|HEAD /api/version, GET|HEAD /api/tags, GET /api/ps,
+// POST /api/show, POST /api/chat, POST /api/generate (same scenarios, lines
+// carry "response" instead of "message"), POST /api/embed (deterministic
+// normalised vectors, 8 dimensions), POST /v1/chat/completions, GET
+// /v1/models. Anything else: gin's plain-text 404 / 405.
+// With opts.strict (default) requests are validated as Ollama would: decode
+// errors 400, option-type and format errors 500, capability errors 400
+// (think on a non-thinking model, tools on a model without tools, chat on an
+// embedding model), non-loopback Host or foreign Origin → bare 403.
+//
 // Library use (tests):
 //   import { startFake } from '../fake_ollama/fake.mjs';
 //   const fake = await startFake({ models: [...], record: true });
@@ -68,7 +78,7 @@ export const DEFAULT_MODELS = [
   { name: 'qwen3:latest', family: 'qwen3', parameter_size: '8.2B',
     quantization_level: 'Q4_K_M', capabilities: ['completion', 'tools', 'thinking'], context_length: 40960 },
   { name: 'nomic-embed-text:latest', family: 'nomic-bert', parameter_size: '137M',
-    quantization_level: 'F16', capabilities: ['embedding'], context_length: 2048 },
+    quantization_level: 'F16', capabilities: ['embedding'], context_length: 2048, embedding_length: 8 },
   { name: 'hf.co/org/repo:Q4', family: 'llama', parameter_size: '1B',
     quantization_level: 'Q4_0', capabilities: ['completion'], context_length: 8192 },
 ];
@@ -137,6 +147,7 @@ function normalizeModel(m, i) {
   o.parameter_size ??= known?.parameter_size ?? '7B';
   o.quantization_level ??= known?.quantization_level ?? 'Q4_K_M';
   o.context_length ??= known?.context_length ?? 4096;
+  if (o.capabilities.includes('embedding')) o.embedding_length ??= known?.embedding_length ?? 8;
   o.size ??= 1000000000 + i * 1000;
   o.digest ??= digestOf(o.name);
   o.modified_at ??= `2026-0${1 + (i % 9)}-1${i % 10}T10:00:00.000000000Z`;
@@ -292,6 +303,27 @@ function validateLate(body) {
       && !(typeof f === 'object' && !Array.isArray(f))) {
     throw new HttpError(500, `invalid format: ${JSON.stringify(f)}; expected "json" or a valid JSON Schema object`);
   }
+}
+
+/** A native chat line as /api/generate would send it. */
+function toGenerate(l) {
+  if (typeof l !== 'object' || l === null || !l.message) return l;
+  const { message, ...rest } = l;
+  const o = { model: rest.model, created_at: rest.created_at, response: message.content ?? '' };
+  if (message.thinking) o.thinking = message.thinking;
+  if (message.tool_calls) o.tool_calls = message.tool_calls;
+  for (const [k, v] of Object.entries(rest)) if (!(k in o)) o[k] = v;
+  if (l.done) o.context = [1, 2, 3];
+  return o;
+}
+
+/** A deterministic L2-normalised vector for text (float32-representable values). */
+export function embedVector(text, dim = 8, dimensions) {
+  const h = createHash('sha256').update(String(text)).digest();
+  const n = dimensions && dimensions > 0 && dimensions < dim ? dimensions : dim;
+  const v = Array.from({ length: n }, (_, i) => (h[i % h.length] - 127.5) / 128);
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => Math.fround(x / norm));
 }
 
 // ---------------------------------------------------------------- the server
@@ -484,6 +516,58 @@ export async function startFake(opts = {}) {
     await answer(res, rec, ctx, sc, body, body.stream === true, 'openai');
   }
 
+  // ------------------------------------------------------------ /api/generate
+  async function handleGenerate(req, res, rec, body, ctx) {
+    if (body === undefined) throw new HttpError(400, 'missing request body');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new HttpError(400, `json: cannot unmarshal ${goType(body)} into Go value of type api.GenerateRequest`);
+    }
+    if (!body.model) throw new HttpError(400, 'model is required');
+    if (strict && body.prompt !== undefined && body.prompt !== null && typeof body.prompt !== 'string') {
+      throw decodeErr(body.prompt, 'GenerateRequest.prompt', 'string');
+    }
+    if (strict && body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+      throw decodeErr(body.stream, 'GenerateRequest.stream', 'bool');
+    }
+    const m = findModel(body.model);
+    if (!m) throw new HttpError(404, `model '${body.model}' not found`);
+    if (strict) {
+      if (!m.capabilities.includes('completion')) throw new HttpError(400, `"${baseName(body.model)}" does not support generate`);
+      if (body.think !== undefined && body.think !== null && body.think !== false && !m.capabilities.includes('thinking')) {
+        throw new HttpError(400, `"${baseName(body.model)}" does not support thinking`);
+      }
+      validateLate(body);
+    }
+    const sc = await scenarioFor(body, rec, m);
+    await answer(res, rec, ctx, sc, body, body.stream !== false, 'generate');
+  }
+
+  // ------------------------------------------------------------ /api/embed
+  async function handleEmbed(req, res, rec, body) {
+    if (body === undefined) throw new HttpError(400, 'missing request body');
+    if (!body?.model) throw new HttpError(400, 'model is required');
+    const m = findModel(body.model);
+    if (!m) throw new HttpError(404, `model "${body.model}" not found, try pulling it first`);
+    let inputs = body.input;
+    if (inputs === undefined || inputs === null || inputs === '') inputs = [];
+    if (typeof inputs === 'string') inputs = [inputs];
+    if (!Array.isArray(inputs) || !inputs.every((x) => typeof x === 'string')) {
+      throw new HttpError(400, 'invalid input type');
+    }
+    const sc = scriptFn ? await scriptFn(body, rec) : null;
+    if (sc?.status && sc.status !== 200) {
+      return sendError(res, rec, new HttpError(sc.status, sc.error ?? 'fake error'), false);
+    }
+    const dim = m.embedding_length ?? 8;
+    const embeddings = inputs.map((text) => embedVector(text, dim, body.dimensions));
+    const out = { model: body.model, embeddings, total_duration: 14143917, load_duration: 1019500 };
+    const tokens = inputs.reduce((n, t) => n + Math.max(1, t.split(/\s+/).filter(Boolean).length), 0);
+    if (tokens && inputs.length) out.prompt_eval_count = tokens;
+    sendJson(res, rec, 200, out);
+    rec.finished = true;
+    rec.finishedAt = performance.now();
+  }
+
   // Write a scenario's answer. format: 'native' (NDJSON / JSON) or 'openai' (SSE / JSON).
   async function answer(res, rec, ctx, sc, body, stream, format) {
     const openai = format === 'openai';
@@ -504,7 +588,7 @@ export async function startFake(opts = {}) {
     const lines = buildLines(sc, body.model);
     const dataLines = lines.length - (sc.lines ? 0 : 1);
     if (!stream) {
-      return answerNonStream(res, rec, ctx, sc, body, lines, dataLines, openai);
+      return answerNonStream(res, rec, ctx, sc, body, lines, dataLines, openai, format);
     }
     const conv = openai ? openaiStream(body, sc) : null;
     if (rec) { rec.status = 200; rec.headersSentAt = performance.now(); }
@@ -547,7 +631,7 @@ export async function startFake(opts = {}) {
         out = l.endsWith('\n') ? l : `${l}\n`;
       } else {
         if (l.created_at === '') l.created_at = rfc3339nano();
-        out = openai ? conv.chunk(l) : `${JSON.stringify(l)}\n`;
+        out = openai ? conv.chunk(l) : `${JSON.stringify(format === 'generate' ? toGenerate(l) : l)}\n`;
       }
       if (!(await ctx.write(out))) return;
       written++;
@@ -560,7 +644,7 @@ export async function startFake(opts = {}) {
     if (rec) { rec.finished = true; rec.finishedAt = performance.now(); }
   }
 
-  async function answerNonStream(res, rec, ctx, sc, body, lines, dataLines, openai) {
+  async function answerNonStream(res, rec, ctx, sc, body, lines, dataLines, openai, format) {
     // Generation time: the same delays a stream would have.
     const gen = (sc.firstLineDelayMs ?? 0) + (sc.delayMs ?? 0) * Math.max(0, lines.length - 1);
     if (sc.stallAfter !== undefined) { await ctx.waitClose(); return; }
@@ -592,7 +676,7 @@ export async function startFake(opts = {}) {
     const final = { ...last, created_at: rfc3339nano(), message: { role: 'assistant', content } };
     if (thinking) final.message.thinking = thinking;
     if (calls.length && Array.isArray(body.tools) && body.tools.length) final.message.tool_calls = calls;
-    const out = openai ? openaiFull(body, final) : final;
+    const out = openai ? openaiFull(body, final) : format === 'generate' ? toGenerate(final) : final;
     sendJson(res, rec, 200, out);
     if (rec) { rec.finished = true; rec.finishedAt = performance.now(); }
   }
@@ -728,6 +812,7 @@ export async function startFake(opts = {}) {
             'general.architecture': arch,
             'general.parameter_count': 3212749888,
             [`${arch}.context_length`]: m.context_length,
+            ...(m.embedding_length ? { [`${arch}.embedding_length`]: m.embedding_length } : {}),
           },
           capabilities: m.capabilities,
           modified_at: m.modified_at,
@@ -736,6 +821,12 @@ export async function startFake(opts = {}) {
       case '/api/chat':
         if (method !== 'POST') break;
         return handleChat(req, res, rec, body, ctx);
+      case '/api/generate':
+        if (method !== 'POST') break;
+        return handleGenerate(req, res, rec, body, ctx);
+      case '/api/embed':
+        if (method !== 'POST') break;
+        return handleEmbed(req, res, rec, body);
       case '/v1/chat/completions':
         if (method !== 'POST') break;
         return handleOpenAIChat(req, res, rec, body, ctx);

@@ -536,3 +536,38 @@ test('curl sees NDJSON streamed with chunked encoding', async () => {
   const body = out.split('\r\n\r\n')[1];
   assert.equal(body.trim().split('\n').length, 4);
 });
+
+test('/api/generate streams "response" lines; /api/embed returns normalised vectors', async () => {
+  fake.script({ tokens: ['a', 'b'] });
+  let r = await postJSON('/api/generate', { model: 'llama3.2', prompt: 'x' });
+  assert.equal(r.headers.get('content-type'), 'application/x-ndjson');
+  const lines = await ndjson(r);
+  assert.deepEqual(lines.map((l) => l.response), ['a', 'b', '']);
+  assert.equal(lines[2].done, true);
+  assert.equal(lines[2].done_reason, 'stop');
+  assert.deepEqual(lines[2].context, [1, 2, 3]);
+  assert.equal(lines[0].message, undefined);
+  r = await postJSON('/api/generate', { model: 'llama3.2', prompt: 'x', stream: false });
+  const o = await r.json();
+  assert.equal(o.response, 'ab');
+  assert.equal(o.done, true);
+  fake.script(null);
+  r = await postJSON('/api/embed', { model: 'nomic-embed-text', input: ['hello', 'world'] });
+  assert.equal(r.status, 200);
+  const e = await r.json();
+  assert.equal(e.embeddings.length, 2);
+  for (const v of e.embeddings) {
+    assert.equal(v.length, 8);
+    assert.ok(Math.abs(Math.hypot(...v) - 1) < 1e-5);
+  }
+  assert.notDeepEqual(e.embeddings[0], e.embeddings[1]);
+  assert.equal(e.prompt_eval_count, 2);
+  const again = await (await postJSON('/api/embed', { model: 'nomic-embed-text', input: 'hello' })).json();
+  assert.deepEqual(again.embeddings[0], e.embeddings[0], 'deterministic');
+  r = await postJSON('/api/embed', { model: 'nope', input: 'x' });
+  assert.equal(r.status, 404);
+  assert.deepEqual(await r.json(), { error: 'model "nope" not found, try pulling it first' });
+  r = await postJSON('/api/embed', { model: 'nomic-embed-text', input: [1, 2] });
+  assert.equal(r.status, 400);
+  assert.deepEqual(await r.json(), { error: 'invalid input type' });
+});

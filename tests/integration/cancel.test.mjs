@@ -115,7 +115,9 @@ test('client half-closes after sending (shutdown write side) → the request is 
   let data = '';
   sock.on('data', (d) => { data += d; });
   sock.end(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  await new Promise((r) => { sock.on('close', r); setTimeout(r, 5000); });
+  let timer;
+  await new Promise((r) => { sock.on('close', r); timer = setTimeout(r, 5000); });
+  clearTimeout(timer);
   // Either answered (preferred) or treated as gone; it must not crash or hang.
   if (data) assert.match(data, /^HTTP\/1\.1 200/);
   assert.equal((await get(`${gw.url}/healthz`)).status, 200);

@@ -309,7 +309,12 @@ test('slow client: a large answer read slowly arrives complete and in order (bac
       if (sips++ < 20) { res.pause(); setTimeout(() => res.resume(), 20); }
     });
     res.resume();
-    await new Promise((r, j) => { res.on('end', r); res.on('error', j); setTimeout(() => j(new Error('slow read timed out')), 40000); });
+    let timer;
+    await new Promise((r, j) => {
+      res.on('end', r);
+      res.on('error', j);
+      timer = setTimeout(() => j(new Error('slow read timed out')), 40000);
+    }).finally(() => clearTimeout(timer));
     return readSSE([Buffer.concat(chunks)]);
   })();
   assert.equal(sse.done, true);

@@ -65,6 +65,17 @@ export async function waitFor(pred, timeoutMs = 5000, intervalMs = 20, what = 'c
   }
 }
 
+/** Resolve with promise's value, or with `onTimeout` after ms (the timer is cleared either way). */
+export async function within(promise, ms, onTimeout = 'timeout') {
+  let timer;
+  const t = new Promise((resolve) => { timer = setTimeout(() => resolve(onTimeout), ms); });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** fetch with a timeout (ms) unless a signal is given. */
 export async function get(url, opts = {}) {
   return fetch(url, { signal: opts.signal ?? AbortSignal.timeout(opts.timeoutMs ?? 10000), ...opts });

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   needGateway, runGateway, startGateway, startFake, chat, jsonOf, simpleChat, sseRecords, readSSE, get, sleep, waitFor,
-  freePort, TEST_ALIASES,
+  freePort, within, TEST_ALIASES,
 } from './harness.mjs';
 
 function tmpFile(name, text) {
@@ -155,7 +155,7 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
     const sse = await readSSE(recs.map((r) => `${r.data !== null ? `data: ${r.data}` : ':'}\n\n`));
     assert.equal(sse.done, true, 'the in-flight stream finished with [DONE]');
     assert.equal(sse.content, tokens.join(''));
-    const code = await Promise.race([gw.exited, sleep(15000).then(() => 'timeout')]);
+    const code = await within(gw.exited, 15000);
     assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
   } finally {
     await gw.kill();
@@ -170,7 +170,7 @@ test('SIGTERM and SIGINT when idle: exit 0 promptly', needGateway, async () => {
       const gw = await startGateway({ backends: [fake.url] });
       const t0 = Date.now();
       gw.proc.kill(sig);
-      const code = await Promise.race([gw.exited, sleep(10000).then(() => 'timeout')]);
+      const code = await within(gw.exited, 10000);
       assert.equal(code, 0, `${sig}: ${gw.stderr}`);
       assert.ok(Date.now() - t0 < 5000, `${sig}: exited in ${Date.now() - t0} ms`);
     }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "chat.h"
+#include "jarena.h"
 #include "sse.h"
 
 #include <ctype.h>
@@ -1174,6 +1175,32 @@ static void stream_logprobs(void **state)
                        "\"refusal\":null},\"finish_reason\":null}]}\n\n" FINISH("stop") DONE);
 }
 
+/* The relay runs chat_stream_line inside jarena_begin/end (cJSON trees from a
+ * per-thread bump block): the output must not change, nothing may outlive it. */
+static void stream_under_jarena(void **state)
+{
+    (void)state;
+    const char *lines[] = {
+        "{'message':{'role':'assistant','content':'','thinking':'hmm'},'done':false}",
+        "{'message':{'role':'assistant','content':'Hi'},'done':false,'logprobs':[{'token':'Hi',"
+        "'logprob':-0.5}]}",
+        "{'message':{'role':'assistant','content':'','tool_calls':[" TC(
+            "'id':'a',", "f", "{'deep':{'list':[1,2,3],'s':'x'}}") "]},'done':true,"
+                                                                   "'done_reason':'stop'}",
+        NULL};
+    struct run plain, arena;
+    run_lines(&plain, true, lines);
+    jarena_init();
+    jarena_begin();
+    run_lines(&arena, true, lines);
+    jarena_end();
+    cJSON_InitHooks(NULL);
+    assert_int_equal(arena.rc, CHAT_DONE);
+    assert_string_equal(arena.out.p, plain.out.p);
+    run_free(&plain);
+    run_free(&arena);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Non-streamed answers (PROTOCOL §5.14)                                     */
 
@@ -1294,6 +1321,8 @@ static void check_mapping(const struct mapping *m)
         fail_msg("message '%s' lacks '%s'", err.message, m->msg_part);
     /* never Ollama's raw JSON */
     assert_null(strstr(err.message, "{\"error\""));
+    /* nor anything that is not Ollama's own message (an HTML page, say) */
+    assert_null(strstr(err.message, "<html>"));
 }
 
 static void upstream_error_mapping(void **state)
@@ -1325,7 +1354,7 @@ static void upstream_error_mapping(void **state)
         {403, NULL, 502, APIERR_API, "upstream_error", "", true, "403"},
         {401, "{\"error\":\"unauthorized\"}", 502, APIERR_API, "upstream_error", "", true, NULL},
         {502, "<html><body>Bad Gateway</body></html>", 502, APIERR_API, "upstream_error", "", false,
-         "Bad Gateway"},
+         "not Ollama's JSON error"},
         {504, "", 502, APIERR_API, "upstream_error", "", false, "504"},
         {200, "{}", 502, APIERR_API, "upstream_error", "", false, NULL},
     };
@@ -1333,15 +1362,27 @@ static void upstream_error_mapping(void **state)
         check_mapping(&cases[k]);
 }
 
+/* Wrap text as Ollama's {"error":"..."} body, JSON-escaped. */
+static void ollama_error_body(struct buf *b, const char *text, size_t n)
+{
+    buf_reset(b);
+    assert_int_equal(buf_puts(b, "{\"error\":"), 0);
+    assert_int_equal(buf_json_str(b, text, n), 0);
+    assert_int_equal(buf_puts(b, "}"), 0);
+}
+
 static void upstream_error_excerpt_is_bounded(void **state)
 {
     (void)state;
-    char body[4096];
+    char text[4096];
     struct apierr err;
-    memset(body, 'x', sizeof body);
-    body[10] = '\n';
-    body[11] = '\x01';
-    chat_upstream_error(500, body, sizeof body, NULL, &err);
+    struct buf body;
+    buf_init(&body, 1 << 16);
+    memset(text, 'x', sizeof text);
+    text[10] = '\n';
+    text[11] = '\x01';
+    ollama_error_body(&body, text, sizeof text);
+    chat_upstream_error(500, body.p, body.len, NULL, &err);
     assert_int_equal(err.status, 502);
     assert_non_null(strstr(err.message, "The backend"));
     assert_non_null(strstr(err.message, "..."));
@@ -1349,17 +1390,20 @@ static void upstream_error_excerpt_is_bounded(void **state)
     assert_null(strchr(err.message, '\x01'));
 
     /* words and spaces: two bytes per step right up to the cut (found by fuzz_chat_stream) */
-    for (size_t k = 0; k < sizeof body; k++)
-        body[k] = k % 2 ? ' ' : 'w';
+    for (size_t k = 0; k < sizeof text; k++)
+        text[k] = k % 2 ? ' ' : 'w';
     for (size_t n = 150; n < 260; n++) {
-        chat_upstream_error(502, body, n, "gpu1", &err);
+        ollama_error_body(&body, text, n);
+        chat_upstream_error(502, body.p, body.len, "gpu1", &err);
         assert_non_null(strstr(err.message, "w w w"));
         assert_true(strlen(err.message) < sizeof err.message - 1);
     }
     /* a cut that only drops trailing blanks is not marked */
-    chat_upstream_error(502, "short reason   \n", 16, "gpu1", &err);
+    ollama_error_body(&body, "short reason   \n", 16);
+    chat_upstream_error(502, body.p, body.len, "gpu1", &err);
     assert_non_null(strstr(err.message, "short reason"));
     assert_null(strstr(err.message, "..."));
+    buf_free(&body);
 }
 
 static void make_id(void **state)
@@ -1445,6 +1489,7 @@ int main(void)
         cmocka_unit_test(stream_escapes_model_and_content),
         cmocka_unit_test(stream_unterminated_line),
         cmocka_unit_test(stream_logprobs),
+        cmocka_unit_test(stream_under_jarena),
         cmocka_unit_test(complete_text),
         cmocka_unit_test(complete_tool_calls),
         cmocka_unit_test(complete_thinking_and_length),
