@@ -49,3 +49,11 @@ void jarena_end(void)
     if (depth > 0 && --depth == 0)
         used = 0;
 }
+
+void jarena_thread_free(void)
+{
+    free(block);
+    block = NULL;
+    used = 0;
+    depth = 0;
+}

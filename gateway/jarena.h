@@ -16,5 +16,7 @@
 void jarena_init(void);
 void jarena_begin(void);
 void jarena_end(void);
+/* Release this thread's block; call as a thread that used it exits. */
+void jarena_thread_free(void);
 
 #endif

@@ -15,8 +15,11 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (what == CURL_POLL_REMOVE) {
         if (wt) {
             epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-            free(wt);
             curl_multi_assign(w->multi, s, NULL);
+            /* An event for it may still wait in the current epoll batch. */
+            wt->fd = -1;
+            wt->dead = w->dead_watches;
+            w->dead_watches = wt;
         }
         return 0;
     }
@@ -33,6 +36,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         wt->kind = WATCH_CURL;
         wt->fd = s;
         wt->ptr = NULL;
+        wt->dead = NULL;
         curl_multi_assign(w->multi, s, wt);
         op = EPOLL_CTL_ADD;
     }
@@ -70,6 +74,7 @@ int upstream_init(struct worker *w)
 
 void upstream_free(struct worker *w)
 {
+    upstream_free_dead_watches(w);
     while (w->neasy)
         curl_easy_cleanup(w->easy_pool[--w->neasy]);
     if (w->multi)
@@ -80,6 +85,8 @@ void upstream_free(struct worker *w)
 void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t events)
 {
     int mask = 0, running = 0;
+    if (wt->fd < 0)
+        return; /* curl dropped this socket earlier in the same batch */
     if (events & EPOLLIN)
         mask |= CURL_CSELECT_IN;
     if (events & EPOLLOUT)
@@ -126,5 +133,14 @@ void upstream_release(struct worker *w, CURL *c)
         w->easy_pool[w->neasy++] = c;
     } else {
         curl_easy_cleanup(c);
+    }
+}
+
+void upstream_free_dead_watches(struct worker *w)
+{
+    while (w->dead_watches) {
+        struct watch *wt = w->dead_watches;
+        w->dead_watches = wt->dead;
+        free(wt);
     }
 }

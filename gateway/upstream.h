@@ -14,6 +14,8 @@ int upstream_init(struct worker *w);
 void upstream_free(struct worker *w);
 void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t epoll_events);
 void upstream_on_timer(struct worker *w);
+/* Free the watches of sockets curl dropped during this loop turn. */
+void upstream_free_dead_watches(struct worker *w);
 /* Hand every finished transfer to its request (relay_upstream_done). */
 void upstream_collect(struct worker *w);
 /* An easy handle with default options: reused from the pool when it can be,

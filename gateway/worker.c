@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include "jarena.h"
 #include "log.h"
 #include "relay.h"
 #include "request.h"
@@ -279,6 +280,7 @@ static void *worker_main(void *arg)
         run_deferred(w);
         for (size_t i = 0; i < w->ndaemons; i++)
             MHD_run(w->daemons[i]);
+        upstream_free_dead_watches(w);
     }
     /* Grace period over (or nothing left): cut what remains, resume every
      * suspended connection (MHD forbids stopping with suspended ones, P8),
@@ -288,6 +290,8 @@ static void *worker_main(void *arg)
     run_deferred(w);
     for (size_t i = 0; i < w->ndaemons; i++)
         MHD_run(w->daemons[i]);
+    upstream_free_dead_watches(w);
+    jarena_thread_free();
     return NULL;
 }
 

@@ -41,8 +41,9 @@ struct gateway {
 enum watch_kind { WATCH_MHD, WATCH_CURL, WATCH_EVENT, WATCH_HANGUP };
 struct watch {
     enum watch_kind kind;
-    int fd;
-    void *ptr; /* the daemon, the request, or NULL */
+    int fd;              /* -1 once curl has forgotten the socket (see dead) */
+    void *ptr;           /* the daemon, the request, or NULL */
+    struct watch *dead;  /* next in the worker's list of watches to free */
 };
 
 struct worker {
@@ -58,6 +59,9 @@ struct worker {
     CURL *easy_pool[64];   /* finished easy handles, reset, ready for reuse */
     size_t neasy;
     int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
+    /* Curl socket watches that curl dropped while events for them may still
+     * sit in this turn's epoll batch: freed at the end of the turn. */
+    struct watch *dead_watches;
     struct curl_slist **backend_headers; /* per backend: what we send it */
     struct request *active;              /* every live request (doubly linked) */
     size_t nactive;

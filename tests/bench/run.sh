@@ -126,9 +126,25 @@ stop() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+    forget "$pid"
+}
+
+forget() {
     local keep=() p
-    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
     PIDS=("${keep[@]}")
+}
+
+# Run a command in the background and wait for it: bash runs a trap only when
+# the foreground command ends, and wrk runs for a while.
+run() {
+    local pid rc=0
+    "$@" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    forget "$pid"
+    return $rc
 }
 
 slug() { echo "$1" | tr -cs 'a-zA-Z0-9' '-' | sed 's/-$//'; }
@@ -258,7 +274,7 @@ sanity() {
 # row SCENARIO LABEL RPS P50 P99 CPU RSS FAKECPU NOTES
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
-# bench_wrk SCENARIO LABEL URL STREAM FORMAT PROXY_PID(or -) [RSS_PID]
+# bench_wrk SCENARIO LABEL URL STREAM FORMAT PROXY_PID(or -)
 # Warm up, then measure one wrk run; CPU of the proxy and of the fake.
 bench_wrk() {
     local sc=$1 label=$2 url=$3 stream=$4 format=$5 proxy=$6 path host log line
@@ -271,13 +287,13 @@ bench_wrk() {
         BENCH_MODEL=$MODEL
     note "($sc) $label: $url (stream=$stream) warm-up ${WARMUP}s, run ${DURATION}s"
     if [ "$WARMUP" -gt 0 ]; then
-        timeout $((WARMUP + 30)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" \
+        run timeout $((WARMUP + 30)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" \
             --timeout 10s -s "$HERE/chat.lua" "$host" >/dev/null 2>&1 || true
     fi
     t0=0
     [ "$proxy" = - ] || t0=$(cpu_ticks "$proxy")
     f0=$(cpu_ticks "$BENCH_FAKE_PID")
-    timeout $((DURATION + 60)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" \
+    run timeout $((DURATION + 60)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${DURATION}s" \
         --timeout 10s --latency -s "$HERE/chat.lua" "$host" >"$log" 2>&1 ||
         note "wrk exited with an error (see $log)"
     t1=0
@@ -290,7 +306,6 @@ bench_wrk() {
         row "$sc" "$label" - - - - - - "wrk failed"
         return 0
     fi
-    # shellcheck disable=SC2086
     local requests duration_us p50_us p99_us bad_status err_connect err_read err_write err_timeout
     eval "$(echo "${line#BENCH }" | tr ' ' '\n' | sed 's/^/local /')"
     req=$(awk -v n="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", n / (d / 1e6) }')
@@ -338,6 +353,7 @@ bench_slow() {
         sleep 0.2
     done
     wait "$cpid" || true
+    forget "$cpid"
     f1=$(cpu_ticks "$SLOW_FAKE_PID")
     if [ "$proxy" != - ]; then
         t1=$(cpu_ticks "$proxy")

@@ -143,3 +143,38 @@ test('many aborted streams leave nothing running upstream, gateway healthy', nee
   const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2')));
   assert.equal(r.status, 200);
 });
+
+test('abort storm: rounds of concurrent streams cut at once, gateway stays up', needGateway, async () => {
+  // Hang-ups and upstream socket events land in the same epoll batch here:
+  // handling one must not free a watch that a later event in the batch uses.
+  const { fake, gw } = env;
+  const died = (round, e) => new Error(`gateway died in round ${round} (exit ${gw.exitCode ?? gw.exitSignal}); `
+    + `first error: ${e?.message}\nstderr tail:\n${gw.stderr.slice(-2500)}`);
+  for (let round = 0; round < 10; round++) {
+    try {
+      fake.reset();
+      fake.script({ tokens: Array.from({ length: 2000 }, () => 'y'), delayMs: 2 });
+      const acs = [];
+      const ps = [];
+      for (let i = 0; i < 40; i++) {
+        const ac = new AbortController();
+        acs.push(ac);
+        ps.push(chat(gw.url, simpleChat('llama3.2', { stream: true }), { signal: ac.signal })
+          .then(async (r) => { const rd = r.body.getReader(); for (;;) { const x = await rd.read(); if (x.done) break; } })
+          .catch(() => {}));
+      }
+      await waitFor(() => gw.exitCode !== null || gw.exitSignal !== null
+        || fake.chats().filter((r) => r.linesWritten > 0).length >= 40, 10000, 10, `round ${round}: 40 streams flowing`);
+      for (const ac of acs) ac.abort();
+      await Promise.all(ps);
+      await waitFor(() => gw.exitCode !== null || gw.exitSignal !== null
+        || fake.chats().every((r) => r.closedAt !== null || r.finished), 3000, 10, `round ${round}: upstreams closed`);
+    } catch (e) {
+      if (gw.exitCode !== null || gw.exitSignal !== null) throw died(round, e);
+      throw e;
+    }
+    if (gw.exitCode !== null || gw.exitSignal !== null) throw died(round, null);
+  }
+  fake.script(null);
+  assert.equal((await jsonOf(await chat(gw.url, simpleChat('llama3.2')))).status, 200);
+});

@@ -181,7 +181,8 @@ test('SIGTERM and SIGINT when idle: exit 0 promptly', needGateway, async () => {
 
 test('SIGHUP reloads the configuration; an invalid one is refused and the old stays', {
   ...needGateway,
-  todo: process.env.GATEWAY_EXPECT_RELOAD ? undefined : 'reload not built yet (main.c: "SIGHUP: live reload is not in force yet"); set GATEWAY_EXPECT_RELOAD=1 to enforce',
+  // Live reload is issue #3; this runs (and must pass) once it lands.
+  skip: process.env.GATEWAY_EXPECT_RELOAD ? undefined : 'live reload: issue #3 (set GATEWAY_EXPECT_RELOAD=1 to run)',
 }, async () => {
   const fake = await startFake();
   const gw = await startGateway({ backends: [fake.url], config: { aliases: { 'alias-one': 'llama3.2' } } });

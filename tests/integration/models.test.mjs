@@ -173,7 +173,11 @@ test('two backends: a model only one backend has is routed there', needGateway, 
   });
 });
 
-test('two backends: a loaded model is preferred (no cold start)', needGateway, async () => {
+// Model-aware routing and failover are issue #4 (several backends); the tests
+// are written and run as soon as that lands (remove the skip then).
+const ISSUE4 = { skip: 'multi-backend routing and failover: issue #4' };
+
+test('two backends: a loaded model is preferred (no cold start)', ISSUE4, async () => {
   await twoBackends(async (a, b, gw) => {
     b.setLoaded(['llama3.2']);
     await sleep(2500); // two discovery rounds
@@ -182,7 +186,7 @@ test('two backends: a loaded model is preferred (no cold start)', needGateway, a
   });
 });
 
-test('failover: a 500 before the first byte is retried once on the other backend', needGateway, async () => {
+test('failover: a 500 before the first byte is retried once on the other backend', ISSUE4, async () => {
   await twoBackends(async (a, b, gw) => {
     a.script({ status: 500, error: 'A broke' });
     b.script({ status: 500, error: 'B broke' });
@@ -201,7 +205,7 @@ test('failover: a 500 before the first byte is retried once on the other backend
   });
 });
 
-test('failover: connection refused on one backend → served by the other', needGateway, async () => {
+test('failover: connection refused on one backend → served by the other', ISSUE4, async () => {
   await twoBackends(async (a, b, gw) => {
     await a.close();
     // before discovery notices, requests that pick A must fail over to B
