@@ -9,8 +9,8 @@ static void set_param(struct apierr *e, const char *param)
     snprintf(e->param, sizeof e->param, "%s", param ? param : "");
 }
 
-int apierr_set(struct apierr *e, int status, const char *type, const char *code,
-               const char *param, const char *fmt, ...)
+int apierr_set(struct apierr *e, int status, const char *type, const char *code, const char *param,
+               const char *fmt, ...)
 {
     va_list ap;
     e->status = status;
@@ -41,10 +41,10 @@ int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)
 int apierr_json(const struct apierr *e, struct buf *out)
 {
     const char *msg = e->message;
-    if (buf_puts(out, "{\"error\":{\"message\":") < 0 ||
-        buf_json_str(out, msg, strlen(msg)) < 0 || buf_puts(out, ",\"type\":") < 0 ||
-        buf_json_str(out, e->type ? e->type : APIERR_API,
-                     strlen(e->type ? e->type : APIERR_API)) < 0 ||
+    if (buf_puts(out, "{\"error\":{\"message\":") < 0 || buf_json_str(out, msg, strlen(msg)) < 0 ||
+        buf_puts(out, ",\"type\":") < 0 ||
+        buf_json_str(out, e->type ? e->type : APIERR_API, strlen(e->type ? e->type : APIERR_API)) <
+            0 ||
         buf_puts(out, ",\"param\":") < 0)
         return -1;
     if (e->param[0] ? buf_json_str(out, e->param, strlen(e->param)) : buf_puts(out, "null"))

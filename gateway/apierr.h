@@ -26,12 +26,12 @@ struct apierr {
     const char *code; /* e.g. "model_not_found"; static; NULL = JSON null */
     char param[96];   /* e.g. "messages[2].content"; "" = JSON null */
     char message[320];
-    bool no_retry;    /* a 5xx that retrying will not fix: send x-should-retry: false */
+    bool no_retry; /* a 5xx that retrying will not fix: send x-should-retry: false */
 };
 
 /* Fill e. param may be NULL. Returns -1 so that callers can `return apierr_set(...)`. */
-int apierr_set(struct apierr *e, int status, const char *type, const char *code,
-               const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int apierr_set(struct apierr *e, int status, const char *type, const char *code, const char *param,
+               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Shorthand for the most common one: 400 invalid_request_error naming param. */
 int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)

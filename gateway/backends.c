@@ -21,8 +21,8 @@ struct model_entry {
 struct backend {
     const struct cfg_backend *conf; /* borrowed from cfg */
     bool up;
-    int failures;                   /* request failures since the last good poll */
-    struct model_entry *models;     /* owned */
+    int failures;               /* request failures since the last good poll */
+    struct model_entry *models; /* owned */
     size_t nmodels;
 };
 
@@ -147,8 +147,8 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
         m[k].name = strdup(name->valuestring);
         if (!m[k].name)
             break;
-        m[k].modified =
-            parse_rfc3339(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "modified_at")));
+        m[k].modified = parse_rfc3339(
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "modified_at")));
         k++;
     }
     cJSON_Delete(root);
@@ -164,8 +164,8 @@ static void poll_one(struct backends *b, size_t i)
     buf_init(&body, DISCOVERY_BODY_MAX);
     struct model_entry *models = NULL;
     size_t nmodels = 0;
-    bool ok = http_get(be->conf, "/api/tags", &body) == 0 &&
-              parse_tags(&body, &models, &nmodels) == 0;
+    bool ok =
+        http_get(be->conf, "/api/tags", &body) == 0 && parse_tags(&body, &models, &nmodels) == 0;
     buf_free(&body);
 
     pthread_rwlock_wrlock(&b->lock);

@@ -120,8 +120,8 @@ enum MHD_Result relay_start(struct request *r)
                        "No backend is available right now; try again shortly");
         else if (alias)
             apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
-                       "The model '%s' (an alias of '%s') does not exist on any backend",
-                       r->model, target);
+                       "The model '%s' (an alias of '%s') does not exist on any backend", r->model,
+                       target);
         else
             apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
                        "The model '%s' does not exist", r->model);
@@ -247,8 +247,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     if (rc < 0) {
         struct apierr e;
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
-                   "Backend %s sent a line longer than %u bytes", backend_name(r),
-                   MAX_NDJSON_LINE);
+                   "Backend %s sent a line longer than %u bytes", backend_name(r), MAX_NDJSON_LINE);
         fail(r, &e);
     }
     if (r->out.len != before || r->ended)
@@ -321,7 +320,8 @@ void relay_tick(struct request *r, int64_t now)
         return;
     }
     /* Upstream silence counts only while we are reading (P6). */
-    if (r->t_first && !r->paused && now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
+    if (r->t_first && !r->paused &&
+        now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
         abort_upstream(r);
         apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
                    "Backend %s sent nothing for %u s (limits.idle_stream_timeout_s)",

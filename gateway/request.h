@@ -49,38 +49,38 @@ struct request {
     enum phase phase;
     const char *method; /* borrowed from MHD, valid for the request's life */
     char path[256];
-    char id[72];        /* x-request-id */
-    struct buf body;    /* the upload, bounded by limits.max_body_bytes */
+    char id[72];     /* x-request-id */
+    struct buf body; /* the upload, bounded by limits.max_body_bytes */
     bool body_too_big;
-    int status;         /* what was sent, for the access log */
-    struct apierr err;  /* set when the answer is an error */
+    int status;        /* what was sent, for the access log */
+    struct apierr err; /* set when the answer is an error */
 
     /* chat completions */
     struct chat_req creq;
     bool creq_live;
     struct chat_stream cs;
     bool cs_live;
-    const char *model;         /* as the client asked; borrowed from creq */
+    const char *model; /* as the client asked; borrowed from creq */
     char upstream_model[256];
-    int backend;               /* index in cfg->backends, or -1 */
-    CURL *easy;                /* owned; NULL once finished or aborted */
-    struct buf upbody;         /* the native request body (curl reads it while sending) */
+    int backend;       /* index in cfg->backends, or -1 */
+    CURL *easy;        /* owned; NULL once finished or aborted */
+    struct buf upbody; /* the native request body (curl reads it while sending) */
     struct ndjson nd;
-    long up_status;            /* backend's HTTP status, 0 until known */
-    struct buf uperr;          /* a non-200 answer's body */
-    struct buf out;            /* bytes waiting for the client */
-    bool stream;               /* the client asked for SSE */
-    bool suspended;            /* MHD connection suspended by us (P1) */
-    bool paused;               /* curl transfer paused by us (P7) */
+    long up_status;   /* backend's HTTP status, 0 until known */
+    struct buf uperr; /* a non-200 answer's body */
+    struct buf out;   /* bytes waiting for the client */
+    bool stream;      /* the client asked for SSE */
+    bool suspended;   /* MHD connection suspended by us (P1) */
+    bool paused;      /* curl transfer paused by us (P7) */
     bool want_resume, want_unpause;
-    bool upstream_done;        /* no more bytes will come from the backend */
-    bool ended;                /* out holds the last bytes of the response */
-    bool client_gone;          /* the client hung up */
-    bool hangup_watched;       /* our EPOLLRDHUP watch on the client socket is set */
+    bool upstream_done;  /* no more bytes will come from the backend */
+    bool ended;          /* out holds the last bytes of the response */
+    bool client_gone;    /* the client hung up */
+    bool hangup_watched; /* our EPOLLRDHUP watch on the client socket is set */
     struct watch hangup;
-    bool keepalive_sent;       /* the SSE response began before the first token */
-    bool cut;                  /* end the response abruptly (no clean end possible) */
-    char chat_id[48];          /* chatcmpl-…, the same on every chunk */
+    bool keepalive_sent; /* the SSE response began before the first token */
+    bool cut;            /* end the response abruptly (no clean end possible) */
+    char chat_id[48];    /* chatcmpl-…, the same on every chunk */
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
     long prompt_tokens, completion_tokens;

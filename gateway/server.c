@@ -133,8 +133,7 @@ static enum MHD_Result dispatch(struct request *r)
     if (r->body_too_big) {
         struct apierr e;
         apierr_set(&e, 413, APIERR_INVALID, "request_too_large", NULL,
-                   "Request body is larger than %zu bytes (limits.max_body_bytes)",
-                   r->body.max);
+                   "Request body is larger than %zu bytes (limits.max_body_bytes)", r->body.max);
         return server_reply_error(r, &e);
     }
     switch (r->route) {
@@ -160,8 +159,8 @@ static enum MHD_Result dispatch(struct request *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **req_cls)
 {
     (void)version;
     struct worker *w = cls;
@@ -227,9 +226,9 @@ struct MHD_Daemon *server_start_daemon(struct worker *w, int fd)
     if (limit < 4)
         limit = 4;
     return MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.header_timeout_s,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.header_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 }

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 250   /* timeouts and keep-alives are checked this often */
+#define TICK_MS 250 /* timeouts and keep-alives are checked this often */
 #define MAX_EVENTS 256
 
 int64_t now_ms(void)

@@ -41,9 +41,9 @@ struct gateway {
 enum watch_kind { WATCH_MHD, WATCH_CURL, WATCH_EVENT, WATCH_HANGUP };
 struct watch {
     enum watch_kind kind;
-    int fd;              /* -1 once curl has forgotten the socket (see dead) */
-    void *ptr;           /* the daemon, the request, or NULL */
-    struct watch *dead;  /* next in the worker's list of watches to free */
+    int fd;             /* -1 once curl has forgotten the socket (see dead) */
+    void *ptr;          /* the daemon, the request, or NULL */
+    struct watch *dead; /* next in the worker's list of watches to free */
 };
 
 struct worker {
@@ -56,7 +56,7 @@ struct worker {
     struct watch *daemon_watch;
     size_t ndaemons;
     CURLM *multi;
-    CURL *easy_pool[64];   /* finished easy handles, reset, ready for reuse */
+    CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;
     int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
     /* Curl socket watches that curl dropped while events for them may still
@@ -65,7 +65,7 @@ struct worker {
     struct curl_slist **backend_headers; /* per backend: what we send it */
     struct request *active;              /* every live request (doubly linked) */
     size_t nactive;
-    struct request *deferred;            /* requests with cross-library work queued */
+    struct request *deferred; /* requests with cross-library work queued */
     int64_t next_tick;
     bool draining;
     int64_t drain_deadline;
