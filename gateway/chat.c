@@ -1420,9 +1420,238 @@ static int stream_fail(struct chat_stream *s)
     return CHAT_FAIL;
 }
 
+/*
+ * The fast path for the line that makes up almost every stream:
+ *   {"model":"…","created_at":"…","message":{"role":"assistant","content":"…"},"done":false}
+ * (content and/or thinking). It validates the line as it scans and copies the
+ * content's JSON string literal as it stands instead of parsing the line into
+ * a cJSON tree and escaping the text again. It only takes lines whose output
+ * it can make byte for byte the same as the general path's: any other key, a
+ * duplicate key, done:true, or an escape that buf_json_str would write
+ * differently (Go's \u003c for '<', say) sends the line to the general path.
+ */
+static bool fast_path_on = true;
+
+void chat_set_fast_path(bool on)
+{
+    fast_path_on = on;
+}
+
+struct span {
+    const char *p; /* the literal, quotes included */
+    size_t len;
+};
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* A JSON string literal at p: its span, or NULL. With `plain`, only escapes
+ * that buf_json_str writes the same way are accepted (and no \u0000). */
+static const char *scan_string(const char *p, const char *end, bool plain, struct span *sp)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *start = p;
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            sp->p = start;
+            sp->len = (size_t)(p + 1 - start);
+            return p + 1;
+        }
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\')
+            continue;
+        if (++p >= end)
+            return NULL;
+        switch (*p) {
+        case '"':
+        case '\\':
+        case 'n':
+        case 'r':
+        case 't':
+            break;
+        case 'u': {
+            if (end - p < 5)
+                return NULL;
+            /* Only \u00XX for a control character other than \n \r \t, in
+             * lower-case hex, is written back identically. Elsewhere any
+             * escape but a surrogate (which cJSON may refuse) will do. */
+            if (!plain) {
+                unsigned v = 0;
+                for (int k = 1; k <= 4; k++) {
+                    const char *h = strchr(hex, p[k] | 0x20);
+                    if (!p[k] || !h || !*h)
+                        return NULL;
+                    v = v * 16 + (unsigned)(h - hex);
+                }
+                if (v >= 0xd800 && v <= 0xdfff)
+                    return NULL;
+                p += 4;
+                break;
+            }
+            if (p[1] != '0' || p[2] != '0' || (p[3] != '0' && p[3] != '1'))
+                return NULL;
+            const char *h = strchr(hex, p[4]);
+            if (!h || !*h)
+                return NULL;
+            int v = (p[3] - '0') * 16 + (int)(h - hex);
+            if (v == 0 || v == '\n' || v == '\r' || v == '\t')
+                return NULL;
+            p += 4;
+            break;
+        }
+        default:
+            if (plain)
+                return NULL;
+            if (!strchr("/bf", *p))
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* message: {"role":"assistant","content":"…","thinking":"…"}, nothing else. */
+static const char *scan_message(const char *p, const char *end, struct span *content,
+                                struct span *thinking)
+{
+    bool role = false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return NULL;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return p + 1;
+    for (;;) {
+        struct span key, val;
+        p = scan_string(p, end, false, &key);
+        if (!p)
+            return NULL;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        p = skip_ws(p + 1, end);
+        struct span *slot = NULL;
+        if (key.len == 6 && memcmp(key.p, "\"role\"", 6) == 0) {
+            if (role)
+                return NULL;
+            role = true;
+            p = scan_string(p, end, false, &val);
+        } else if (key.len == 9 && memcmp(key.p, "\"content\"", 9) == 0) {
+            slot = content;
+        } else if (key.len == 10 && memcmp(key.p, "\"thinking\"", 10) == 0) {
+            slot = thinking;
+        } else {
+            return NULL; /* tool_calls, images, … */
+        }
+        if (slot) {
+            if (slot->p)
+                return NULL;
+            p = scan_string(p, end, true, slot);
+        }
+        if (!p)
+            return NULL;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            return p + 1;
+        return NULL;
+    }
+}
+
+/* 1: the line was translated into out; 0: use the general path. */
+static int fast_line(struct chat_stream *s, const char *line, size_t len, struct buf *out)
+{
+    const char *p = line, *end = line + len;
+    struct span content = {0}, thinking = {0}, ignored;
+    bool done_seen = false, msg_seen = false, model_seen = false, created_seen = false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return 0;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        struct span key;
+        p = scan_string(p, end, false, &key);
+        if (!p)
+            return 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return 0;
+        p = skip_ws(p + 1, end);
+        if (key.len == 7 && memcmp(key.p, "\"model\"", 7) == 0 && !model_seen) {
+            model_seen = true;
+            p = scan_string(p, end, false, &ignored);
+        } else if (key.len == 12 && memcmp(key.p, "\"created_at\"", 12) == 0 && !created_seen) {
+            created_seen = true;
+            p = scan_string(p, end, false, &ignored);
+        } else if (key.len == 6 && memcmp(key.p, "\"done\"", 6) == 0 && !done_seen) {
+            done_seen = true;
+            if (end - p < 5 || memcmp(p, "false", 5) != 0)
+                return 0;
+            p += 5;
+        } else if (key.len == 9 && memcmp(key.p, "\"message\"", 9) == 0 && !msg_seen) {
+            msg_seen = true;
+            p = scan_message(p, end, &content, &thinking);
+        } else {
+            return 0;
+        }
+        if (!p)
+            return 0;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return 0;
+    }
+    if (skip_ws(p + 1, end) != end)
+        return 0;
+
+    size_t start = out->len;
+    bool saved_started = s->started;
+    bool has_text = content.len > 2, ff;
+    int rc = 0;
+    if (thinking.len > 2) {
+        rc |= chunk_open(s, out, &ff);
+        rc |= field(out, &ff, "\"reasoning_content\":");
+        rc |= buf_append(out, thinking.p, thinking.len);
+        rc |= field(out, &ff, "\"reasoning\":");
+        rc |= buf_append(out, thinking.p, thinking.len);
+        rc |= chunk_close(out, NULL);
+    }
+    if (has_text) {
+        rc |= chunk_open(s, out, &ff);
+        rc |= field(out, &ff, "\"content\":");
+        rc |= buf_append(out, content.p, content.len);
+        rc |= chunk_close(out, NULL);
+    }
+    if (rc) {
+        /* let the general path report it the usual way */
+        out->len = start;
+        if (out->p)
+            out->p[start] = '\0';
+        s->started = saved_started;
+        return 0;
+    }
+    return 1;
+}
+
 int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct buf *out,
                      struct apierr *err)
 {
+    if (fast_path_on && !s->failed && !s->done && fast_line(s, line, len, out))
+        return CHAT_MORE;
     if (s->failed) {
         upstream_fail(err, s->backend, "stream had already failed.");
         return CHAT_FAIL;

@@ -196,6 +196,11 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
  */
 int chat_stream_eof(struct chat_stream *s, struct apierr *err);
 
+/* Tests and fuzzers only: turn the plain-content-line fast path of
+ * chat_stream_line off (on by default) to compare its output with the
+ * general cJSON path's, which must be the same byte for byte. */
+void chat_set_fast_path(bool on);
+
 /* Release the stream's buffers. Safe after a failed init, and twice. */
 void chat_stream_free(struct chat_stream *s);
 

@@ -1406,6 +1406,55 @@ static void upstream_error_excerpt_is_bounded(void **state)
     buf_free(&body);
 }
 
+/* The plain-content fast path must write exactly what the general path
+ * writes, whatever the line holds (it hands over everything it cannot match). */
+static void fast_path_matches_general_path(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "{\"model\":\"llama3.2\",\"created_at\":\"2026-08-21T10:00:00.1Z\",\"message\":{\"role\":"
+        "\"assistant\",\"content\":\"Hel\\\"lo\\n\\t\\\\ \\u0001\"},\"done\":false}",
+        "{\"model\":\"q\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"hm\"}"
+        ","
+        "\"done\":false}",
+        "{\"model\":\"q\",\"message\":{\"thinking\":\"a\",\"content\":\"b\"}}",
+        "{\"message\":{\"content\":\"\\u003cb\\u003e \\u00e9 \\/\"},\"done\":false}",
+        "{\"message\":{\"content\":\"x\",\"content\":\"y\"},\"done\":false}",
+        " { \"model\" : \"m\" , \"message\" : { \"content\" : \"spaced\" } , \"done\" : false } ",
+        "{\"model\":\"\\uD800\",\"message\":{\"content\":\"lone surrogate in model\"}}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"ok\"},\"done\":false} trailing",
+        "{\"model\":\"m\",\"message\":{\"content\":\"\"},\"done\":false}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"\\u0000nul\"},\"done\":false}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"last\"},\"done\":true,\"done_reason\":"
+        "\"stop\","
+        "\"eval_count\":9}",
+    };
+    struct buf fast, slow;
+    struct apierr err;
+    buf_init(&fast, 1 << 20);
+    buf_init(&slow, 1 << 20);
+    for (size_t k = 0; k < sizeof lines / sizeof lines[0]; k++) {
+        struct chat_stream a, b;
+        assert_int_equal(chat_stream_init(&a, "m", true, "chatcmpl-x", 1), 0);
+        assert_int_equal(chat_stream_init(&b, "m", true, "chatcmpl-x", 1), 0);
+        buf_reset(&fast);
+        buf_reset(&slow);
+        chat_set_fast_path(true);
+        int ra = chat_stream_line(&a, lines[k], strlen(lines[k]), &fast, &err);
+        chat_set_fast_path(false);
+        int rb = chat_stream_line(&b, lines[k], strlen(lines[k]), &slow, &err);
+        chat_set_fast_path(true);
+        assert_int_equal(ra, rb);
+        assert_int_equal(fast.len, slow.len);
+        if (fast.len)
+            assert_memory_equal(fast.p, slow.p, fast.len);
+        chat_stream_free(&a);
+        chat_stream_free(&b);
+    }
+    buf_free(&fast);
+    buf_free(&slow);
+}
+
 static void make_id(void **state)
 {
     (void)state;
@@ -1496,6 +1545,7 @@ int main(void)
         cmocka_unit_test(complete_failures),
         cmocka_unit_test(upstream_error_mapping),
         cmocka_unit_test(upstream_error_excerpt_is_bounded),
+        cmocka_unit_test(fast_path_matches_general_path),
         cmocka_unit_test(make_id),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
