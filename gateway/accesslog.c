@@ -38,7 +38,7 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     json_field(&b, "path", r->path);
     buf_printf(&b, ",\"status\":%d", status);
     json_field(&b, "model", r->model);
-    json_field(&b, "upstream_model", r->upstream_model[0] ? r->upstream_model : NULL);
+    json_field(&b, "upstream_model", r->upstream_model);
     json_field(&b, "backend", r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
     buf_printf(&b, ",\"stream\":%s", r->stream ? "true" : "false");
     buf_printf(&b, ",\"prompt_tokens\":%ld,\"completion_tokens\":%ld", r->prompt_tokens,

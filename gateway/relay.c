@@ -10,6 +10,7 @@
 #include "upstream.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +23,11 @@
 #define OUT_STREAM_MAX (64u << 20)
 #define NONSTREAM_MAX (64u << 20) /* a whole non-streamed native answer */
 #define MAX_NDJSON_LINE (16u << 20)
+/* curl's receive buffer per transfer (its default is 16 KiB). A token line
+ * is ~150 bytes; with thousands of slow streams open this buffer is a good
+ * part of what each one costs, and a whole non-streamed answer just takes a
+ * few more reads. */
+#define UPSTREAM_RECV_BUFFER 2048L
 
 static const struct cfg_backend *backend_of(const struct request *r)
 {
@@ -89,6 +95,7 @@ static int start_transfer(struct request *r, const struct cfg_backend *be)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, UPSTREAM_RECV_BUFFER);
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
      * memory (EVENTLOOP.md §3). */
     if (curl_multi_add_handle(r->w->multi, c) != CURLM_OK) {
@@ -99,18 +106,20 @@ static int start_transfer(struct request *r, const struct cfg_backend *be)
     return 0;
 }
 
-enum MHD_Result relay_start(struct request *r)
+/* Route the parsed request and start its transfer. */
+static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
 {
     struct apierr e = {0};
-    if (chat_req_parse(&r->creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0)
+    r->model = strdup(creq->model);
+    if (!r->model) {
+        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
         return server_reply_error(r, &e);
-    r->creq_live = true;
-    r->model = r->creq.model;
-    r->stream = r->creq.stream;
+    }
+    r->stream = creq->stream;
 
     const struct cfg_alias *alias = router_alias(r->cfg, r->model);
     const char *target = alias ? alias->model : r->model;
-    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", target);
+    r->upstream_model = target;
 
     bool any_up = false;
     r->backend = backends_pick(r->w->gw->backends, target, &any_up);
@@ -127,13 +136,13 @@ enum MHD_Result relay_start(struct request *r)
                        "The model '%s' does not exist", r->model);
         return server_reply_error(r, &e);
     }
-    if (chat_req_to_ollama(&r->creq, target, alias ? alias->options : NULL, &r->upbody, &e) < 0)
+    if (chat_req_to_ollama(creq, target, alias ? alias->options : NULL, &r->upbody, &e) < 0)
         return server_reply_error(r, &e);
 
     chat_make_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
     r->created = (long)time(NULL);
     if (r->stream) {
-        if (chat_stream_init(&r->cs, r->model, r->creq.include_usage, r->chat_id, r->created) < 0) {
+        if (chat_stream_init(&r->cs, r->model, creq->include_usage, r->chat_id, r->created) < 0) {
             apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
             return server_reply_error(r, &e);
         }
@@ -153,6 +162,20 @@ enum MHD_Result relay_start(struct request *r)
     r->t_next_keepalive = r->t_start + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
     request_suspend(r);
     return MHD_YES;
+}
+
+enum MHD_Result relay_start(struct request *r)
+{
+    struct apierr e = {0};
+    struct chat_req creq;
+    if (chat_req_parse(&creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0)
+        return server_reply_error(r, &e);
+    enum MHD_Result rc = begin(r, &creq);
+    /* The native body holds all that is needed now: with thousands of streams
+     * open, every byte kept per stream counts. */
+    chat_req_free(&creq);
+    buf_free(&r->body);
+    return rc;
 }
 
 enum MHD_Result relay_resumed(struct request *r)
@@ -391,11 +414,12 @@ void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe)
 void relay_release(struct request *r)
 {
     abort_upstream(r);
-    if (r->creq_live)
-        chat_req_free(&r->creq);
+    r->upstream_model = NULL; /* it may point into model */
+    free(r->model);
+    r->model = NULL;
     if (r->cs_live) {
         chat_stream_free(&r->cs);
         ndjson_free(&r->nd);
     }
-    r->creq_live = r->cs_live = false;
+    r->cs_live = false;
 }

@@ -57,7 +57,12 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     r->conn = conn;
     r->cfg = cfg_ref(w->gw->cfg);
     r->method = method;
-    snprintf(r->path, sizeof r->path, "%s", url);
+    r->path = strdup(url);
+    if (!r->path) {
+        cfg_unref(r->cfg);
+        free(r);
+        return NULL;
+    }
     r->route = route_of(url);
     r->phase = PHASE_BODY;
     r->backend = -1;
@@ -99,6 +104,7 @@ void request_free(struct request *r)
     buf_free(&r->uperr);
     buf_free(&r->out);
     cfg_unref(r->cfg);
+    free(r->path);
     free(r);
 }
 

@@ -48,23 +48,21 @@ struct request {
     enum route route;
     enum phase phase;
     const char *method; /* borrowed from MHD, valid for the request's life */
-    char path[256];
-    char id[72];     /* x-request-id */
-    struct buf body; /* the upload, bounded by limits.max_body_bytes */
+    char *path;         /* owned: the URL path as requested */
+    char id[72];        /* x-request-id */
+    struct buf body;    /* the upload, bounded by limits.max_body_bytes */
     bool body_too_big;
     int status;        /* what was sent, for the access log */
     struct apierr err; /* set when the answer is an error */
 
     /* chat completions */
-    struct chat_req creq;
-    bool creq_live;
     struct chat_stream cs;
     bool cs_live;
-    const char *model; /* as the client asked; borrowed from creq */
-    char upstream_model[256];
-    int backend;       /* index in cfg->backends, or -1 */
-    CURL *easy;        /* owned; NULL once finished or aborted */
-    struct buf upbody; /* the native request body (curl reads it while sending) */
+    char *model;                /* owned: the model as the client asked for it */
+    const char *upstream_model; /* borrowed from cfg (an alias) or model; NULL before routing */
+    int backend;                /* index in cfg->backends, or -1 */
+    CURL *easy;                 /* owned; NULL once finished or aborted */
+    struct buf upbody;          /* the native request body (curl reads it while sending) */
     struct ndjson nd;
     long up_status;   /* backend's HTTP status, 0 until known */
     struct buf uperr; /* a non-200 answer's body */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STREAM_BLOCK 4096            /* MHD's chunk buffer for SSE responses */
-#define CONNECTION_MEMORY (32 << 10) /* per connection: read buffer, headers, response block */
+#define STREAM_BLOCK 1024           /* MHD's chunk buffer for SSE responses */
+#define CONNECTION_MEMORY (8 << 10) /* per connection: read buffer, headers, response block */
 
 static void add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
 {
