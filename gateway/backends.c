@@ -11,7 +11,13 @@
 #include <time.h>
 
 #define DISCOVERY_BODY_MAX (8u << 20) /* a /api/tags answer with thousands of models */
-#define FAILURES_TO_MARK_DOWN 3
+#define FAILURES_TO_MARK_DOWN 3       /* requests refused in a row */
+/* A busy Ollama can be slow to answer /api/tags; a backend that answers late
+ * or with an error is taken out only after this many polls in a row. One that
+ * refuses the connection (nothing listens) is taken out at once. */
+#define POLLS_TO_MARK_DOWN 3
+
+enum poll_result { POLL_OK, POLL_REFUSED, POLL_FAILED };
 
 struct model_entry {
     char *name; /* owned, as the backend lists it */
@@ -22,6 +28,7 @@ struct backend {
     const struct cfg_backend *conf; /* borrowed from cfg */
     bool up;
     int failures;               /* request failures since the last good poll */
+    int poll_failures;          /* polls failed in a row */
     struct model_entry *models; /* owned */
     size_t nmodels;
 };
@@ -86,14 +93,18 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return buf_append(out, p, size * n) < 0 ? 0 : size * n;
 }
 
-/* GET url+path into out; 0 on a 200 answer. Blocking: discovery thread only. */
-static int http_get(const struct cfg_backend *be, const char *path, struct buf *out)
+/* GET url+path into out. Blocking: discovery thread only. *why gets a short
+ * reason for the log when the result is not POLL_OK. */
+static enum poll_result http_get(const struct cfg_backend *be, const char *path, struct buf *out,
+                                 char *why, size_t whysize)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", be->url, path);
     CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
+    if (!c) {
+        snprintf(why, whysize, "out of memory");
+        return POLL_FAILED;
+    }
     struct curl_slist *hdrs = NULL;
     for (const char *const *h = be->headers; h && *h; h++)
         hdrs = curl_slist_append(hdrs, *h);
@@ -109,7 +120,14 @@ static int http_get(const struct cfg_backend *be, const char *path, struct buf *
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
-    return rc == CURLE_OK && status == 200 ? 0 : -1;
+    if (rc == CURLE_OK && status == 200)
+        return POLL_OK;
+    if (rc != CURLE_OK)
+        snprintf(why, whysize, "%s %s", path, curl_easy_strerror(rc));
+    else
+        snprintf(why, whysize, "%s answered HTTP %ld", path, status);
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ? POLL_REFUSED
+                                                                           : POLL_FAILED;
 }
 
 static long parse_rfc3339(const char *s)
@@ -164,26 +182,34 @@ static void poll_one(struct backends *b, size_t i)
     buf_init(&body, DISCOVERY_BODY_MAX);
     struct model_entry *models = NULL;
     size_t nmodels = 0;
-    bool ok =
-        http_get(be->conf, "/api/tags", &body) == 0 && parse_tags(&body, &models, &nmodels) == 0;
+    char why[192] = "";
+    enum poll_result res = http_get(be->conf, "/api/tags", &body, why, sizeof why);
+    if (res == POLL_OK && parse_tags(&body, &models, &nmodels) < 0) {
+        snprintf(why, sizeof why, "/api/tags answered something that is not a model list");
+        res = POLL_FAILED;
+    }
     buf_free(&body);
 
     pthread_rwlock_wrlock(&b->lock);
     bool was_up = be->up;
-    if (ok) {
+    if (res == POLL_OK) {
         free_models(be->models, be->nmodels);
         be->models = models;
         be->nmodels = nmodels;
         be->up = true;
         be->failures = 0;
-    } else {
+        be->poll_failures = 0;
+    } else if (res == POLL_REFUSED || ++be->poll_failures >= POLLS_TO_MARK_DOWN) {
         be->up = false;
     }
+    bool is_up = be->up;
     pthread_rwlock_unlock(&b->lock);
-    if (ok && !was_up)
+    if (is_up && !was_up)
         log_info("backend %s (%s) is up with %zu models", be->conf->name, be->conf->url, nmodels);
-    else if (!ok && was_up)
-        log_warn("backend %s (%s) is down: /api/tags failed", be->conf->name, be->conf->url);
+    else if (!is_up && was_up)
+        log_warn("backend %s (%s) is down: %s", be->conf->name, be->conf->url, why);
+    else if (res != POLL_OK && is_up)
+        log_warn("backend %s (%s): %s; still in service", be->conf->name, be->conf->url, why);
 }
 
 void backends_poll_all(struct backends *b)

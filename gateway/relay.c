@@ -289,8 +289,9 @@ void relay_upstream_done(struct request *r, CURLcode result)
     }
     struct apierr e = {0};
     if (result != CURLE_OK) {
-        if (result == CURLE_COULDNT_CONNECT || result == CURLE_OPERATION_TIMEDOUT ||
-            result == CURLE_COULDNT_RESOLVE_HOST)
+        /* Only a refused connection says nothing listens there; a slow
+         * connect may just be a busy backend. */
+        if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
             backends_report_failure(r->w->gw->backends, r->backend);
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL, "Backend %s failed: %s",
                    backend_name(r), curl_easy_strerror(result));
