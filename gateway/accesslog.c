@@ -7,54 +7,77 @@
 #include <sys/time.h>
 #include <time.h>
 
-static void json_field(struct buf *b, const char *name, const char *value)
+/* ,"name":"value" or ,"name":null; name is a literal with its quotes. */
+static void str_field(struct buf *b, const char *name, const char *value)
 {
-    buf_printf(b, ",\"%s\":", name);
+    buf_puts(b, name);
     if (value)
         buf_json_str(b, value, strlen(value));
     else
         buf_puts(b, "null");
 }
 
+static void int_field(struct buf *b, const char *name, long long v)
+{
+    buf_puts(b, name);
+    buf_put_int(b, v);
+}
+
+/* "2026-11-22T10:00:00" for the current second, formatted once per second
+ * per thread rather than once per request. */
+static const char *second_stamp(time_t sec)
+{
+    static _Thread_local time_t cached = -1;
+    static _Thread_local char text[32];
+    if (sec != cached) {
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached = sec;
+    }
+    return text;
+}
+
 void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode toe)
 {
+    if (!log_access_enabled())
+        return;
     struct buf b;
     buf_init(&b, 64u << 10);
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[40];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     int64_t now = now_ms();
     int status = r->status;
     if (!status)
         status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
+    char ms[8] = {'.',
+                  (char)('0' + tv.tv_usec / 100000),
+                  (char)('0' + tv.tv_usec / 10000 % 10),
+                  (char)('0' + tv.tv_usec / 1000 % 10),
+                  'Z',
+                  '"',
+                  '\0'};
 
-    buf_printf(&b, "{\"ts\":\"%s.%03ldZ\"", ts, (long)(tv.tv_usec / 1000));
-    json_field(&b, "request_id", r->id);
+    buf_puts(&b, "{\"ts\":\"");
+    buf_puts(&b, second_stamp(tv.tv_sec));
+    buf_puts(&b, ms);
+    str_field(&b, ",\"request_id\":", r->id);
     buf_puts(&b, ",\"key_id\":null,\"key_name\":null");
-    json_field(&b, "method", r->method);
-    json_field(&b, "path", r->path);
-    buf_printf(&b, ",\"status\":%d", status);
-    json_field(&b, "model", r->model);
-    json_field(&b, "upstream_model", r->upstream_model);
-    json_field(&b, "backend", r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
-    buf_printf(&b, ",\"stream\":%s", r->stream ? "true" : "false");
-    buf_printf(&b, ",\"prompt_tokens\":%ld,\"completion_tokens\":%ld", r->prompt_tokens,
-               r->completion_tokens);
+    str_field(&b, ",\"method\":", r->method);
+    str_field(&b, ",\"path\":", r->path);
+    int_field(&b, ",\"status\":", status);
+    str_field(&b, ",\"model\":", r->model);
+    str_field(&b, ",\"upstream_model\":", r->upstream_model);
+    str_field(&b, ",\"backend\":", r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
+    buf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
+    int_field(&b, ",\"prompt_tokens\":", r->prompt_tokens);
+    int_field(&b, ",\"completion_tokens\":", r->completion_tokens);
     if (r->t_first)
-        buf_printf(&b, ",\"ttft_ms\":%lld", (long long)(r->t_first - r->t_start));
+        int_field(&b, ",\"ttft_ms\":", r->t_first - r->t_start);
     else
         buf_puts(&b, ",\"ttft_ms\":null");
-    buf_printf(&b, ",\"duration_ms\":%lld", (long long)(now - r->t_start));
-    if (r->err.status) {
-        buf_puts(&b, ",\"error\":");
-        const char *code = r->err.code ? r->err.code : r->err.type;
-        buf_json_str(&b, code, strlen(code));
-    } else {
-        buf_puts(&b, ",\"error\":null");
-    }
+    int_field(&b, ",\"duration_ms\":", now - r->t_start);
+    str_field(&b, ",\"error\":", r->err.status ? (r->err.code ? r->err.code : r->err.type) : NULL);
     if (buf_puts(&b, "}") == 0)
         log_access_line(b.p, b.len);
     buf_free(&b);

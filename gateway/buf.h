@@ -37,6 +37,8 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Append v in decimal (no printf machinery: this runs per request). */
+int buf_put_int(struct buf *b, long long v);
 /* Drop n bytes from the front (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Append s as a quoted JSON string, escaping what JSON requires. Invalid

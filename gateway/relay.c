@@ -94,6 +94,9 @@ static int start_transfer(struct request *r, const struct cfg_backend *be)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    /* Backends are reached directly: an http_proxy in the daemon's environment
+     * must not reroute them (and looking it up costs five getenv calls). */
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, UPSTREAM_RECV_BUFFER);
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
@@ -168,12 +171,18 @@ enum MHD_Result relay_start(struct request *r)
 {
     struct apierr e = {0};
     struct chat_req creq;
-    if (chat_req_parse(&creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0)
+    /* The parsed request lives only in this call: its cJSON tree comes from
+     * the thread's arena (jarena.h), and once translated nothing of it is
+     * kept, because with thousands of streams open every byte per stream
+     * counts. */
+    jarena_begin();
+    if (chat_req_parse(&creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0) {
+        jarena_end();
         return server_reply_error(r, &e);
+    }
     enum MHD_Result rc = begin(r, &creq);
-    /* The native body holds all that is needed now: with thousands of streams
-     * open, every byte kept per stream counts. */
     chat_req_free(&creq);
+    jarena_end();
     buf_free(&r->body);
     return rc;
 }
@@ -315,8 +324,11 @@ void relay_upstream_done(struct request *r, CURLcode result)
     }
     struct buf json;
     buf_init(&json, NONSTREAM_MAX);
-    if (chat_complete(r->out.p ? r->out.p : "", r->out.len, r->model, r->chat_id, r->created,
-                      backend_name(r), &json, &r->prompt_tokens, &r->completion_tokens, &e) < 0) {
+    jarena_begin(); /* the answer's cJSON tree dies inside chat_complete */
+    int rc = chat_complete(r->out.p ? r->out.p : "", r->out.len, r->model, r->chat_id, r->created,
+                           backend_name(r), &json, &r->prompt_tokens, &r->completion_tokens, &e);
+    jarena_end();
+    if (rc < 0) {
         buf_free(&json);
         buf_reset(&r->out);
         fail(r, &e);
@@ -332,6 +344,15 @@ void relay_tick(struct request *r, int64_t now)
 {
     if (r->route != ROUTE_CHAT || r->ended || !r->easy)
         return;
+    /* The client's socket is watched for a hang-up from the first tick that
+     * finds the request suspended (EVENTLOOP.md P3): EPOLLRDHUP is level-
+     * triggered, so a client that already left is seen at once, and a client
+     * is never noticed later than one tick after leaving. Most requests end
+     * before their first tick and never pay the two epoll_ctl calls. The watch
+     * then stays until the request completes (relay_completed drops it while
+     * the fd is still open, so a reused fd number can never fire it). */
+    if (r->suspended)
+        worker_watch_hangup(r->w, r);
     const struct cfg_limits *l = &r->cfg->limits;
     struct apierr e;
     if (!r->t_first && now - r->t_start >= (int64_t)l->first_token_timeout_s * 1000) {

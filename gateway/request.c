@@ -114,11 +114,8 @@ void request_suspend(struct request *r)
         return;
     MHD_suspend_connection(r->conn);
     r->suspended = true;
-    /* The hang-up watch is added on the first suspend and kept until the
-     * request completes (relay_completed drops it while the fd is still
-     * open, so a reused fd number can never fire it, P3): re-adding it on
-     * every token would cost two epoll_ctl calls per token. */
-    worker_watch_hangup(r->w, r);
+    /* No hang-up watch yet: relay_tick adds it to a request that is still
+     * suspended at the next tick (EVENTLOOP.md P3). */
 }
 
 void request_resume(struct request *r)

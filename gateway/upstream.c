@@ -128,8 +128,9 @@ CURL *upstream_easy(struct worker *w)
 void upstream_release(struct worker *w, CURL *c)
 {
     curl_multi_remove_handle(w->multi, c);
+    /* No curl_easy_reset: every transfer sets each option it relies on, and
+     * resetting costs more than the options it would clear. */
     if (w->neasy < sizeof w->easy_pool / sizeof w->easy_pool[0]) {
-        curl_easy_reset(c);
         w->easy_pool[w->neasy++] = c;
     } else {
         curl_easy_cleanup(c);

@@ -18,8 +18,9 @@ void upstream_on_timer(struct worker *w);
 void upstream_free_dead_watches(struct worker *w);
 /* Hand every finished transfer to its request (relay_upstream_done). */
 void upstream_collect(struct worker *w);
-/* An easy handle with default options: reused from the pool when it can be,
- * since creating one costs more than the rest of a small request. NULL on OOM. */
+/* An easy handle, reused from the pool when it can be, since creating one
+ * costs more than the rest of a small request: it keeps the options of its
+ * last transfer, so the caller sets every option it relies on. NULL on OOM. */
 CURL *upstream_easy(struct worker *w);
 /* Detach c from the multi handle (closing its connection if the transfer was
  * still running: that is how a backend learns the client left) and return it

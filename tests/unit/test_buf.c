@@ -8,6 +8,7 @@
 #include "buf.h"
 
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 static void starts_empty(void **state)
@@ -265,9 +266,27 @@ static void json_appends(void **state)
     buf_free(&b);
 }
 
+static void put_int(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 64);
+    assert_int_equal(buf_put_int(&b, 0), 0);
+    assert_int_equal(buf_put_int(&b, -7), 0);
+    assert_int_equal(buf_put_int(&b, 1234567890123LL), 0);
+    assert_int_equal(buf_put_int(&b, LLONG_MIN), 0);
+    assert_string_equal(b.p, "0-71234567890123-9223372036854775808");
+    buf_free(&b);
+    buf_init(&b, 3);
+    assert_int_equal(buf_put_int(&b, 1000), -1); /* over the ceiling: nothing written */
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(put_int),
         cmocka_unit_test(starts_empty),
         cmocka_unit_test(append_terminates),
         cmocka_unit_test(ceiling_is_exact),
