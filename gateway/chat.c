@@ -1281,6 +1281,22 @@ static int put_tool_calls(struct buf *out, const cJSON *tcs, bool with_index, un
     return rc;
 }
 
+/* The message of a native answer object: its content, thinking and tool
+ * calls (each NULL when absent), or what is wrong with it. */
+static const char *read_message(const cJSON *j, const cJSON **content, const cJSON **thinking,
+                                const cJSON **tcs)
+{
+    const cJSON *msg = get(j, "message");
+    const char *why = NULL;
+    *content = msg ? get(msg, "content") : NULL;
+    *thinking = msg ? get(msg, "thinking") : NULL;
+    *tcs = msg ? get(msg, "tool_calls") : NULL;
+    if ((!unset(msg) && !cJSON_IsObject(msg)) || (!unset(*content) && !cJSON_IsString(*content)) ||
+        (!unset(*thinking) && !cJSON_IsString(*thinking)) || (!unset(*tcs) && !cJSON_IsArray(*tcs)))
+        return "a malformed message";
+    return count_tool_calls(*tcs, &why) < 0 ? why : NULL;
+}
+
 static const char *finish_reason(const cJSON *obj, bool tool_calls)
 {
     const cJSON *dr = get(obj, "done_reason");
@@ -1683,15 +1699,8 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
                       text ? text : "(no message)");
         goto out_fail;
     }
-    const cJSON *msg = get(j, "message");
-    const cJSON *content = msg ? get(msg, "content") : NULL;
-    const cJSON *thinking = msg ? get(msg, "thinking") : NULL;
-    const cJSON *tcs = msg ? get(msg, "tool_calls") : NULL;
-    if ((!unset(msg) && !cJSON_IsObject(msg)) || (!unset(content) && !cJSON_IsString(content)) ||
-        (!unset(thinking) && !cJSON_IsString(thinking)) || (!unset(tcs) && !cJSON_IsArray(tcs)))
-        why = "a malformed message";
-    else if (count_tool_calls(tcs, &why) >= 0)
-        why = NULL;
+    const cJSON *content, *thinking, *tcs;
+    why = read_message(j, &content, &thinking, &tcs);
     if (why) {
         upstream_fail(err, s->backend, "sent a stream line with %s.", why);
         goto out_fail;
@@ -1823,15 +1832,8 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
         cJSON_Delete(j);
         return -1;
     }
-    const cJSON *msg = get(j, "message");
-    const cJSON *content = msg ? get(msg, "content") : NULL;
-    const cJSON *thinking = msg ? get(msg, "thinking") : NULL;
-    const cJSON *tcs = msg ? get(msg, "tool_calls") : NULL;
-    if ((!unset(msg) && !cJSON_IsObject(msg)) || (!unset(content) && !cJSON_IsString(content)) ||
-        (!unset(thinking) && !cJSON_IsString(thinking)) || (!unset(tcs) && !cJSON_IsArray(tcs)))
-        why = "a malformed message";
-    else if (count_tool_calls(tcs, &why) >= 0)
-        why = NULL;
+    const cJSON *content, *thinking, *tcs;
+    why = read_message(j, &content, &thinking, &tcs);
     if (why) {
         upstream_fail(err, backend_name, "answered with %s.", why);
         cJSON_Delete(j);
