@@ -124,6 +124,7 @@ void request_resume(struct request *r)
         return;
     r->suspended = false;
     MHD_resume_connection(r->conn);
+    r->w->mhd_due = true;
 }
 
 void request_wake(struct request *r)

@@ -209,6 +209,7 @@ static void begin_drain(struct worker *w)
     if (w->draining)
         return;
     w->draining = true;
+    w->mhd_due = true;
     w->drain_deadline = now_ms() + (int64_t)w->gw->grace_s * 1000;
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_socket fd = MHD_quiesce_daemon(w->daemons[i]);
@@ -217,9 +218,24 @@ static void begin_drain(struct worker *w)
     }
 }
 
+/* MHD_run costs an epoll_wait of its own, so it runs only when MHD has
+ * something to do: its epoll fd was ready, a connection was resumed (that
+ * alone does not wake MHD's fd), or one of its timeouts is due. MHD's
+ * contract (call it after every poll when it has a timeout) is kept in
+ * substance: when no timeout is due, a call would find nothing to do. */
+static void run_mhd(struct worker *w)
+{
+    for (size_t i = 0; i < w->ndaemons; i++) {
+        MHD_UNSIGNED_LONG_LONG t;
+        if (w->mhd_due || (MHD_get_timeout(w->daemons[i], &t) == MHD_YES && t == 0))
+            MHD_run(w->daemons[i]);
+    }
+    w->mhd_due = false;
+}
+
 static int loop_timeout(struct worker *w, int64_t now)
 {
-    if (w->deferred)
+    if (w->deferred || w->mhd_due)
         return 0;
     int64_t until = w->next_tick;
     if (w->curl_deadline >= 0 && w->curl_deadline < until)
@@ -237,6 +253,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
     w->next_tick = now_ms() + TICK_MS;
+    w->mhd_due = true;
     for (;;) {
         int64_t now = now_ms();
         if (w->draining && (w->nactive == 0 || now >= w->drain_deadline))
@@ -264,7 +281,8 @@ static void *worker_main(void *arg)
                 break;
             }
             case WATCH_MHD:
-                break; /* MHD_run below, every turn */
+                w->mhd_due = true;
+                break;
             }
         }
         now = now_ms();
@@ -278,8 +296,7 @@ static void *worker_main(void *arg)
             upstream_collect(w);
         }
         run_deferred(w);
-        for (size_t i = 0; i < w->ndaemons; i++)
-            MHD_run(w->daemons[i]);
+        run_mhd(w);
         upstream_free_dead_watches(w);
     }
     /* Grace period over (or nothing left): cut what remains, resume every

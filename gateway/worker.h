@@ -67,6 +67,7 @@ struct worker {
     size_t nactive;
     struct request *deferred; /* requests with cross-library work queued */
     int64_t next_tick;
+    bool mhd_due; /* MHD has work: its fd was ready or a connection was resumed */
     bool draining;
     int64_t drain_deadline;
 };
