@@ -77,6 +77,7 @@ function assertWellFormed(res, sse, { model, finish = 'stop' }) {
   return ds;
 }
 
+// PROTOCOL §5.1, §5.11, §5.12: finish chunk, SSE framing, id/object/created/model on every chunk
 test('stream text through an alias: exact chunk sequence, [DONE], body closes', needGateway, async () => {
   const { fake, gw } = env;
   fake.script({ tokens: ['Hello', ' from', ' llama3.2'] });

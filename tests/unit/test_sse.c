@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+/* PROTOCOL §5.11: each event is "data: <one-line JSON>\n\n", no event: lines */
 static void data_one_line(void **state)
 {
     (void)state;
