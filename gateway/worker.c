@@ -227,8 +227,16 @@ static void run_mhd(struct worker *w)
 {
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_UNSIGNED_LONG_LONG t;
-        if (w->mhd_due || (MHD_get_timeout(w->daemons[i], &t) == MHD_YES && t == 0))
+        bool due = w->mhd_due;
+        /* A connection that has just sent a response needs a few more MHD
+         * rounds with no I/O (MHD says so with a zero timeout): give them
+         * here rather than through as many turns of our own epoll_wait. */
+        for (int round = 0; round < 4; round++) {
+            if (!due && !(MHD_get_timeout(w->daemons[i], &t) == MHD_YES && t == 0))
+                break;
             MHD_run(w->daemons[i]);
+            due = false;
+        }
     }
     w->mhd_due = false;
 }
