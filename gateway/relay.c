@@ -16,8 +16,9 @@
 
 /* Back-pressure (EVENTLOOP.md P6/P7): the transfer is paused while more than
  * OUT_HIGH bytes wait for the client and resumed below OUT_LOW. The hard
- * ceiling only has to hold what one curl write (≤16 KiB, or one long NDJSON
- * line) can turn into, so a paused transfer can always make progress. */
+ * ceiling only has to hold what one curl write (at most UPSTREAM_RECV_BUFFER
+ * bytes, or one long NDJSON line completed by it) can turn into, so a paused
+ * transfer can always make progress. */
 #define OUT_HIGH (64u << 10)
 #define OUT_LOW (16u << 10)
 #define OUT_STREAM_MAX (64u << 20)
