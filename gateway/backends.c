@@ -29,6 +29,7 @@ struct backend {
     bool up;
     int failures;               /* request failures since the last good poll */
     int poll_failures;          /* polls failed in a row */
+    bool polled;                /* at least one poll has finished */
     struct model_entry *models; /* owned */
     size_t nmodels;
 };
@@ -203,7 +204,12 @@ static void poll_one(struct backends *b, size_t i)
         be->up = false;
     }
     bool is_up = be->up;
+    bool first = !be->polled;
+    be->polled = true;
     pthread_rwlock_unlock(&b->lock);
+    if (first && !is_up)
+        log_warn("backend %s (%s) is not answering (%s): requests get 503 until it does",
+                 be->conf->name, be->conf->url, why);
     if (is_up && !was_up)
         log_info("backend %s (%s) is up with %zu models", be->conf->name, be->conf->url, nmodels);
     else if (!is_up && was_up)
