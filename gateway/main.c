@@ -10,6 +10,7 @@
 #include "worker.h"
 
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
@@ -24,6 +25,16 @@
 
 #define DEFAULT_CONFIG "/etc/ollama-gateway/gateway.json"
 #define GRACE_S 30
+
+/* An MHD-internal abort is logged in our format before the process dies
+ * (EVENTLOOP.md P15). */
+static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    (void)cls;
+    log_error("libmicrohttpd panic at %s:%u: %s", file ? file : "?", line,
+              reason ? reason : "(no reason)");
+    abort();
+}
 
 static void usage(FILE *f)
 {
@@ -178,6 +189,7 @@ int main(int argc, char **argv)
         return 2;
     }
     jarena_init();
+    MHD_set_panic_func(mhd_panic, NULL);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ollama-gateway: libcurl failed to initialise\n");
         return 2;
