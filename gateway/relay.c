@@ -78,20 +78,19 @@ static void fail(struct request *r, const struct apierr *e)
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud);
 
-static int start_transfer(struct request *r, const struct cfg_backend *be)
+static int start_transfer(struct request *r)
 {
-    char url[1100];
-    snprintf(url, sizeof url, "%s/api/chat", be->url);
+    const struct upstream_target *t = &r->w->targets[r->backend];
     CURL *c = upstream_easy(r->w);
     if (!c)
         return -1;
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_URL, t->chat_url);
     curl_easy_setopt(c, CURLOPT_PRIVATE, r);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->upbody.p);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upbody.len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->w->backend_headers[r->backend]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -157,7 +156,7 @@ static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
     } else {
         r->out.max = NONSTREAM_MAX;
     }
-    if (start_transfer(r, backend_of(r)) < 0) {
+    if (start_transfer(r) < 0) {
         apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Could not start the request");
         return server_reply_error(r, &e);
     }

@@ -4,7 +4,9 @@
 #include "relay.h"
 #include "request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -144,4 +146,54 @@ void upstream_free_dead_watches(struct worker *w)
         w->dead_watches = wt->dead;
         free(wt);
     }
+}
+
+/* Append line to *list; on failure free the whole list (curl leaves it). */
+static int header_append(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l) {
+        curl_slist_free_all(*list);
+        *list = NULL;
+        return -1;
+    }
+    *list = l;
+    return 0;
+}
+
+struct upstream_target *upstream_targets_new(const struct cfg *cfg)
+{
+    struct upstream_target *t = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof *t);
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *be = &cfg->backends[i];
+        size_t n = strlen(be->url) + sizeof "/api/chat";
+        t[i].chat_url = malloc(n);
+        if (!t[i].chat_url)
+            goto fail;
+        snprintf(t[i].chat_url, n, "%s/api/chat", be->url);
+        /* Expect: off, so a large body does not wait for 100-continue. */
+        if (header_append(&t[i].headers, "Content-Type: application/json") < 0 ||
+            header_append(&t[i].headers, "Expect:") < 0)
+            goto fail;
+        for (const char *const *h = be->headers; h && *h; h++)
+            if (header_append(&t[i].headers, *h) < 0)
+                goto fail;
+    }
+    return t;
+fail:
+    upstream_targets_free(t, cfg);
+    return NULL;
+}
+
+void upstream_targets_free(struct upstream_target *t, const struct cfg *cfg)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        free(t[i].chat_url);
+        curl_slist_free_all(t[i].headers);
+    }
+    free(t);
 }

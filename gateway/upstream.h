@@ -10,6 +10,17 @@
 
 #include "worker.h"
 
+/* What the gateway sends to one backend's /api/chat, built once per worker
+ * from the configuration rather than once per request. */
+struct upstream_target {
+    char *chat_url;             /* owned: "<url>/api/chat" */
+    struct curl_slist *headers; /* owned: ours, then the backend's configured ones */
+};
+
+/* One target per cfg->backends entry; NULL on OOM. */
+struct upstream_target *upstream_targets_new(const struct cfg *cfg);
+void upstream_targets_free(struct upstream_target *t, const struct cfg *cfg);
+
 int upstream_init(struct worker *w);
 void upstream_free(struct worker *w);
 void upstream_on_socket(struct worker *w, struct watch *wt, uint32_t epoll_events);

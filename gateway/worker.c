@@ -89,20 +89,9 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
         goto fail;
     if (upstream_init(w) < 0)
         goto fail;
-    w->backend_headers = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof *w->backend_headers);
-    if (!w->backend_headers)
+    w->targets = upstream_targets_new(cfg);
+    if (!w->targets)
         goto fail;
-    for (size_t i = 0; i < cfg->nbackends; i++) {
-        struct curl_slist *h = NULL;
-        h = curl_slist_append(h, "Content-Type: application/json");
-        h = curl_slist_append(h, "Accept: application/x-ndjson");
-        h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-        for (const char *const *hh = cfg->backends[i].headers; h && hh && *hh; hh++)
-            h = curl_slist_append(h, *hh);
-        if (!h)
-            goto fail;
-        w->backend_headers[i] = h;
-    }
     w->daemons = calloc(cfg->nlisten, sizeof *w->daemons);
     w->daemon_watch = calloc(cfg->nlisten, sizeof *w->daemon_watch);
     if (!w->daemons || !w->daemon_watch)
@@ -142,12 +131,8 @@ void worker_free(struct worker *w)
     w->daemons = NULL;
     w->daemon_watch = NULL;
     upstream_free(w);
-    if (w->backend_headers) {
-        for (size_t i = 0; i < w->gw->cfg->nbackends; i++)
-            curl_slist_free_all(w->backend_headers[i]);
-        free(w->backend_headers);
-        w->backend_headers = NULL;
-    }
+    upstream_targets_free(w->targets, w->gw->cfg);
+    w->targets = NULL;
     if (w->event.fd >= 0)
         close(w->event.fd);
     if (w->epfd >= 0)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 struct request;
+struct upstream_target;
 
 /* State shared by every worker: read-only while they run, except the flags. */
 struct gateway {
@@ -62,8 +63,8 @@ struct worker {
     /* Curl socket watches that curl dropped while events for them may still
      * sit in this turn's epoll batch: freed at the end of the turn. */
     struct watch *dead_watches;
-    struct curl_slist **backend_headers; /* per backend: what we send it */
-    struct request *active;              /* every live request (doubly linked) */
+    struct upstream_target *targets; /* per backend: URL and headers, built once */
+    struct request *active;          /* every live request (doubly linked) */
     size_t nactive;
     struct request *deferred; /* requests with cross-library work queued */
     int64_t next_tick;
