@@ -291,11 +291,6 @@ int backends_pick(struct backends *b, const char *model, bool *any_up)
     return found;
 }
 
-bool backends_has_model(struct backends *b, const char *model)
-{
-    return backends_pick(b, model, NULL) >= 0;
-}
-
 bool backends_any_up(struct backends *b)
 {
     bool up = false;

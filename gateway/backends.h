@@ -32,8 +32,6 @@ void backends_free(struct backends *b);
  * or -1. *any_up tells whether any backend was up at all. */
 int backends_pick(struct backends *b, const char *model, bool *any_up);
 bool backends_any_up(struct backends *b);
-/* True if some up backend has model (Ollama name rules). */
-bool backends_has_model(struct backends *b, const char *model);
 
 /* Tell discovery about a request that failed to connect, so that a dead
  * backend is noticed before its next poll. */

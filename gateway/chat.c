@@ -1260,7 +1260,7 @@ static int put_tool_calls(struct buf *out, const cJSON *tcs, bool with_index, un
             rc |= put_str(out, id->valuestring);
         } else {
             char made[40];
-            chat_make_id(made, sizeof made, "call_");
+            rand_id(made, sizeof made, "call_");
             rc |= put_str(out, made);
         }
         rc |= buf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":");
@@ -1975,18 +1975,3 @@ void chat_upstream_error(int status, const char *body, size_t len, const char *b
 }
 
 /* ------------------------------------------------------------------------ */
-
-void chat_make_id(char *out, size_t size, const char *prefix)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char rnd[24];
-    size_t o = 0;
-    if (!size)
-        return;
-    rand_bytes(rnd, sizeof rnd);
-    for (; prefix && *prefix && o + 1 < size; prefix++)
-        out[o++] = *prefix;
-    for (size_t k = 0; k < sizeof rnd && o + 1 < size; k++)
-        out[o++] = alphabet[rnd[k] % 62];
-    out[o] = '\0';
-}

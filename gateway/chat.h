@@ -162,7 +162,7 @@ struct chat_stream {
 
 /*
  * Start a streamed response. client_model is the name the client asked for
- * (echoed in every chunk), id the response id (see chat_make_id), created the
+ * (echoed in every chunk), id the response id (see rand_id), created the
  * Unix time shared by every chunk. Strings are copied. Returns 0, or -1 when
  * memory runs out (then chat_stream_free is still safe).
  */
@@ -238,12 +238,5 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
  */
 void chat_upstream_error(int status, const char *body, size_t len, const char *backend_name,
                          struct apierr *err);
-
-/*
- * Write prefix + 24 random [A-Za-z0-9] characters into out (size bytes,
- * NUL-terminated, truncated to fit), e.g. chat_make_id(id, sizeof id,
- * "chatcmpl-") for a response id. Randomness from rand_bytes (rand.h).
- */
-void chat_make_id(char *out, size_t size, const char *prefix);
 
 #endif

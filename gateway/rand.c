@@ -23,3 +23,18 @@ void rand_bytes(void *p, size_t n)
     sodium_memzero(pool + POOL - left, n); /* never hand the same bytes out again */
     left -= n;
 }
+
+void rand_id(char *out, size_t size, const char *prefix)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[24];
+    size_t o = 0;
+    if (!size)
+        return;
+    rand_bytes(rnd, sizeof rnd);
+    for (; prefix && *prefix && o + 1 < size; prefix++)
+        out[o++] = *prefix;
+    for (size_t k = 0; k < sizeof rnd && o + 1 < size; k++)
+        out[o++] = alphabet[rnd[k] % 62];
+    out[o] = '\0';
+}

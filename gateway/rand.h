@@ -12,4 +12,8 @@
 
 void rand_bytes(void *p, size_t n);
 
+/* Write prefix + 24 random [A-Za-z0-9] characters into out (size bytes,
+ * NUL-terminated, truncated to fit): "req_…", "chatcmpl-…", "call_…". */
+void rand_id(char *out, size_t size, const char *prefix);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include "backends.h"
 #include "jarena.h"
+#include "rand.h"
 #include "log.h"
 #include "request.h"
 #include "router.h"
@@ -142,7 +143,7 @@ static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
     if (chat_req_to_ollama(creq, target, alias ? alias->options : NULL, &r->upbody, &e) < 0)
         return server_reply_error(r, &e);
 
-    chat_make_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
+    rand_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
     r->created = (long)time(NULL);
     if (r->stream) {
         if (chat_stream_init(&r->cs, r->model, creq->include_usage, r->chat_id, r->created) < 0) {
@@ -194,7 +195,7 @@ enum MHD_Result relay_resumed(struct request *r)
     if (r->ended) {
         if (r->err.status)
             return server_reply_error(r, &r->err);
-        return server_reply_json(r, 200, r->out.p, r->out.len);
+        return server_reply_buf(r, 200, &r->out);
     }
     request_suspend(r); /* woken early: nothing to send yet */
     return MHD_YES;
@@ -291,7 +292,6 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 void relay_upstream_done(struct request *r, CURLcode result)
 {
     abort_upstream(r); /* the transfer is over: just detach and free it */
-    r->upstream_done = true;
     if (r->ended) {
         flush(r);
         return;

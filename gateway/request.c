@@ -3,7 +3,6 @@
 #include "rand.h"
 #include "relay.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +40,7 @@ static void set_request_id(struct request *r)
             return;
         }
     }
-    unsigned char raw[12];
-    rand_bytes(raw, sizeof raw);
-    memcpy(r->id, "req_", 4);
-    sodium_bin2hex(r->id + 4, sizeof r->id - 4, raw, sizeof raw);
+    rand_id(r->id, sizeof r->id, "req_");
 }
 
 struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,

@@ -71,7 +71,6 @@ struct request {
     bool suspended;   /* MHD connection suspended by us (P1) */
     bool paused;      /* curl transfer paused by us (P7) */
     bool want_resume, want_unpause;
-    bool upstream_done;  /* no more bytes will come from the backend */
     bool ended;          /* out holds the last bytes of the response */
     bool client_gone;    /* the client hung up */
     bool hangup_watched; /* our EPOLLRDHUP watch on the client socket is set */

@@ -21,10 +21,8 @@ static void add_headers(struct request *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-enum MHD_Result server_reply_json(struct request *r, int status, const char *body, size_t len)
+static enum MHD_Result queue_json(struct request *r, int status, struct MHD_Response *resp)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
     add_headers(r, resp, "application/json");
@@ -35,6 +33,23 @@ enum MHD_Result server_reply_json(struct request *r, int status, const char *bod
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+enum MHD_Result server_reply_json(struct request *r, int status, const char *body, size_t len)
+{
+    return queue_json(r, status,
+                      MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
+}
+
+enum MHD_Result server_reply_buf(struct request *r, int status, struct buf *body)
+{
+    size_t len;
+    char *p = buf_detach(body, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, p ? p : (char *)"", p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        free(p);
+    return queue_json(r, status, resp);
 }
 
 enum MHD_Result server_reply_error(struct request *r, const struct apierr *e)
@@ -118,7 +133,7 @@ static enum MHD_Result reply_models(struct request *r, const char *id)
         buf_free(&b);
         return MHD_NO;
     }
-    rc = server_reply_json(r, 200, b.p, b.len);
+    rc = server_reply_buf(r, 200, &b);
     buf_free(&b);
     return rc;
 }

@@ -21,6 +21,9 @@ struct MHD_Daemon *server_start_daemon(struct worker *w, int fd);
 
 /* Queue a whole JSON response (body copied). */
 enum MHD_Result server_reply_json(struct request *r, int status, const char *body, size_t len);
+/* The same, handing body's bytes to MHD instead of copying them (body is
+ * left empty). */
+enum MHD_Result server_reply_buf(struct request *r, int status, struct buf *body);
 /* Queue an OpenAI-shaped error response. */
 enum MHD_Result server_reply_error(struct request *r, const struct apierr *e);
 /* Queue the streamed (SSE) response fed from r->out. */

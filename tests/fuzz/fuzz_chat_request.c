@@ -9,6 +9,7 @@
  * "messages" array of {role in system|user|assistant|tool, content string},
  * and "options" never empty.
  */
+#include "fuzz.h"
 #include "apierr.h"
 #include "chat.h"
 
@@ -17,16 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static cJSON *alias;
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

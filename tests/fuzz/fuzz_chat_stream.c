@@ -13,6 +13,7 @@
  * one finish chunk, after all content; a failed stream ends with the error
  * event and no [DONE].
  */
+#include "fuzz.h"
 #include "apierr.h"
 #include "chat.h"
 #include "ndjson.h"
@@ -23,15 +24,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

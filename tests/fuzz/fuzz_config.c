@@ -8,13 +8,12 @@
  *       gateway/config.c gateway/router.c gateway/log.c gateway/buf.c -lcjson
  *   ./a.out tests/fuzz/corpus/config
  */
+#include "fuzz.h"
 #include "config.h"
 #include "router.h"
 
 #include <stdint.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void count_notice(void *ud, const char *msg)
 {

@@ -7,6 +7,7 @@
  * flushed by ndjson_finish; and ndjson_feed must fail (-1) exactly when some
  * line is longer than max_line.
  */
+#include "fuzz.h"
 #include "buf.h"
 #include "ndjson.h"
 
@@ -14,14 +15,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
 
 /* Each line followed by its length as 8 bytes, so any byte may be in a line. */
 static void put_line(struct buf *b, const char *line, size_t len)

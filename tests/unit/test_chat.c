@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "chat.h"
+#include "rand.h"
 #include "jarena.h"
 #include "sse.h"
 
@@ -1459,14 +1460,14 @@ static void make_id(void **state)
 {
     (void)state;
     char a[64], b[64], small[8];
-    chat_make_id(a, sizeof a, "chatcmpl-");
-    chat_make_id(b, sizeof b, "chatcmpl-");
+    rand_id(a, sizeof a, "chatcmpl-");
+    rand_id(b, sizeof b, "chatcmpl-");
     assert_int_equal(strlen(a), 9 + 24);
     assert_memory_equal(a, "chatcmpl-", 9);
     assert_string_not_equal(a, b);
     for (size_t k = 9; k < strlen(a); k++)
         assert_true(isalnum((unsigned char)a[k]));
-    chat_make_id(small, sizeof small, "chatcmpl-");
+    rand_id(small, sizeof small, "chatcmpl-");
     assert_string_equal(small, "chatcmp");
 }
 
