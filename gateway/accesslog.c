@@ -1,5 +1,6 @@
 #include "accesslog.h"
 
+#include "keys.h"
 #include "log.h"
 #include "request.h"
 
@@ -62,7 +63,8 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     buf_puts(&b, second_stamp(tv.tv_sec));
     buf_puts(&b, ms);
     str_field(&b, ",\"request_id\":", r->id);
-    buf_puts(&b, ",\"key_id\":null,\"key_name\":null");
+    str_field(&b, ",\"key_id\":", r->key ? r->key->id : NULL);
+    str_field(&b, ",\"key_name\":", r->key ? r->key->name : NULL);
     str_field(&b, ",\"method\":", r->method);
     str_field(&b, ",\"path\":", r->path);
     int_field(&b, ",\"status\":", status);

@@ -17,6 +17,7 @@ int apierr_set(struct apierr *e, int status, const char *type, const char *code,
     e->type = type;
     e->code = code;
     e->no_retry = false;
+    e->retry_after_s = 0;
     set_param(e, param);
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
@@ -31,6 +32,7 @@ int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)
     e->type = APIERR_INVALID;
     e->code = NULL;
     e->no_retry = false;
+    e->retry_after_s = 0;
     set_param(e, param);
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);

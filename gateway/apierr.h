@@ -26,7 +26,8 @@ struct apierr {
     const char *code; /* e.g. "model_not_found"; static; NULL = JSON null */
     char param[96];   /* e.g. "messages[2].content"; "" = JSON null */
     char message[320];
-    bool no_retry; /* a 5xx that retrying will not fix: send x-should-retry: false */
+    bool no_retry;          /* a 5xx that retrying will not fix: send x-should-retry: false */
+    unsigned retry_after_s; /* > 0: send Retry-After (429, 503) */
 };
 
 /* Fill e. param may be NULL. Returns -1 so that callers can `return apierr_set(...)`. */

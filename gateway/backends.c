@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +36,8 @@ struct backend {
 };
 
 struct backends {
-    const struct cfg *cfg; /* borrowed */
+    atomic_uint refs;
+    struct cfg *cfg; /* a reference */
     struct backend *v;
     size_t n;
     pthread_rwlock_t lock; /* guards every struct backend field but conf */
@@ -54,15 +56,17 @@ static void free_models(struct model_entry *m, size_t n)
     free(m);
 }
 
-struct backends *backends_new(const struct cfg *cfg)
+struct backends *backends_new(struct cfg *cfg)
 {
     struct backends *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->cfg = cfg;
+    atomic_init(&b->refs, 1);
+    b->cfg = cfg_ref(cfg);
     b->n = cfg->nbackends;
     b->v = calloc(b->n ? b->n : 1, sizeof *b->v);
     if (!b->v) {
+        cfg_unref(b->cfg);
         free(b);
         return NULL;
     }
@@ -74,9 +78,16 @@ struct backends *backends_new(const struct cfg *cfg)
     return b;
 }
 
-void backends_free(struct backends *b)
+struct backends *backends_ref(struct backends *b)
 {
-    if (!b)
+    if (b)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void backends_unref(struct backends *b)
+{
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
     backends_stop(b);
     for (size_t i = 0; i < b->n; i++)
@@ -85,7 +96,30 @@ void backends_free(struct backends *b)
     pthread_rwlock_destroy(&b->lock);
     pthread_mutex_destroy(&b->wake_lock);
     pthread_cond_destroy(&b->wake);
+    cfg_unref(b->cfg);
     free(b);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool backends_same_config(const struct cfg *a, const struct cfg *b)
+{
+    if (a->nbackends != b->nbackends || a->discovery_interval_s != b->discovery_interval_s)
+        return false;
+    for (size_t i = 0; i < a->nbackends; i++) {
+        const struct cfg_backend *x = &a->backends[i], *y = &b->backends[i];
+        if (!str_eq(x->name, y->name) || !str_eq(x->url, y->url) ||
+            x->max_inflight != y->max_inflight || x->weight != y->weight ||
+            x->nheaders != y->nheaders)
+            return false;
+        for (size_t h = 0; h < x->nheaders; h++)
+            if (!str_eq(x->headers[h], y->headers[h]))
+                return false;
+    }
+    return true;
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)

@@ -3,8 +3,9 @@
  * discovery thread that polls /api/version, /api/tags and /api/ps (never a
  * route that generates or loads a model).
  *
- * Ownership and threads: one struct backends per configuration snapshot,
- * created by main before the workers start. The discovery thread is the only
+ * Ownership and threads: one struct backends per distinct set of configured
+ * backends, reference-counted (snapshots that share it hold references),
+ * created and stopped by the main thread. The discovery thread is the only
  * writer; workers read through backends_* calls that take a short read lock
  * and copy out what they need, so no pointer into the table escapes the lock.
  * A request never waits for discovery: it routes on the last known state.
@@ -19,14 +20,23 @@
 
 struct backends;
 
-/* Build the table for cfg (borrowed; it must outlive the table). */
-struct backends *backends_new(const struct cfg *cfg);
+/* Build the table for cfg (it keeps a reference to cfg), holding one
+ * reference of its own. */
+struct backends *backends_new(struct cfg *cfg);
+struct backends *backends_ref(struct backends *b);
+/* The last reference frees the table; its discovery thread must have been
+ * stopped by then (backends_stop), so that no worker ever joins a thread. */
+void backends_unref(struct backends *b);
 /* Poll every backend once, synchronously (used at start, before serving). */
 void backends_poll_all(struct backends *b);
-/* Start/stop the discovery thread. */
+/* Start/stop the discovery thread (main thread only). */
 int backends_start(struct backends *b);
 void backends_stop(struct backends *b);
-void backends_free(struct backends *b);
+
+/* Would a table for cfg b be the same as one for cfg a: the same backends,
+ * in the same order, with the same settings and polling interval? Then a
+ * reload keeps the table it has (and what discovery knows). */
+bool backends_same_config(const struct cfg *a, const struct cfg *b);
 
 /* Index of the first backend that is up and has model (Ollama name rules),
  * or -1. *any_up tells whether any backend was up at all. */

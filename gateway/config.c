@@ -1902,6 +1902,7 @@ static const struct key limits_keys[] = {
     {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30),
      .notice = "not in force yet: there is no per-backend queue"},
     {LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5)},
+    {LIMIT("auth_failures_per_minute", auth_failures_per_minute, 0, 1000000, 10)},
 };
 static const struct table limits_table = TABLE(limits_keys);
 
@@ -2046,6 +2047,19 @@ static void check_cross(struct ctx *x, const cJSON *root)
 {
     struct cfg *c = x->c;
     char d[SHOWBUF], d2[SHOWBUF];
+    /* Without keys, anyone who can reach the port can use the GPUs. */
+    if (c->auth == CFG_AUTH_NONE && !c->allow_unauthenticated_public) {
+        for (size_t i = 0; i < c->nlisten; i++) {
+            if (!c->listen[i].loopback) {
+                err(x, x->auth_item, "auth",
+                    "\"none\" with the non-loopback listen address %s would let anyone who "
+                    "can reach it use the backends: use \"auth\": \"keys\", listen on "
+                    "127.0.0.1 or [::1], or set \"allow_unauthenticated_public\": true",
+                    SHOW(d, c->listen[i].text));
+                break;
+            }
+        }
+    }
     if (c->metrics.enabled) {
         for (size_t i = 0; i < c->nlisten; i++) {
             if (addr_overlap(&c->listen[i], &c->metrics.listen)) {
@@ -2278,10 +2292,6 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     if (!(seen & key_bit(&top_table, "listen")))
         add_default_listen(&x);
     check_cross(&x, root);
-    if (c->auth == CFG_AUTH_KEYS)
-        note(&x, x.auth_item, NULL,
-             "auth \"keys\"%s is not in force yet: every request is accepted",
-             x.auth_item ? "" : " (the default)");
     index_aliases(&x);
     keep_notices(&x);
 
@@ -2449,7 +2459,7 @@ static void print_warning(void *ud, const char *msg)
     fprintf(stderr, "warning: %s\n", msg);
 }
 
-int cfg_check(const char *path)
+struct cfg *cfg_check(const char *path)
 {
     struct cfg_errors errs;
     cfg_errors_init(&errs);
@@ -2457,30 +2467,7 @@ int cfg_check(const char *path)
     if (errs.text.len)
         fwrite(errs.text.p, 1, errs.text.len, stderr);
     cfg_errors_free(&errs);
-    if (!c)
-        return 1;
-    cfg_features_not_in_force(c, print_warning, NULL);
-    fprintf(stderr, "%s: configuration OK\n", path);
-    cfg_unref(c);
-    return 0;
-}
-
-static pthread_mutex_t current_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct cfg *current;
-
-void cfg_publish(struct cfg *c)
-{
-    pthread_mutex_lock(&current_mu);
-    struct cfg *old = current;
-    current = c;
-    pthread_mutex_unlock(&current_mu);
-    cfg_unref(old);
-}
-
-struct cfg *cfg_acquire(void)
-{
-    pthread_mutex_lock(&current_mu);
-    struct cfg *c = cfg_ref(current);
-    pthread_mutex_unlock(&current_mu);
+    if (c)
+        cfg_features_not_in_force(c, print_warning, NULL);
     return c;
 }

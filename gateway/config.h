@@ -16,9 +16,8 @@
  * so any thread may take or drop a reference, and the last cfg_unref() frees
  * the snapshot with every string, array and cJSON object it points to. Every
  * pointer inside a cfg is owned by the cfg and lives as long as it does.
- * cfg_acquire()/cfg_publish() hold "the configuration in force" for a daemon
- * that reloads: requests take a reference when they start and keep that
- * snapshot to the end, whatever is published meanwhile.
+ * A reloading daemon holds the configuration in force in a struct snapshot
+ * (snapshot.h), which requests keep to their end.
  *
  * Relative paths in the file are resolved against the folder that holds it;
  * every path in a cfg is absolute.
@@ -72,13 +71,14 @@ struct cfg_alias {
 };
 
 struct cfg_limits {
-    size_t max_body_bytes;          /* 1024..1073741824, default 16777216 */
-    unsigned max_connections;       /* 1..1000000, default 10000 */
-    unsigned header_timeout_s;      /* 1..3600, default 10 */
-    unsigned first_token_timeout_s; /* 1..86400, default 300 */
-    unsigned idle_stream_timeout_s; /* 1..86400, default 120 */
-    unsigned queue_timeout_s;       /* 1..3600, default 30 */
-    unsigned keepalive_interval_s;  /* 1..3600, default 5: ": keep-alive" while waiting */
+    size_t max_body_bytes;             /* 1024..1073741824, default 16777216 */
+    unsigned max_connections;          /* 1..1000000, default 10000 */
+    unsigned header_timeout_s;         /* 1..3600, default 10 */
+    unsigned first_token_timeout_s;    /* 1..86400, default 300 */
+    unsigned idle_stream_timeout_s;    /* 1..86400, default 120 */
+    unsigned queue_timeout_s;          /* 1..3600, default 30 */
+    unsigned keepalive_interval_s;     /* 1..3600, default 5: ": keep-alive" while waiting */
+    unsigned auth_failures_per_minute; /* 0..1000000, default 10; 0 = no brute-force guard */
 };
 
 enum cfg_auth { CFG_AUTH_KEYS = 0, CFG_AUTH_NONE = 1 };
@@ -179,20 +179,10 @@ typedef void (*cfg_notice_fn)(void *ud, const char *msg);
 void cfg_features_not_in_force(const struct cfg *c, cfg_notice_fn fn, void *ud);
 
 /*
- * `ollama-gateway check -c path`: load, print every problem (then the
- * not-in-force warnings) to stderr, "FILE: configuration OK" on success.
- * Returns the exit code: 0 ok, 1 problems.
+ * The configuration half of `ollama-gateway check -c path`: load, print every
+ * problem (then the not-in-force warnings) to stderr. Returns the snapshot
+ * (one reference), or NULL when there were problems.
  */
-int cfg_check(const char *path);
-
-/*
- * The configuration in force, for a daemon that reloads. cfg_publish() takes
- * over the caller's reference to c (may be NULL, at shutdown) and drops the
- * reference held on the previous one. cfg_acquire() returns the current
- * snapshot with a new reference (NULL before the first publish); release it
- * with cfg_unref(). Both are thread-safe (a mutex held for a pointer swap).
- */
-void cfg_publish(struct cfg *c);
-struct cfg *cfg_acquire(void);
+struct cfg *cfg_check(const char *path);
 
 #endif

@@ -1,17 +1,22 @@
 /*
  * main: the command line, signals, and the wiring of the modules: load the
- * configuration, start discovery, start one worker per CPU (or `workers`),
- * then wait for signals on a signalfd (EVENTLOOP.md P16).
+ * configuration and keys, start discovery, start one worker per CPU (or
+ * `workers`), then wait for signals on a signalfd (EVENTLOOP.md P16) and for
+ * changes to the keys file.
  */
-#include "backends.h"
+#include "authguard.h"
 #include "config.h"
 #include "jarena.h"
+#include "keycmd.h"
+#include "keys.h"
 #include "log.h"
+#include "reload.h"
 #include "worker.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -23,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CONFIG "/etc/ollama-gateway/gateway.json"
 #define GRACE_S 30
 
 /* An MHD-internal abort is logged in our format before the process dies
@@ -40,12 +44,20 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: ollama-gateway [serve] [-c FILE]   run in the foreground\n"
-            "       ollama-gateway check -c FILE       validate the configuration\n"
+            "       ollama-gateway check -c FILE       validate the configuration and keys\n"
+            "       ollama-gateway key create NAME [--models GLOB,...] [--rpm N] [--tpm N]\n"
+            "                          [--max-inflight N] [--expires YYYY-MM-DD] [--admin]\n"
+            "                          [-c FILE]      add a key; prints its secret once\n"
+            "       ollama-gateway key list [--json] [-c FILE]\n"
+            "       ollama-gateway key revoke|disable|enable ID [-c FILE]\n"
+            "       ollama-gateway key init [NAME] [-c FILE]   a first key, unless one exists\n"
             "       ollama-gateway --version | --help\n"
             "\n"
-            "FILE defaults to " DEFAULT_CONFIG ".\n"
+            "FILE defaults to " CFG_DEFAULT_PATH ".\n"
             "The access log (JSON lines) goes to stdout, diagnostics to stderr.\n"
-            "Signals: SIGTERM/SIGINT drain streams in flight (up to %d s), then exit 0.\n",
+            "Signals: SIGHUP reloads the configuration and keys (a change to the keys\n"
+            "file is picked up by itself); SIGTERM/SIGINT drain streams in flight (up\n"
+            "to %d s), then exit 0.\n",
             GRACE_S);
 }
 
@@ -68,6 +80,52 @@ static void notify_systemd(const char *state)
     close(fd);
 }
 
+/* A change to the keys file is acted on once it has been quiet this long, so
+ * that an editor's several writes make one reload. */
+#define KEYS_SETTLE_MS 100
+
+/* Wait for a signal; meanwhile reload the keys when their file changes.
+ * Returns the signal, or -1 when the signalfd fails. */
+static int wait_signal(int sfd, const char *config_path, struct authguard *guard)
+{
+    int64_t reload_at = -1;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+                              {.fd = reload_watch_fd(), .events = POLLIN}};
+        int timeout = -1;
+        if (reload_at >= 0) {
+            int64_t left = reload_at - now_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int n = poll(p, p[1].fd >= 0 ? 2 : 1, timeout);
+        if (n < 0 && errno != EINTR) {
+            log_error_errno("poll");
+            return -1;
+        }
+        if (n > 0 && p[1].fd >= 0 && (p[1].revents & POLLIN) && reload_watch_changed())
+            reload_at = now_ms() + KEYS_SETTLE_MS;
+        if (reload_at >= 0 && now_ms() >= reload_at) {
+            reload_at = -1;
+            reload_keys();
+        }
+        if (n <= 0 || !(p[0].revents & POLLIN))
+            continue;
+        struct signalfd_siginfo si;
+        ssize_t got = read(sfd, &si, sizeof si);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got != (ssize_t)sizeof si) {
+            log_error_errno("signalfd");
+            return -1;
+        }
+        if (si.ssi_signo != SIGHUP)
+            return (int)si.ssi_signo;
+        log_info("SIGHUP: reloading %s", config_path);
+        reload_all(config_path, guard);
+        reload_at = -1; /* the keys were just read */
+    }
+}
+
 static int cmd_serve(const char *path)
 {
     struct cfg *cfg = cfg_load(path, NULL);
@@ -75,6 +133,7 @@ static int cmd_serve(const char *path)
         return 1;
     log_set_level(cfg->log.level);
     if (log_access_open(cfg->log.access) < 0) {
+        log_error_errno("cannot open the access log %s", cfg->log.access);
         cfg_unref(cfg);
         return 1;
     }
@@ -98,13 +157,17 @@ static int cmd_serve(const char *path)
     gw.nworkers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 
     int rc = 2;
-    gw.backends = backends_new(cfg);
+    bool started_reload = false;
+    gw.authguard = authguard_new(cfg->limits.auth_failures_per_minute);
     struct worker *workers = calloc(gw.nworkers, sizeof *workers);
-    if (!gw.backends || !workers || sfd < 0)
+    if (!gw.authguard || !workers || sfd < 0)
         goto out;
-    backends_poll_all(gw.backends);
-    if (backends_start(gw.backends) < 0)
+    bool bad_input;
+    if (reload_start(cfg_ref(cfg), gw.authguard, &bad_input) < 0) {
+        rc = bad_input ? 1 : 2;
         goto out;
+    }
+    started_reload = true;
     unsigned started = 0;
     for (; started < gw.nworkers; started++)
         if (worker_init(&workers[started], (int)started, &gw) < 0)
@@ -123,23 +186,10 @@ static int cmd_serve(const char *path)
         log_info("listening on %s with %u workers", cfg->listen[i].text, gw.nworkers);
     notify_systemd("READY=1");
 
-    for (;;) {
-        struct signalfd_siginfo si;
-        ssize_t n = read(sfd, &si, sizeof si);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)sizeof si) {
-            log_error_errno("signalfd");
-            break;
-        }
-        if (si.ssi_signo == SIGHUP) {
-            log_warn("SIGHUP: live reload is not in force yet; restart to apply changes");
-            continue;
-        }
-        log_info("%s: finishing requests in flight (up to %d s), then exiting",
-                 strsignal((int)si.ssi_signo), GRACE_S);
-        break;
-    }
+    int sig = wait_signal(sfd, path, gw.authguard);
+    if (sig > 0)
+        log_info("%s: finishing requests in flight (up to %d s), then exiting", strsignal(sig),
+                 GRACE_S);
     notify_systemd("STOPPING=1");
     atomic_store(&gw.stopping, true);
     for (unsigned i = 0; i < gw.nworkers; i++)
@@ -153,9 +203,44 @@ out:
     if (rc)
         log_error("cannot start the gateway");
     free(workers);
-    backends_free(gw.backends);
+    if (started_reload)
+        reload_stop();
+    authguard_free(gw.authguard);
     if (sfd >= 0)
         close(sfd);
+    cfg_unref(cfg);
+    return rc;
+}
+
+/* `check`: the configuration, then the keys file it names. */
+static int cmd_check(const char *path)
+{
+    struct cfg *cfg = cfg_check(path);
+    if (!cfg)
+        return 1;
+    int rc = 0;
+    char why[512];
+    if (cfg->auth == CFG_AUTH_KEYS && keys_check_mode(cfg->keys_file, why, sizeof why) < 0 &&
+        errno == ENOENT) {
+        fprintf(stderr,
+                "warning: %s does not exist: every API request gets 401 until a key is "
+                "created with: ollama-gateway key create NAME -c %s\n",
+                cfg->keys_file, path);
+    } else if (cfg->auth == CFG_AUTH_KEYS) {
+        struct cfg_errors errs;
+        cfg_errors_init(&errs);
+        struct keyring *k = keyring_load(cfg->keys_file, path, &errs);
+        if (errs.text.len)
+            fwrite(errs.text.p, 1, errs.text.len, stderr);
+        cfg_errors_free(&errs);
+        if (k)
+            fprintf(stderr, "%s: %zu keys OK\n", cfg->keys_file, k->n);
+        else
+            rc = 1;
+        keyring_unref(k);
+    }
+    if (!rc)
+        fprintf(stderr, "%s: configuration OK\n", path);
     cfg_unref(cfg);
     return rc;
 }
@@ -163,11 +248,12 @@ out:
 int main(int argc, char **argv)
 {
     const char *cmd = "serve";
-    const char *path = DEFAULT_CONFIG;
+    const char *path = CFG_DEFAULT_PATH;
     int i = 1;
+    bool key_cmd = argc > 1 && strcmp(argv[1], "key") == 0;
     if (argc > 1 && argv[1][0] != '-')
         cmd = argv[i++];
-    for (; i < argc; i++) {
+    for (; i < argc && !key_cmd; i++) {
         if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
             printf("ollama-gateway %s\n", GATEWAY_VERSION);
             return 0;
@@ -195,10 +281,12 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc;
-    if (strcmp(cmd, "serve") == 0)
+    if (key_cmd)
+        rc = keycmd_main(argc - 1, argv + 1, CFG_DEFAULT_PATH);
+    else if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(path);
     else if (strcmp(cmd, "check") == 0)
-        rc = cfg_check(path);
+        rc = cmd_check(path);
     else {
         fprintf(stderr, "ollama-gateway: unknown command \"%s\"\n", cmd);
         usage(stderr);

@@ -1,6 +1,8 @@
 #include "models.h"
 
+#include "keys.h"
 #include "router.h"
+#include "snapshot.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@ static void owner_of(const char *name, char *owner, size_t size)
 struct list_ctx {
     struct buf *out;
     const struct cfg *cfg;
+    const struct key *key; /* NULL = no scope to apply */
     bool first;
     int rc;
 };
@@ -41,6 +44,8 @@ struct list_ctx {
 static void add_backend_model(void *ud, const char *name, long modified)
 {
     struct list_ctx *c = ud;
+    if (c->key && !key_allows_model(c->key, name))
+        return;
     /* An exact alias of the same name already stands for it. */
     for (size_t i = 0; i < c->cfg->naliases; i++)
         if (!c->cfg->aliases[i].glob && strcmp(c->cfg->aliases[i].name, name) == 0)
@@ -52,16 +57,18 @@ static void add_backend_model(void *ud, const char *name, long modified)
     c->first = false;
 }
 
-int models_list(struct gateway *gw, const struct cfg *cfg, struct buf *out)
+int models_list(const struct snapshot *s, const struct key *key, int64_t started_ms,
+                struct buf *out)
 {
-    struct list_ctx c = {.out = out, .cfg = cfg, .first = true, .rc = 0};
-    long created = (long)(gw->started_ms / 1000);
+    const struct cfg *cfg = s->cfg;
+    struct list_ctx c = {.out = out, .cfg = cfg, .key = key, .first = true, .rc = 0};
+    long created = (long)(started_ms / 1000);
     if (buf_puts(out, "{\"object\":\"list\",\"data\":[") < 0)
         return -1;
     /* Aliases with an exact name are models a client can ask for; globs are
      * patterns, not names, so they are not listed. */
     for (size_t i = 0; i < cfg->naliases; i++) {
-        if (cfg->aliases[i].glob)
+        if (cfg->aliases[i].glob || (key && !key_allows_model(key, cfg->aliases[i].name)))
             continue;
         if ((!c.first && buf_puts(out, ",") < 0) ||
             model_object(out, cfg->aliases[i].name, created, "ollama-gateway") < 0)
@@ -69,7 +76,7 @@ int models_list(struct gateway *gw, const struct cfg *cfg, struct buf *out)
         c.first = false;
     }
     if (cfg->expose_backend_models)
-        backends_each_model(gw->backends, add_backend_model, &c);
+        backends_each_model(s->backends, add_backend_model, &c);
     if (c.rc < 0 || buf_puts(out, "]}") < 0)
         return -1;
     return 0;
@@ -90,15 +97,16 @@ static void find_model(void *ud, const char *name, long modified)
     }
 }
 
-int models_get(struct gateway *gw, const struct cfg *cfg, const char *id, struct buf *out)
+int models_get(const struct snapshot *s, int64_t started_ms, const char *id, struct buf *out)
 {
+    const struct cfg *cfg = s->cfg;
     for (size_t i = 0; i < cfg->naliases; i++)
         if (!cfg->aliases[i].glob && strcmp(cfg->aliases[i].name, id) == 0)
-            return model_object(out, id, (long)(gw->started_ms / 1000), "ollama-gateway");
+            return model_object(out, id, (long)(started_ms / 1000), "ollama-gateway");
     if (!cfg->expose_backend_models)
         return -1;
     struct find_ctx f = {.id = id};
-    backends_each_model(gw->backends, find_model, &f);
+    backends_each_model(s->backends, find_model, &f);
     if (!f.found[0])
         return -1;
     char owner[128];

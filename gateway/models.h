@@ -1,18 +1,26 @@
 /*
  * models: the OpenAI /v1/models list and /v1/models/{id} objects, made from
  * the configured aliases and the models the backends reported (DESIGN.md).
- * A model is listed once however many backends have it. Any thread.
+ * A model is listed once however many backends have it, and only when the
+ * caller's key may use it. Any thread.
  */
 #ifndef GATEWAY_MODELS_H
 #define GATEWAY_MODELS_H
 
 #include "buf.h"
-#include "config.h"
-#include "worker.h"
 
-/* {"object":"list","data":[…]} into out. 0, or -1 when out is full. */
-int models_list(struct gateway *gw, const struct cfg *cfg, struct buf *out);
-/* One {"id","object":"model","created","owned_by"} into out; -1 if unknown. */
-int models_get(struct gateway *gw, const struct cfg *cfg, const char *id, struct buf *out);
+#include <stdint.h>
+
+struct snapshot;
+struct key;
+
+/* {"object":"list","data":[…]} into out, limited to what key may use (key
+ * NULL: everything). started_ms (wall clock) is the aliases' "created".
+ * 0, or -1 when out is full. */
+int models_list(const struct snapshot *s, const struct key *key, int64_t started_ms,
+                struct buf *out);
+/* One {"id","object":"model","created","owned_by"} into out; -1 if unknown.
+ * The caller checks the key's scope first. */
+int models_get(const struct snapshot *s, int64_t started_ms, const char *id, struct buf *out);
 
 #endif

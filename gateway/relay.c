@@ -1,5 +1,6 @@
 #include "relay.h"
 
+#include "auth.h"
 #include "backends.h"
 #include "jarena.h"
 #include "rand.h"
@@ -7,6 +8,7 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
+#include "snapshot.h"
 #include "sse.h"
 #include "upstream.h"
 
@@ -81,7 +83,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud);
 
 static int start_transfer(struct request *r)
 {
-    const struct upstream_target *t = &r->w->targets[r->backend];
+    const struct upstream_target *t = &r->snap->targets[r->backend];
     CURL *c = upstream_easy(r->w);
     if (!c)
         return -1;
@@ -120,13 +122,16 @@ static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
         return server_reply_error(r, &e);
     }
     r->stream = creq->stream;
+    /* The scope is on the name the client asked for, alias or not. */
+    if (auth_scope(r, r->model, &e) < 0)
+        return server_reply_error(r, &e);
 
     const struct cfg_alias *alias = router_alias(r->cfg, r->model);
     const char *target = alias ? alias->model : r->model;
     r->upstream_model = target;
 
     bool any_up = false;
-    r->backend = backends_pick(r->w->gw->backends, target, &any_up);
+    r->backend = backends_pick(r->snap->backends, target, &any_up);
     if (r->backend < 0) {
         if (!any_up)
             apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
@@ -226,6 +231,7 @@ static int on_line(void *ud, const char *line, size_t len)
     struct request *r = ud;
     if (!r->t_first)
         r->t_first = now_ms();
+    r->up_lines++;
     struct apierr e = {0};
     int rc = chat_stream_line(&r->cs, line, len, &r->out, &e);
     if (rc == CHAT_MORE)
@@ -301,7 +307,7 @@ void relay_upstream_done(struct request *r, CURLcode result)
         /* Only a refused connection says nothing listens there; a slow
          * connect may just be a busy backend. */
         if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
-            backends_report_failure(r->w->gw->backends, r->backend);
+            backends_report_failure(r->snap->backends, r->backend);
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL, "Backend %s failed: %s",
                    backend_name(r), curl_easy_strerror(result));
         fail(r, &e);

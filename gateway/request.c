@@ -2,6 +2,7 @@
 
 #include "rand.h"
 #include "relay.h"
+#include "snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,11 +52,12 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
         return NULL;
     r->w = w;
     r->conn = conn;
-    r->cfg = cfg_ref(w->gw->cfg);
+    r->snap = snapshot_ref(worker_snapshot(w));
+    r->cfg = r->snap->cfg;
     r->method = method;
     r->path = strdup(url);
     if (!r->path) {
-        cfg_unref(r->cfg);
+        snapshot_unref(r->snap);
         free(r);
         return NULL;
     }
@@ -99,7 +101,7 @@ void request_free(struct request *r)
     buf_free(&r->upbody);
     buf_free(&r->uperr);
     buf_free(&r->out);
-    cfg_unref(r->cfg);
+    snapshot_unref(r->snap);
     free(r->path);
     free(r);
 }

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "chat.h"
 #include "ndjson.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -40,7 +41,8 @@ enum phase { PHASE_BODY, PHASE_UPSTREAM, PHASE_STREAMING, PHASE_REPLIED };
 struct request {
     struct worker *w;              /* borrowed: the owner */
     struct MHD_Connection *conn;   /* borrowed from MHD */
-    struct cfg *cfg;               /* a reference: the snapshot this request started with */
+    struct snapshot *snap;         /* a reference: what was in force when it started */
+    const struct cfg *cfg;         /* snap->cfg */
     struct request *prev, *next;   /* worker's active list */
     struct request *dprev, *dnext; /* worker's deferred list */
     bool deferred;
@@ -51,7 +53,9 @@ struct request {
     char *path;         /* owned: the URL path as requested */
     char id[72];        /* x-request-id */
     struct buf body;    /* the upload, bounded by limits.max_body_bytes */
+    size_t body_seen;   /* upload bytes received, kept or not */
     bool body_too_big;
+    bool refused;      /* err is the answer, sent once the upload is drained */
     int status;        /* what was sent, for the access log */
     struct apierr err; /* set when the answer is an error */
 
@@ -81,7 +85,16 @@ struct request {
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
     long prompt_tokens, completion_tokens;
+    long up_lines; /* NDJSON lines received: the token estimate for a stream cut short */
+
+    /* who is calling (auth.c) */
+    const struct key *key; /* borrowed from snap->keys; NULL = auth "none" */
+    struct rl_state *rl;   /* the key's limiter state and totals; NULL without a key */
+    struct rl_verdict rlv; /* what admission said, for the x-ratelimit-* headers */
+    bool rl_inflight;      /* holds a place in flight until auth_finish */
 };
+
+struct key;
 
 /* Allocate a request for a new connection's request; NULL on OOM. */
 struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,

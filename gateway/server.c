@@ -1,14 +1,19 @@
 #include "server.h"
 
 #include "accesslog.h"
+#include "auth.h"
+#include "keys.h"
 #include "log.h"
 #include "models.h"
 #include "relay.h"
 #include "request.h"
+#include "snapshot.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define STREAM_BLOCK 1024           /* MHD's chunk buffer for SSE responses */
 #define CONNECTION_MEMORY (8 << 10) /* per connection: read buffer, headers, response block */
@@ -17,6 +22,12 @@ static void add_headers(struct request *r, struct MHD_Response *resp, const char
 {
     MHD_add_response_header(resp, "Content-Type", content_type);
     MHD_add_response_header(resp, "x-request-id", r->id);
+    auth_add_headers(r, resp);
+    if (r->err.status && r->err.retry_after_s) {
+        char s[16];
+        snprintf(s, sizeof s, "%u", r->err.retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", s);
+    }
     if (r->w->draining)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
@@ -122,14 +133,18 @@ static enum MHD_Result reply_models(struct request *r, const char *id)
     buf_init(&b, 16u << 20);
     enum MHD_Result rc;
     if (id) {
-        if (models_get(r->w->gw, r->cfg, id, &b) < 0) {
-            struct apierr e;
+        struct apierr e;
+        if (auth_scope(r, id, &e) < 0) {
+            buf_free(&b);
+            return server_reply_error(r, &e);
+        }
+        if (models_get(r->snap, r->w->gw->started_ms, id, &b) < 0) {
             apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
                        "The model '%s' does not exist", id);
             buf_free(&b);
             return server_reply_error(r, &e);
         }
-    } else if (models_list(r->w->gw, r->cfg, &b) < 0) {
+    } else if (models_list(r->snap, r->key, r->w->gw->started_ms, &b) < 0) {
         buf_free(&b);
         return MHD_NO;
     }
@@ -145,6 +160,8 @@ static enum MHD_Result dispatch(struct request *r)
         return relay_resumed(r);
     if (r->phase != PHASE_BODY)
         return MHD_YES; /* a response is queued already */
+    if (r->refused)
+        return server_reply_error(r, &r->err);
     if (r->body_too_big) {
         struct apierr e;
         apierr_set(&e, 413, APIERR_INVALID, "request_too_large", NULL,
@@ -164,13 +181,47 @@ static enum MHD_Result dispatch(struct request *r)
     case ROUTE_HEALTHZ:
         return reply_status(r, 200, "{\"status\":\"ok\"}");
     case ROUTE_READYZ:
-        return backends_any_up(r->w->gw->backends)
+        return backends_any_up(r->snap->backends)
                    ? reply_status(r, 200, "{\"status\":\"ready\"}")
                    : reply_status(r, 503, "{\"status\":\"no backend is up\"}");
     case ROUTE_UNKNOWN:
         break;
     }
     return not_found(r);
+}
+
+/* The declared upload size: -1 when there is none, -2 when unknown (chunked). */
+static long long declared_body(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end == cl || *end != '\0' || n > (unsigned long long)LLONG_MAX)
+            return -2;
+        return n ? (long long)n : -1;
+    }
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ? -2 : -1;
+}
+
+/*
+ * A refused request is answered once its upload has been read and dropped:
+ * answering while the client is still sending makes the kernel reset the
+ * connection over the unread bytes, and many clients (Node's fetch among
+ * them) then lose the answer and report a network error instead of the 401.
+ * Draining is bounded by limits.max_body_bytes, as a kept body is; beyond it,
+ * or when the client waits for "100 Continue", the answer goes out at once.
+ */
+static enum MHD_Result refuse(struct request *r, const struct apierr *e)
+{
+    r->err = *e;
+    long long n = declared_body(r->conn);
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    if (n == -1 || n > (long long)r->body.max ||
+        (expect && strcasecmp(expect, "100-continue") == 0))
+        return server_reply_error(r, &r->err);
+    r->refused = true;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -185,21 +236,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r)
             return MHD_NO;
         *req_cls = r;
+        /* Credentials and limits are checked before the body is read: a
+         * refused request is never kept in memory and never reaches a backend. */
+        struct apierr e;
+        if (auth_request(r, &e) < 0)
+            return refuse(r, &e);
         /* A declared body over the limit is refused before it is read. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
-            char *end;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (*end == '\0' && n > r->body.max) {
-                r->body_too_big = true;
-                return dispatch(r);
-            }
+        long long n = declared_body(conn);
+        if (n > (long long)r->body.max) {
+            r->body_too_big = true;
+            return dispatch(r);
         }
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!r->body_too_big && buf_append(&r->body, upload_data, *upload_size) < 0)
-            r->body_too_big = true;
+        r->body_seen += *upload_size;
+        if (r->refused) {
+            if (r->body_seen > r->body.max)
+                return server_reply_error(r, &r->err);
+        } else if (buf_append(&r->body, upload_data, *upload_size) < 0) {
+            r->body_too_big = true; /* over the limit: answered now, see refuse() */
+            return dispatch(r);
+        }
         *upload_size = 0;
         return MHD_YES;
     }
@@ -217,6 +275,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r)
         return;
     relay_completed(r, toe);
+    auth_finish(r);
     accesslog_write(r, toe);
     request_free(r);
     *req_cls = NULL;

@@ -5,6 +5,7 @@
 #include "relay.h"
 #include "request.h"
 #include "server.h"
+#include "snapshot.h"
 #include "upstream.h"
 
 #include <arpa/inet.h>
@@ -26,6 +27,20 @@ int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct snapshot *worker_snapshot(struct worker *w)
+{
+    unsigned gen = snapshot_generation();
+    if (gen != w->snap_gen) {
+        struct snapshot *s = snapshot_acquire();
+        if (s) {
+            snapshot_unref(w->snap);
+            w->snap = s;
+            w->snap_gen = gen;
+        }
+    }
+    return w->snap;
 }
 
 /* A listening socket of our own, so that every worker can bind the same
@@ -89,8 +104,9 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
         goto fail;
     if (upstream_init(w) < 0)
         goto fail;
-    w->targets = upstream_targets_new(cfg);
-    if (!w->targets)
+    w->snap_gen = snapshot_generation();
+    w->snap = snapshot_acquire();
+    if (!w->snap)
         goto fail;
     w->daemons = calloc(cfg->nlisten, sizeof *w->daemons);
     w->daemon_watch = calloc(cfg->nlisten, sizeof *w->daemon_watch);
@@ -131,8 +147,8 @@ void worker_free(struct worker *w)
     w->daemons = NULL;
     w->daemon_watch = NULL;
     upstream_free(w);
-    upstream_targets_free(w->targets, w->gw->cfg);
-    w->targets = NULL;
+    snapshot_unref(w->snap);
+    w->snap = NULL;
     if (w->event.fd >= 0)
         close(w->event.fd);
     if (w->epfd >= 0)

@@ -26,15 +26,17 @@
 #include <stdint.h>
 
 struct request;
-struct upstream_target;
 
-/* State shared by every worker: read-only while they run, except the flags. */
+/* State shared by every worker: read-only while they run, except the flags.
+ * What reloads (configuration, keys, backends) is in the published snapshot
+ * (snapshot.h); cfg here is the one the process started with, for what only
+ * a restart changes: listen addresses, workers, connection limits. */
 struct gateway {
-    struct cfg *cfg;           /* the configuration in force */
-    struct backends *backends; /* discovery state for cfg */
-    atomic_bool stopping;      /* SIGTERM/SIGINT seen: drain, then exit */
-    unsigned grace_s;          /* how long streams may take to finish after SIGTERM */
-    int64_t started_ms;        /* wall clock, for /v1/models "created" */
+    struct cfg *cfg;             /* a reference: the start-up configuration */
+    struct authguard *authguard; /* failed authentications per client address */
+    atomic_bool stopping;        /* SIGTERM/SIGINT seen: drain, then exit */
+    unsigned grace_s;            /* how long streams may take to finish after SIGTERM */
+    int64_t started_ms;          /* wall clock, for /v1/models "created" */
     unsigned nworkers;
 };
 
@@ -63,8 +65,9 @@ struct worker {
     /* Curl socket watches that curl dropped while events for them may still
      * sit in this turn's epoll batch: freed at the end of the turn. */
     struct watch *dead_watches;
-    struct upstream_target *targets; /* per backend: URL and headers, built once */
-    struct request *active;          /* every live request (doubly linked) */
+    struct snapshot *snap; /* a reference to the snapshot in force, as of snap_gen */
+    unsigned snap_gen;
+    struct request *active; /* every live request (doubly linked) */
     size_t nactive;
     struct request *deferred; /* requests with cross-library work queued */
     int64_t next_tick;
@@ -75,6 +78,10 @@ struct worker {
 
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
+
+/* The snapshot in force, as this worker last saw it (refreshed when a reload
+ * published a new one). Borrowed: take a reference to keep it. */
+struct snapshot *worker_snapshot(struct worker *w);
 
 /* Create worker id: bind its listen sockets and daemons (errors are logged).
  * Returns 0, or -1 with everything it made undone. */

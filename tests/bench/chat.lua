@@ -2,7 +2,8 @@
 -- every answer carries all the tokens the fake Ollama sends.
 -- Environment: BENCH_PATH (default /v1/chat/completions), BENCH_MODEL,
 -- BENCH_STREAM (1 = "stream": true), BENCH_FORMAT (sse | ndjson | json),
--- BENCH_TOKENS (the fake's --tokens; its answer is " w0 w1 ... w<N-1>").
+-- BENCH_TOKENS (the fake's --tokens; its answer is " w0 w1 ... w<N-1>"),
+-- BENCH_KEY (an API key sent as Authorization: Bearer; unset = none).
 -- done() prints one line "BENCH key=value ..." that run.sh parses.
 
 local stream = os.getenv("BENCH_STREAM") == "1"
@@ -13,6 +14,9 @@ local model = os.getenv("BENCH_MODEL") or "llama3.2"
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_KEY") and os.getenv("BENCH_KEY") ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+end
 wrk.body = string.format(
   '{"model":"%s","stream":%s,"messages":[{"role":"user","content":"Say something."}]}',
   model, stream and "true" or "false")

@@ -22,6 +22,8 @@
 #   WORKERS=2            gateway workers = nginx worker_processes
 #   SLOW_STREAMS=2000 SLOW_TOKENS=64 SLOW_DELAY_MS=50 SLOW_RAMP_MS=1000   scenario (c)
 #   SCENARIOS="a b c"    which scenarios to run
+#   AUTH_BENCH=1         (a) and (b) also through a gateway with API keys in force
+#                        (a key without limits, and one with rpm/tpm/inflight limits)
 #   GATEWAY_ACCESS_LOG=off   "off" (default, like nginx's access_log off) or a path,
 #                        e.g. /dev/null to include the cost of formatting the log lines
 #   OUT_DIR=tests/bench/out  where the run's logs, configs and table are kept
@@ -40,6 +42,7 @@ SLOW_TOKENS=${SLOW_TOKENS:-64}
 SLOW_DELAY_MS=${SLOW_DELAY_MS:-50}
 SLOW_RAMP_MS=${SLOW_RAMP_MS:-1000}
 SCENARIOS=${SCENARIOS:-a b c}
+AUTH_BENCH=${AUTH_BENCH:-1}
 MODEL=${MODEL:-llama3.2}
 GATEWAY_ACCESS_LOG=${GATEWAY_ACCESS_LOG:-off}
 OUT_DIR=${OUT_DIR:-$ROOT/tests/bench/out}
@@ -191,9 +194,12 @@ start_nginx() {
     die "nginx ($name) did not start"
 }
 
-# start_gateway NAME BACKEND_PORT -> GW_PID, GW_PORT
+# start_gateway NAME BACKEND_PORT [keys] -> GW_PID, GW_PORT (and, with "keys",
+# GW_KEY: an API key without limits, GW_KEY_LIMITED: one with rpm, tpm and
+# max_inflight limits too high to be reached, so that every check still runs)
 start_gateway() {
-    local name=$1 code access
+    local name=$1 code access auth=none
+    [ "${3:-}" = keys ] && auth=keys
     GW_PORT=$(free_port)
     mkdir -p "$RUN/$name"
     access=$GATEWAY_ACCESS_LOG
@@ -201,12 +207,19 @@ start_gateway() {
 {
   "listen": ["127.0.0.1:$GW_PORT"],
   "workers": $WORKERS,
-  "auth": "none",
+  "auth": "$auth",
   "backends": [{ "name": "fake", "url": "http://127.0.0.1:$2" }],
   "limits": { "max_connections": $((SLOW_STREAMS * 2 + 1000)), "idle_stream_timeout_s": 120 },
   "log": { "level": "warn", "access": "$access" }
 }
 EOF
+    if [ "$auth" = keys ]; then
+        GW_KEY=$("$GATEWAY_BIN" key create bench -c "$RUN/$name/gateway.json" 2>/dev/null) ||
+            die "cannot create an API key for $name"
+        GW_KEY_LIMITED=$("$GATEWAY_BIN" key create bench-limited --rpm 1000000000 \
+            --tpm 1000000000 --max-inflight 1000000 -c "$RUN/$name/gateway.json" 2>/dev/null) ||
+            die "cannot create an API key for $name"
+    fi
     "$GATEWAY_BIN" serve -c "$RUN/$name/gateway.json" >"$RUN/$name/stdout.log" \
         2>"$RUN/$name/stderr.log" &
     GW_PID=$!
@@ -283,7 +296,7 @@ bench_wrk() {
     host=${host%%/api/*}
     path=${url#"$host"}
     log=$RUN/wrk-$sc-$(slug "$label").txt
-    export BENCH_PATH=$path BENCH_STREAM=$stream BENCH_FORMAT=$format BENCH_TOKENS=$TOKENS \
+    export BENCH_KEY=${BENCH_KEY:-} BENCH_PATH=$path BENCH_STREAM=$stream BENCH_FORMAT=$format BENCH_TOKENS=$TOKENS \
         BENCH_MODEL=$MODEL
     note "($sc) $label: $url (stream=$stream) warm-up ${WARMUP}s, run ${DURATION}s"
     if [ "$WARMUP" -gt 0 ]; then
@@ -418,6 +431,15 @@ if want a || want b; then
         bench_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
         stop "$NGINX_PID"
         stop "$GW_PID"
+        if [ "$AUTH_BENCH" = 1 ]; then
+            # The same, with API keys in force: what checking a key costs.
+            start_gateway gateway-$sc-keys "$FAST" keys
+            BENCH_KEY=$GW_KEY bench_wrk $sc "gateway, API key" \
+                "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+            BENCH_KEY=$GW_KEY_LIMITED bench_wrk $sc "gateway, key with limits" \
+                "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+            stop "$GW_PID"
+        fi
     done
     stop "$BENCH_FAKE_PID"
 fi
@@ -456,7 +478,15 @@ fi
     awk -F'\t' '
         $2 == "nginx" { n[$1] = $6; nr[$1] = $7 }
         $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
+        $2 == "gateway, API key" { k[$1] = $6 }
+        $2 == "gateway, key with limits" { kl[$1] = $6 }
         END {
+            split("a b", t, " ")
+            for (i = 1; i <= 2; i++) {
+                x = t[i]
+                if ((x in g) && (x in k) && g[x] != "-" && k[x] != "-")
+                    printf "(%s) API key checked: %+.1f us CPU per request; with limits: %+.1f us\n", x, k[x] - g[x], (x in kl && kl[x] != "-") ? kl[x] - g[x] : 0
+            }
             split("a b c", s, " ")
             for (i = 1; i <= 3; i++) {
                 k = s[i]

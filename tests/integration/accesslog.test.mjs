@@ -51,6 +51,7 @@ test('stream request: one line with every field, right values, no text', needGat
   assert.ok(l.duration_ms >= l.ttft_ms);
   assert.equal(l.error, null);
   assert.equal(l.key_id, null, 'auth none: no key');
+  assert.equal(l.key_name, null, 'auth none: no key name');
   assert.equal(gw.stdoutLines.filter((x) => x.request_id === 'acc-stream-1').length, 1, 'exactly one line');
 });
 

@@ -2,8 +2,10 @@
 // ollama-gateway (process.env.GATEWAY_BIN) against fake Ollama servers, read
 // SSE, poll. Every wait here is bounded in time.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, renameSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,8 +91,17 @@ export async function get(url, opts = {}) {
  * opts.ready    wait for /readyz 200 as well as /healthz (default: when
  *               backends were given)
  * opts.timeoutMs bound on the start (default 10 s)
- * Returns {url, port, proc, configPath, dir, stdoutLines (parsed access-log
- * objects), stdoutRaw (every stdout line), stderr (getter), stop(), kill()}.
+ * opts.keys     [{name, models, rpm, tpm, maxInflight, expires, admin,
+ *               disabled, revoked}]: the config gets "auth": "keys" (unless
+ *               opts.config says otherwise) and these keys are made with
+ *               `key create` (then `key disable`/`key revoke`) after the config
+ *               is written, before the daemon starts (→ gw.keys)
+ * opts.editKeys (doc, keys) => void: change the parsed keys file after the
+ *               keys were made (e.g. an expiry in the past, which `key create`
+ *               refuses); it is written back atomically with mode 0600
+ * Returns {url, port, proc, configPath, keysPath, dir, stdoutLines (parsed
+ * access-log objects), stdoutRaw (every stdout line), stderr (getter),
+ * keys ([{name, id, secret}], empty without opts.keys), stop(), kill()}.
  */
 export async function startGateway(opts = {}) {
   if (!GATEWAY_BIN) throw new Error('GATEWAY_BIN is not set');
@@ -101,7 +112,7 @@ export async function startGateway(opts = {}) {
     const defaults = {
       listen: [`127.0.0.1:${port}`],
       workers: 2,
-      auth: 'none',
+      auth: opts.keys ? 'keys' : 'none',
       backends,
       discovery_interval_s: 1,
       log: { level: 'info', access: '-' },
@@ -123,6 +134,29 @@ async function launch(config, port, opts) {
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
   for (const [name, text] of Object.entries(opts.files ?? {})) {
     writeFileSync(path.join(dir, name), text);
+  }
+  const keysFile = config.keys_file ?? 'keys.json';
+  const keysPath = path.isAbsolute(keysFile) ? keysFile : path.join(dir, keysFile);
+  const keys = [];
+  try {
+    for (const k of opts.keys ?? []) {
+      const secret = await createKey(configPath, k.name, k);
+      const id = keyIdOf(secret);
+      for (const verb of ['disable', 'revoke']) {
+        if (!k[verb === 'disable' ? 'disabled' : 'revoked']) continue;
+        const r = await runGateway(['key', verb, id, '-c', configPath]);
+        if (r.code !== 0) throw new Error(`key ${verb} ${id} exited ${r.code}\nstderr: ${r.stderr}`);
+      }
+      keys.push({ name: k.name, id, secret });
+    }
+    if (opts.editKeys) {
+      const doc = JSON.parse(readFileSync(keysPath, 'utf8'));
+      opts.editKeys(doc, keys);
+      writeFileAtomic(keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
+    }
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
   const proc = spawn(GATEWAY_BIN, ['serve', '-c', configPath, ...(opts.extraArgs ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -161,7 +195,15 @@ async function launch(config, port, opts) {
     proc,
     dir,
     configPath,
+    keysPath,
     config,
+    keys,
+    /** The secret of the key named `name` (from opts.keys). */
+    secret(name) {
+      const k = keys.find((x) => x.name === name);
+      if (!k) throw new Error(`no key named ${name}`);
+      return k.secret;
+    },
     stdoutLines,
     stdoutRaw,
     get stderr() { return stderr; },
@@ -226,10 +268,10 @@ async function launch(config, port, opts) {
 }
 
 /** Run the binary to completion (check, --version …): {code, stdout, stderr}. */
-export function runGateway(args, { timeoutMs = 10000, env } = {}) {
+export function runGateway(args, { timeoutMs = 10000, env, cwd } = {}) {
   if (!GATEWAY_BIN) throw new Error('GATEWAY_BIN is not set');
   return new Promise((resolve) => {
-    const p = spawn(GATEWAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(env ?? {}) } });
+    const p = spawn(GATEWAY_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(env ?? {}) }, cwd });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8');
@@ -242,6 +284,59 @@ export function runGateway(args, { timeoutMs = 10000, env } = {}) {
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+// ---------------------------------------------------------------- API keys
+
+/** The format `key create` prints: og-<12 [a-z0-9]>-<43 base64url>. */
+export const SECRET_RE = /^og-[a-z0-9]{12}-[A-Za-z0-9_-]{43}$/;
+
+/** The public id of a secret: the 12 characters after "og-". */
+export function keyIdOf(secret) {
+  return secret.slice(3, 15);
+}
+
+/** The CLI arguments for `key create NAME …` from {models, rpm, tpm, maxInflight, expires, admin}. */
+export function keyCreateArgs(name, opts = {}) {
+  const args = ['key', 'create', name];
+  if (opts.models !== undefined) args.push('--models', Array.isArray(opts.models) ? opts.models.join(',') : String(opts.models));
+  if (opts.rpm !== undefined) args.push('--rpm', String(opts.rpm));
+  if (opts.tpm !== undefined) args.push('--tpm', String(opts.tpm));
+  if (opts.maxInflight !== undefined) args.push('--max-inflight', String(opts.maxInflight));
+  if (opts.expires !== undefined) args.push('--expires', String(opts.expires));
+  if (opts.admin) args.push('--admin');
+  return args;
+}
+
+/**
+ * `ollama-gateway key create NAME [options] -c configPath`; asserts exit 0
+ * and that stdout is exactly the secret and a newline. Returns the secret.
+ */
+export async function createKey(configPath, name, opts = {}) {
+  const r = await runGateway([...keyCreateArgs(name, opts), '-c', configPath]);
+  if (r.code !== 0) {
+    throw new Error(`key create ${name} exited ${r.code} (signal ${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  if (!/^og-[a-z0-9]{12}-[A-Za-z0-9_-]{43}\n$/.test(r.stdout)) {
+    throw new Error(`key create ${name}: stdout is not just the secret and a newline: ${JSON.stringify(r.stdout)}\nstderr: ${r.stderr}`);
+  }
+  return r.stdout.slice(0, -1);
+}
+
+/** `Authorization: Bearer <secret>` as a headers object. */
+export function bearer(secret) {
+  return { authorization: `Bearer ${secret}` };
+}
+
+/**
+ * Replace a file atomically, as the key commands do: write a temporary file
+ * in the same folder with `mode`, then rename it over the target.
+ */
+export function writeFileAtomic(file, text, mode = 0o600) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.test-${process.pid}-${Date.now()}`);
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode); // the umask may have cut bits off
+  renameSync(tmp, file);
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -259,6 +354,59 @@ export async function post(base, pathname, body, { headers = {}, signal, timeout
 /** POST /v1/chat/completions. */
 export function chat(base, body, opts) {
   return post(base, '/v1/chat/completions', body, opts);
+}
+
+/**
+ * One request on a connection of its own (agent: false), so that concurrent
+ * calls really are separate connections. Resolves {status, headers (plain
+ * object, lower-case names), text, json}; rejects on a network error or after
+ * timeoutMs.
+ */
+export function httpRequest(base, pathname, { method = 'GET', headers = {}, body, timeoutMs = 15000 } = {}) {
+  const u = new URL(base);
+  const data = body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname, port: u.port, path: pathname, method, agent: false,
+      headers: { ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...headers },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        clearTimeout(t);
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+      res.on('error', (e) => { clearTimeout(t); reject(e); });
+    });
+    const t = setTimeout(() => req.destroy(new Error(`httpRequest ${method} ${pathname}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => { clearTimeout(t); reject(e); });
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+/**
+ * Assert an OpenAI error response (a fetch Response): status, JSON content
+ * type, exactly {message, type, param, code}, and the given type/code/param.
+ * Returns {error, headers, text}.
+ */
+export async function expectApiError(res, status, { type, code, param } = {}, what = '') {
+  const r = await jsonOf(res);
+  const tag = what ? `${what}: ` : '';
+  if (r.status !== status) throw new assert.AssertionError({ message: `${tag}status ${r.status}, want ${status} (body: ${r.text})`, actual: r.status, expected: status, operator: '===' });
+  assert.match(r.headers.get('content-type') ?? '', /^application\/json/, `${tag}content-type`);
+  assert.ok(r.json && typeof r.json.error === 'object' && r.json.error !== null, `${tag}OpenAI error body: ${r.text}`);
+  const e = r.json.error;
+  assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'param', 'type'], `${tag}error fields: ${r.text}`);
+  assert.equal(typeof e.message, 'string', `${tag}message`);
+  assert.ok(e.message.length > 0, `${tag}message not empty`);
+  if (type !== undefined) assert.equal(e.type, type, `${tag}type: ${r.text}`);
+  if (code !== undefined) assert.equal(e.code, code, `${tag}code: ${r.text}`);
+  if (param !== undefined) assert.equal(e.param, param, `${tag}param: ${r.text}`);
+  return { error: e, headers: r.headers, text: r.text };
 }
 
 /** Response → {status, headers, json, text}. */
@@ -417,7 +565,8 @@ export const TEST_ALIASES = {
  * one gateway for the file, and reset the fake before each test. Returns an
  * object whose .fake and .gw are filled in by the before hook.
  * opts.config: merged over {aliases: TEST_ALIASES}; opts.fake: startFake opts;
- * opts.backendExtra: merged into backends[0] (e.g. {headers: {...}}).
+ * opts.backendExtra: merged into backends[0] (e.g. {headers: {...}});
+ * opts.keys: as startGateway's (then env.gw.keys / env.gw.secret(name)).
  */
 export function useGateway(hooks, opts = {}) {
   const env = { fake: null, gw: null };
@@ -427,6 +576,7 @@ export function useGateway(hooks, opts = {}) {
     env.gw = await startGateway({
       backends: [{ name: 'fake0', url: env.fake.url, ...(opts.backendExtra ?? {}) }],
       config: merge({ aliases: TEST_ALIASES }, opts.config ?? {}),
+      keys: opts.keys,
     });
   });
   hooks.after(async () => {

@@ -780,19 +780,32 @@ static void test_not_in_force(void **state)
     assert_int_equal(ns.n, 7);
     cfg_unref(c);
 
+    /* API keys are in force: nothing to say about them. */
     c = load_ok("{\n\"auth\": \"keys\",\n" MIN_TAIL);
     memset(&ns, 0, sizeof ns);
     cfg_features_not_in_force(c, collect, &ns);
-    assert_int_equal(ns.n, 1);
-    assert_string_equal(ns.text,
-                        "t.json:2: auth \"keys\" is not in force yet: every request is accepted\n");
+    assert_int_equal(ns.n, 0);
     cfg_unref(c);
+}
 
-    c = load_ok(MIN_OK);
-    memset(&ns, 0, sizeof ns);
-    cfg_features_not_in_force(c, collect, &ns);
-    assert_int_equal(ns.n, 1);
-    assert_non_null(strstr(ns.text, "t.json: auth \"keys\" (the default) is not in force yet"));
+/* "auth": "none" is for loopback only unless the operator insists. */
+static void test_auth_none_public(void **state)
+{
+    (void)state;
+    expect_error("{\"listen\": [\"0.0.0.0:8080\"],\n\"auth\": \"none\", " MIN_TAIL,
+                 "t.json:2: auth: \"none\" with the non-loopback listen address \"0.0.0.0:8080\"");
+    expect_error("{\"listen\": [\"127.0.0.1:1\", \"[::]:8080\"], \"auth\": \"none\", " MIN_TAIL,
+                 "allow_unauthenticated_public");
+    struct cfg *c = load_ok("{\"listen\": [\"0.0.0.0:8080\"], \"auth\": \"none\", "
+                            "\"allow_unauthenticated_public\": true, " MIN_TAIL);
+    assert_int_equal(c->auth, CFG_AUTH_NONE);
+    cfg_unref(c);
+    c = load_ok("{\"listen\": [\"127.0.0.1:8080\", \"[::1]:8080\", \"localhost:9\"], "
+                "\"auth\": \"none\", " MIN_TAIL);
+    cfg_unref(c);
+    /* keys on a public address is what it is for */
+    c = load_ok("{\"listen\": [\"0.0.0.0:8080\"], " MIN_TAIL);
+    assert_int_equal(c->limits.auth_failures_per_minute, 10);
     cfg_unref(c);
 }
 
@@ -807,22 +820,7 @@ static void test_refcount(void **state)
     assert_int_equal(atomic_load(&c->refs), 1);
     /* still usable */
     assert_string_equal(c->backends[0].name, "gpu1");
-
-    /* publish/acquire: a request keeps its snapshot across a reload */
-    cfg_publish(c);
-    struct cfg *held = cfg_acquire();
-    assert_ptr_equal(held, c);
-    assert_int_equal(atomic_load(&c->refs), 2);
-    struct cfg *next = load_ok(MIN_OK);
-    cfg_publish(next);
-    assert_int_equal(atomic_load(&held->refs), 1);
-    assert_string_equal(held->backends[0].name, "gpu1");
-    struct cfg *now = cfg_acquire();
-    assert_ptr_equal(now, next);
-    cfg_unref(now);
-    cfg_unref(held); /* frees the old one (ASan checks) */
-    cfg_publish(NULL);
-    assert_null(cfg_acquire());
+    cfg_unref(c); /* the last reference frees it (ASan checks) */
     cfg_ref(NULL);
     cfg_unref(NULL);
 }
@@ -850,15 +848,16 @@ static void test_errors_to_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_config),     cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_shipped_config),  cmocka_unit_test(test_comments),
-        cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_wrong_types),     cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_listen),          cmocka_unit_test(test_backends),
-        cmocka_unit_test(test_headers),         cmocka_unit_test(test_aliases),
-        cmocka_unit_test(test_enums_and_paths), cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_many_errors),     cmocka_unit_test(test_not_in_force),
-        cmocka_unit_test(test_refcount),        cmocka_unit_test(test_errors_to_log),
+        cmocka_unit_test(test_full_config),      cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_shipped_config),   cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_syntax_errors),    cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),      cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_listen),           cmocka_unit_test(test_backends),
+        cmocka_unit_test(test_headers),          cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_enums_and_paths),  cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_not_in_force),
+        cmocka_unit_test(test_auth_none_public), cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_errors_to_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

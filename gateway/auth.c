@@ -1,0 +1,185 @@
+#include "auth.h"
+
+#include "authguard.h"
+#include "keys.h"
+#include "log.h"
+#include "request.h"
+#include "snapshot.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* The credential the client sent, or NULL (*len 0). Authorization must use
+ * the Bearer scheme; the OpenAI SDKs send that, Azure-style clients send
+ * api-key, and some tools send x-api-key. */
+static const char *presented(struct MHD_Connection *c, size_t *len, bool *wrong_scheme)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    *wrong_scheme = false;
+    if (v) {
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
+            v += 6;
+            while (*v == ' ' || *v == '\t')
+                v++;
+        } else {
+            *wrong_scheme = *v != '\0';
+            v = NULL;
+        }
+    }
+    if (!v || !*v)
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "api-key");
+    if (!v || !*v)
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+    if (!v || !*v) {
+        *len = 0;
+        return NULL;
+    }
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
+static const struct sockaddr *client_addr(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci ? ci->client_addr : NULL;
+}
+
+static void day_of(int64_t t, char *out, size_t size)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(out, size, "%Y-%m-%d", &tm);
+}
+
+/* The 401 for a credential that did not check out. The secret is never
+ * echoed; a key is named by its public id only. */
+static void refuse(struct apierr *e, enum key_verdict v, const struct key *k, bool none,
+                   bool wrong_scheme)
+{
+    if (none && wrong_scheme) {
+        apierr_set(e, 401, APIERR_INVALID, "invalid_api_key", NULL,
+                   "The Authorization header must use the Bearer scheme: "
+                   "Authorization: Bearer YOUR_KEY");
+    } else if (none) {
+        apierr_set(e, 401, APIERR_INVALID, "invalid_api_key", NULL,
+                   "You didn't provide an API key. Send it in an Authorization header using "
+                   "Bearer auth (Authorization: Bearer YOUR_KEY), or in an api-key or "
+                   "x-api-key header");
+    } else if (v == KEY_EXPIRED && k) {
+        char day[16];
+        day_of(k->expires - 1, day, sizeof day);
+        apierr_set(e, 401, APIERR_INVALID, "invalid_api_key", NULL,
+                   "The API key og-%s-*** expired at the end of %s", k->id, day);
+    } else if ((v == KEY_DISABLED || v == KEY_REVOKED) && k) {
+        apierr_set(e, 401, APIERR_INVALID, "invalid_api_key", NULL, "The API key og-%s-*** %s",
+                   k->id, key_verdict_text(v));
+    } else {
+        apierr_set(e, 401, APIERR_INVALID, "invalid_api_key", NULL,
+                   "Incorrect API key provided. Keys look like og-<id>-<secret>; an "
+                   "administrator can list them with `ollama-gateway key list`");
+    }
+}
+
+static int admit(struct request *r, struct apierr *e)
+{
+    const struct key *k = r->key;
+    struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
+    /* Every key has a limiter state, limits or not: it also keeps the key's
+     * token totals for metrics. */
+    r->rl = rl_state_for(k->id);
+    if (!r->rl)
+        return 0; /* out of memory: serve rather than refuse a paying client */
+    bool generation = r->route == ROUTE_CHAT;
+    if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
+        r->rl_inflight = generation && lim.max_inflight;
+        return 0;
+    }
+    apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
+               "Rate limit reached for key og-%s-*** on %s; try again in %u s", k->id, r->rlv.which,
+               r->rlv.retry_after_s);
+    e->retry_after_s = r->rlv.retry_after_s;
+    return -1;
+}
+
+int auth_request(struct request *r, struct apierr *e)
+{
+    if (r->cfg->auth == CFG_AUTH_NONE || r->route == ROUTE_HEALTHZ || r->route == ROUTE_READYZ)
+        return 0;
+    struct authguard *g = r->w->gw->authguard;
+    const struct sockaddr *sa = client_addr(r->conn);
+    int64_t now = now_ms();
+    unsigned wait = g ? authguard_blocked(g, sa, now) : 0;
+    if (wait) {
+        apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
+                   "Too many failed authentication attempts from this address; try again in "
+                   "%u s",
+                   wait);
+        e->retry_after_s = wait;
+        return -1;
+    }
+    size_t len;
+    bool wrong_scheme;
+    const char *tok = presented(r->conn, &len, &wrong_scheme);
+    const struct key *k = NULL;
+    enum key_verdict v =
+        tok ? keyring_verify(r->snap->keys, tok, len, (int64_t)time(NULL), &k) : KEY_MALFORMED;
+    if (v != KEY_OK) {
+        refuse(e, v, k, !tok, wrong_scheme);
+        unsigned blocked = g ? authguard_failed(g, sa, now) : 0;
+        if (blocked)
+            log_warn("authentication failed too often from one address (last: %s%s): refused "
+                     "for %u s",
+                     k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
+        return -1;
+    }
+    r->key = k;
+    return admit(r, e);
+}
+
+int auth_scope(const struct request *r, const char *model, struct apierr *e)
+{
+    if (!r->key || key_allows_model(r->key, model))
+        return 0;
+    return apierr_set(e, 403, APIERR_PERMISSION, "model_not_allowed", "model",
+                      "The API key og-%s-*** may not use the model '%s'", r->key->id, model);
+}
+
+static void add_one(void *ud, const char *name, const char *value)
+{
+    MHD_add_response_header(ud, name, value);
+}
+
+void auth_add_headers(const struct request *r, struct MHD_Response *resp)
+{
+    if (r->rl)
+        rl_headers(&r->rlv, add_one, resp);
+}
+
+void auth_finish(struct request *r)
+{
+    if (!r->rl)
+        return;
+    if (r->rl_inflight) {
+        rl_release(r->rl);
+        r->rl_inflight = false;
+    }
+    long prompt = r->prompt_tokens, completion = r->completion_tokens;
+    /* A stream cut short (client gone, backend died) never got Ollama's
+     * counts: charge one token per line received, since Ollama sends one
+     * line per token. */
+    if (!prompt && !completion)
+        completion = r->up_lines;
+    if (prompt || completion) {
+        const struct key *k = r->key;
+        struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
+        rl_charge(r->rl, &lim, prompt, completion, now_ms());
+    }
+}
