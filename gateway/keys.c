@@ -484,7 +484,7 @@ static void check_time(struct kctx *x, const cJSON *v, const char *path, int64_t
 
 static void check_models(struct kctx *x, const cJSON *v, const char *path, struct key *k)
 {
-    char d[SHOWBUF], ipath[160];
+    char d[SHOWBUF], ipath[192];
     if (!cJSON_IsArray(v)) {
         kerr(x, path,
              "must be an array of model names or globs, like [\"llama3*\", \"qwen2.5:14b\"], "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it:
-#   1. a normal build (gcc, -Werror) and every ctest test (unit, integration, npm);
+#   1. a Release build (gcc, -Werror; the one the README runs) and every ctest test (unit, integration, npm);
 #   2. the libFuzzer targets built with clang, replaying their corpus (fuzz-smoke);
 #   3. an ASan+UBSan build and every ctest test again (its summary ends the output).
 # Installs missing Debian packages (deploy/install-deps.sh --test) and runs
@@ -15,8 +15,8 @@ if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modul
   (cd tests && npm ci --no-audit --no-fund)
 fi
 
-echo "== build: gcc, warnings as errors"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+echo "== build: gcc, Release (as the README runs it), warnings as errors"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON >/dev/null
 cmake --build build -j "$JOBS"
 ctest --test-dir build --output-on-failure -j 2
 

@@ -12,7 +12,8 @@
 
 static struct cfg *load(const char *aliases_json)
 {
-    char text[4096];
+    char text[8192];
+    assert_true(strlen(aliases_json) < 4096);
     snprintf(text, sizeof text,
              "{\"backends\": [{\"name\": \"gpu1\", \"url\": \"http://127.0.0.1:11434\"}],\n"
              " \"aliases\": %s}",
