@@ -478,14 +478,14 @@ fi
     awk -F'\t' '
         $2 == "nginx" { n[$1] = $6; nr[$1] = $7 }
         $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
-        $2 == "gateway, API key" { k[$1] = $6 }
+        $2 == "gateway, API key" { ka[$1] = $6 }
         $2 == "gateway, key with limits" { kl[$1] = $6 }
         END {
             split("a b", t, " ")
             for (i = 1; i <= 2; i++) {
                 x = t[i]
-                if ((x in g) && (x in k) && g[x] != "-" && k[x] != "-")
-                    printf "(%s) API key checked: %+.1f us CPU per request; with limits: %+.1f us\n", x, k[x] - g[x], (x in kl && kl[x] != "-") ? kl[x] - g[x] : 0
+                if ((x in g) && (x in ka) && g[x] != "-" && ka[x] != "-")
+                    printf "(%s) API key checked: %+.1f us CPU per request; with limits: %+.1f us\n", x, ka[x] - g[x], (x in kl && kl[x] != "-") ? kl[x] - g[x] : 0
             }
             split("a b c", s, " ")
             for (i = 1; i <= 3; i++) {
