@@ -70,7 +70,11 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     int_field(&b, ",\"status\":", status);
     str_field(&b, ",\"model\":", r->model);
     str_field(&b, ",\"upstream_model\":", r->upstream_model);
-    str_field(&b, ",\"backend\":", r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
+    /* the backend that served it: the last one tried (none when it was never sent) */
+    str_field(&b, ",\"backend\":",
+              r->attempts && r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
+    int_field(&b, ",\"attempts\":", (long)r->attempts);
+    int_field(&b, ",\"queue_ms\":", r->queue_ms);
     buf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
     int_field(&b, ",\"prompt_tokens\":", r->prompt_tokens);
     int_field(&b, ",\"completion_tokens\":", r->completion_tokens);

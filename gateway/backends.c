@@ -5,11 +5,13 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DISCOVERY_BODY_MAX (8u << 20) /* a /api/tags answer with thousands of models */
 #define FAILURES_TO_MARK_DOWN 3       /* requests refused in a row */
@@ -25,14 +27,30 @@ struct model_entry {
     long modified;
 };
 
+/* Routing state of one model on one backend (under the table's mutex). */
+struct model_use {
+    char *name;         /* owned, as sent */
+    unsigned cold;      /* requests in flight that started a cold load */
+    int64_t warm_until; /* monotonic ms: it answered recently, so it is loaded */
+};
+
 struct backend {
     const struct cfg_backend *conf; /* borrowed from cfg */
+    /* discovery's, under the read-write lock */
     bool up;
     int failures;               /* request failures since the last good poll */
     int poll_failures;          /* polls failed in a row */
     bool polled;                /* at least one poll has finished */
-    struct model_entry *models; /* owned */
+    struct model_entry *models; /* owned: /api/tags */
     size_t nmodels;
+    struct model_entry *loaded; /* owned: /api/ps */
+    size_t nloaded;
+    /* routing's, under the mutex */
+    unsigned max_inflight, max_queue, weight;
+    unsigned inflight, queued;
+    struct route_waiter *qhead, *qtail;
+    struct model_use *uses;
+    size_t nuses, cuses;
 };
 
 struct backends {
@@ -40,7 +58,9 @@ struct backends {
     struct cfg *cfg; /* a reference */
     struct backend *v;
     size_t n;
-    pthread_rwlock_t lock; /* guards every struct backend field but conf */
+    pthread_rwlock_t lock; /* guards discovery's fields of every struct backend */
+    pthread_mutex_t mu;    /* guards routing's fields; taken after lock, never before */
+    int64_t warm_ms;       /* how long an answer counts as "loaded" */
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     bool stopping;
@@ -72,7 +92,11 @@ struct backends *backends_new(struct cfg *cfg)
     }
     for (size_t i = 0; i < b->n; i++)
         b->v[i].conf = &cfg->backends[i];
+    /* Two polls of /api/ps: by then it shows the model if it is still loaded. */
+    b->warm_ms = 2 * (int64_t)cfg->discovery_interval_s * 1000 + 1000;
     pthread_rwlock_init(&b->lock, NULL);
+    pthread_mutex_init(&b->mu, NULL);
+    backends_set_limits(b, cfg);
     pthread_mutex_init(&b->wake_lock, NULL);
     pthread_cond_init(&b->wake, NULL);
     return b;
@@ -90,10 +114,17 @@ void backends_unref(struct backends *b)
     if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
     backends_stop(b);
-    for (size_t i = 0; i < b->n; i++)
-        free_models(b->v[i].models, b->v[i].nmodels);
+    for (size_t i = 0; i < b->n; i++) {
+        struct backend *be = &b->v[i];
+        free_models(be->models, be->nmodels);
+        free_models(be->loaded, be->nloaded);
+        for (size_t k = 0; k < be->nuses; k++)
+            free(be->uses[k].name);
+        free(be->uses);
+    }
     free(b->v);
     pthread_rwlock_destroy(&b->lock);
+    pthread_mutex_destroy(&b->mu);
     pthread_mutex_destroy(&b->wake_lock);
     pthread_cond_destroy(&b->wake);
     cfg_unref(b->cfg);
@@ -111,15 +142,24 @@ bool backends_same_config(const struct cfg *a, const struct cfg *b)
         return false;
     for (size_t i = 0; i < a->nbackends; i++) {
         const struct cfg_backend *x = &a->backends[i], *y = &b->backends[i];
-        if (!str_eq(x->name, y->name) || !str_eq(x->url, y->url) ||
-            x->max_inflight != y->max_inflight || x->weight != y->weight ||
-            x->nheaders != y->nheaders)
+        if (!str_eq(x->name, y->name) || !str_eq(x->url, y->url) || x->nheaders != y->nheaders)
             return false;
         for (size_t h = 0; h < x->nheaders; h++)
             if (!str_eq(x->headers[h], y->headers[h]))
                 return false;
     }
     return true;
+}
+
+void backends_set_limits(struct backends *b, const struct cfg *cfg)
+{
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->n && i < cfg->nbackends; i++) {
+        b->v[i].max_inflight = cfg->backends[i].max_inflight;
+        b->v[i].max_queue = cfg->backends[i].max_queue;
+        b->v[i].weight = cfg->backends[i].weight ? cfg->backends[i].weight : 1;
+    }
+    pthread_mutex_unlock(&b->mu);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)
@@ -210,18 +250,46 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
     return 0;
 }
 
+/* The version an Ollama reports, for the log when it comes up. */
+static void poll_version(const struct cfg_backend *conf, char *out, size_t n)
+{
+    struct buf body;
+    char why[192];
+    buf_init(&body, 4096);
+    snprintf(out, n, "?");
+    if (http_get(conf, "/api/version", &body, why, sizeof why) == POLL_OK) {
+        cJSON *root = cJSON_ParseWithLength(body.p ? body.p : "", body.len);
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "version"));
+        if (v)
+            snprintf(out, n, "%s", v);
+        cJSON_Delete(root);
+    }
+    buf_free(&body);
+}
+
 static void poll_one(struct backends *b, size_t i)
 {
     struct backend *be = &b->v[i];
     struct buf body;
     buf_init(&body, DISCOVERY_BODY_MAX);
-    struct model_entry *models = NULL;
-    size_t nmodels = 0;
+    struct model_entry *models = NULL, *loaded = NULL;
+    size_t nmodels = 0, nloaded = 0;
     char why[192] = "";
     enum poll_result res = http_get(be->conf, "/api/tags", &body, why, sizeof why);
     if (res == POLL_OK && parse_tags(&body, &models, &nmodels) < 0) {
         snprintf(why, sizeof why, "/api/tags answered something that is not a model list");
         res = POLL_FAILED;
+    }
+    /* /api/ps (Ollama 0.1.38+) says which models are in memory. A backend
+     * without it still serves: its models just never count as loaded. */
+    buf_reset(&body);
+    if (res == POLL_OK) {
+        char pswhy[192];
+        if (http_get(be->conf, "/api/ps", &body, pswhy, sizeof pswhy) != POLL_OK ||
+            parse_tags(&body, &loaded, &nloaded) < 0) {
+            loaded = NULL;
+            nloaded = 0;
+        }
     }
     buf_free(&body);
 
@@ -229,8 +297,11 @@ static void poll_one(struct backends *b, size_t i)
     bool was_up = be->up;
     if (res == POLL_OK) {
         free_models(be->models, be->nmodels);
+        free_models(be->loaded, be->nloaded);
         be->models = models;
         be->nmodels = nmodels;
+        be->loaded = loaded;
+        be->nloaded = nloaded;
         be->up = true;
         be->failures = 0;
         be->poll_failures = 0;
@@ -244,12 +315,16 @@ static void poll_one(struct backends *b, size_t i)
     if (first && !is_up)
         log_warn("backend %s (%s) is not answering (%s): requests get 503 until it does",
                  be->conf->name, be->conf->url, why);
-    if (is_up && !was_up)
-        log_info("backend %s (%s) is up with %zu models", be->conf->name, be->conf->url, nmodels);
-    else if (!is_up && was_up)
+    if (is_up && !was_up) {
+        char version[64];
+        poll_version(be->conf, version, sizeof version);
+        log_info("backend %s (%s) is up: Ollama %s, %zu models, %zu loaded", be->conf->name,
+                 be->conf->url, version, nmodels, nloaded);
+    } else if (!is_up && was_up) {
         log_warn("backend %s (%s) is down: %s", be->conf->name, be->conf->url, why);
-    else if (res != POLL_OK && is_up)
+    } else if (res != POLL_OK && is_up) {
         log_warn("backend %s (%s): %s; still in service", be->conf->name, be->conf->url, why);
+    }
 }
 
 void backends_poll_all(struct backends *b)
@@ -307,22 +382,288 @@ static bool backend_has(const struct backend *be, const char *model)
     return false;
 }
 
-int backends_pick(struct backends *b, const char *model, bool *any_up)
+/* Which of ask's names be lists, or -1. Read lock held. */
+static long name_on(const struct backend *be, const struct route_ask *ask)
 {
-    int found = -1;
-    bool up = false;
-    pthread_rwlock_rdlock(&b->lock);
-    for (size_t i = 0; i < b->n && found < 0; i++) {
-        if (!b->v[i].up)
-            continue;
-        up = true;
-        if (backend_has(&b->v[i], model))
-            found = (int)i;
+    for (size_t n = 0; n < ask->nnames; n++)
+        if (backend_has(be, ask->names[n]))
+            return (long)n;
+    return -1;
+}
+
+static bool in_ps(const struct backend *be, const char *model)
+{
+    for (size_t k = 0; k < be->nloaded; k++)
+        if (router_model_eq(be->loaded[k].name, model))
+            return true;
+    return false;
+}
+
+/* The routing state of model on be; created when create. Mutex held. */
+static struct model_use *use_of(struct backend *be, const char *model, bool create)
+{
+    for (size_t k = 0; k < be->nuses; k++)
+        if (router_model_eq(be->uses[k].name, model))
+            return &be->uses[k];
+    if (!create)
+        return NULL;
+    if (be->nuses == be->cuses) {
+        size_t c = be->cuses ? 2 * be->cuses : 4;
+        struct model_use *u = realloc(be->uses, c * sizeof *u);
+        if (!u)
+            return NULL;
+        be->uses = u;
+        be->cuses = c;
     }
+    char *name = strdup(model);
+    if (!name)
+        return NULL;
+    be->uses[be->nuses] = (struct model_use){.name = name};
+    return &be->uses[be->nuses++];
+}
+
+static bool allowed(const struct route_ask *ask, size_t i)
+{
+    for (size_t t = 0; t < ask->ntried; t++)
+        if (ask->tried[t] == (int)i)
+            return false;
+    if (!ask->only)
+        return true;
+    for (size_t k = 0; k < ask->nonly; k++)
+        if (ask->only[k] == i)
+            return true;
+    return false;
+}
+
+#define VIEW_ON_STACK 16
+
+enum choice_outcome backends_route(struct backends *b, const struct route_ask *ask,
+                                   struct route_waiter *w, int64_t now, int *idx, size_t *name)
+{
+    struct choice_backend stack[VIEW_ON_STACK], *view = stack;
+    long names_stack[VIEW_ON_STACK], *names = names_stack;
+    if (b->n > VIEW_ON_STACK) {
+        view = calloc(b->n, sizeof *view);
+        names = calloc(b->n, sizeof *names);
+        if (!view || !names) {
+            free(view);
+            free(names);
+            return CHOICE_NONE_UP;
+        }
+    }
+    pthread_rwlock_rdlock(&b->lock);
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->n; i++) {
+        struct backend *be = &b->v[i];
+        long k = name_on(be, ask);
+        names[i] = k;
+        const struct model_use *u = k >= 0 ? use_of(be, ask->names[k], false) : NULL;
+        view[i] = (struct choice_backend){
+            .up = be->up,
+            .has_model = k >= 0,
+            .allowed = allowed(ask, i),
+            .loaded = k >= 0 && (in_ps(be, ask->names[k]) || (u && u->warm_until > now)),
+            .loading = u && u->cold > 0,
+            .inflight = be->inflight,
+            .max_inflight = be->max_inflight,
+            .weight = be->weight,
+            .queued = be->queued,
+            .max_queue = be->max_queue,
+        };
+    }
+    size_t i = 0;
+    enum choice_outcome o = choice_pick(view, b->n, &i);
+    if (o == CHOICE_SEND) {
+        b->v[i].inflight++;
+    } else if (o == CHOICE_QUEUE) {
+        struct backend *be = &b->v[i];
+        w->table = b;
+        w->backend = (int)i;
+        w->state = WAITER_QUEUED;
+        w->next = NULL;
+        w->prev = be->qtail;
+        if (be->qtail)
+            be->qtail->next = w;
+        else
+            be->qhead = w;
+        be->qtail = w;
+        be->queued++;
+    }
+    pthread_mutex_unlock(&b->mu);
     pthread_rwlock_unlock(&b->lock);
-    if (any_up)
-        *any_up = up;
-    return found;
+    if (o == CHOICE_SEND || o == CHOICE_QUEUE) {
+        *idx = (int)i;
+        *name = (size_t)names[i];
+    }
+    if (view != stack) {
+        free(view);
+        free(names);
+    }
+    return o;
+}
+
+long backends_name_on(struct backends *b, int idx, const struct route_ask *ask)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return -1;
+    pthread_rwlock_rdlock(&b->lock);
+    long k = b->v[idx].up ? name_on(&b->v[idx], ask) : -1;
+    pthread_rwlock_unlock(&b->lock);
+    return k;
+}
+
+/* A cold load is starting: the request was sent to idx for model, which is
+ * not in memory there. Returns whether the request counts as cold. */
+bool backends_begin(struct backends *b, int idx, const char *model, int64_t now)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return false;
+    bool cold = false;
+    pthread_rwlock_rdlock(&b->lock);
+    pthread_mutex_lock(&b->mu);
+    struct backend *be = &b->v[idx];
+    struct model_use *u = use_of(be, model, true);
+    if (u && !in_ps(be, model) && u->warm_until <= now) {
+        u->cold++;
+        cold = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    pthread_rwlock_unlock(&b->lock);
+    return cold;
+}
+
+/* Unlink w from its backend's queue. Mutex held. */
+static void dequeue(struct backend *be, struct route_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        be->qhead = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        be->qtail = w->prev;
+    w->prev = w->next = NULL;
+    be->queued--;
+}
+
+/* A slot on be is free: hand it to the head of its queue, or give it back.
+ * Mutex held. */
+static void pass_slot(struct backend *be)
+{
+    struct route_waiter *w = be->qhead;
+    if (!w || (be->max_inflight && be->inflight > be->max_inflight)) {
+        /* max_inflight was lowered by a reload: let the excess drain */
+        be->inflight--;
+        return;
+    }
+    dequeue(be, w);
+    w->state = WAITER_GRANTED; /* it keeps the slot */
+    struct route_inbox *in = w->inbox;
+    pthread_mutex_lock(&in->mu);
+    w->next = in->head;
+    if (in->head)
+        in->head->prev = w;
+    in->head = w;
+    pthread_mutex_unlock(&in->mu);
+    uint64_t one = 1;
+    if (write(in->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn("route: cannot wake a worker: %s", strerror(errno));
+}
+
+void backends_leave(struct backends *b, struct route_waiter *w)
+{
+    if (w->state == WAITER_IDLE || w->table != b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    struct backend *be = &b->v[w->backend];
+    if (w->state == WAITER_QUEUED) {
+        dequeue(be, w);
+    } else {
+        /* Granted but not used: out of the inbox, and the slot passes on. */
+        struct route_inbox *in = w->inbox;
+        pthread_mutex_lock(&in->mu);
+        if (w->prev)
+            w->prev->next = w->next;
+        else if (in->head == w)
+            in->head = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->prev = w->next = NULL;
+        pthread_mutex_unlock(&in->mu);
+        pass_slot(be);
+    }
+    w->state = WAITER_IDLE;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void answered(struct backends *b, struct backend *be, const char *model, bool cold,
+                     int64_t now)
+{
+    struct model_use *u = use_of(be, model, true);
+    if (!u)
+        return;
+    if (cold && u->cold)
+        u->cold--;
+    u->warm_until = now + b->warm_ms;
+}
+
+void backends_answered(struct backends *b, int idx, const char *model, bool cold, int64_t now)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return;
+    pthread_mutex_lock(&b->mu);
+    answered(b, &b->v[idx], model, cold, now);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void backends_done(struct backends *b, int idx, const char *model, bool cold, bool got_answer,
+                   int64_t now)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return;
+    pthread_mutex_lock(&b->mu);
+    struct backend *be = &b->v[idx];
+    if (got_answer) {
+        answered(b, be, model, false, now);
+    } else if (cold) {
+        struct model_use *u = use_of(be, model, false);
+        if (u && u->cold)
+            u->cold--;
+    }
+    if (be->inflight)
+        pass_slot(be);
+    pthread_mutex_unlock(&b->mu);
+}
+
+int route_inbox_init(struct route_inbox *in, int efd)
+{
+    in->head = NULL;
+    in->efd = efd;
+    return pthread_mutex_init(&in->mu, NULL) ? -1 : 0;
+}
+
+void route_inbox_destroy(struct route_inbox *in)
+{
+    pthread_mutex_destroy(&in->mu);
+}
+
+struct route_waiter *route_inbox_take(struct route_inbox *in)
+{
+    pthread_mutex_lock(&in->mu);
+    struct route_waiter *w = in->head;
+    in->head = NULL;
+    pthread_mutex_unlock(&in->mu);
+    /* The inbox is a stack: reverse it so the oldest grant starts first. */
+    struct route_waiter *out = NULL;
+    while (w) {
+        struct route_waiter *next = w->next;
+        w->next = out;
+        w->prev = NULL;
+        out = w;
+        w = next;
+    }
+    return out;
 }
 
 bool backends_any_up(struct backends *b)
@@ -333,6 +674,52 @@ bool backends_any_up(struct backends *b)
         up = b->v[i].up;
     pthread_rwlock_unlock(&b->lock);
     return up;
+}
+
+bool backends_is_up(struct backends *b, int idx)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return false;
+    pthread_rwlock_rdlock(&b->lock);
+    bool up = b->v[idx].up;
+    pthread_rwlock_unlock(&b->lock);
+    return up;
+}
+
+size_t backends_count(const struct backends *b)
+{
+    return b->n;
+}
+
+void backends_stats(struct backends *b, int idx, struct backend_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (idx < 0 || (size_t)idx >= b->n)
+        return;
+    pthread_rwlock_rdlock(&b->lock);
+    pthread_mutex_lock(&b->mu);
+    const struct backend *be = &b->v[idx];
+    st->up = be->up;
+    st->inflight = be->inflight;
+    st->queued = be->queued;
+    st->nmodels = be->nmodels;
+    st->nloaded = be->nloaded;
+    pthread_mutex_unlock(&b->mu);
+    pthread_rwlock_unlock(&b->lock);
+}
+
+void backends_report_success(struct backends *b, int idx)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return;
+    pthread_rwlock_rdlock(&b->lock);
+    bool any = b->v[idx].failures != 0;
+    pthread_rwlock_unlock(&b->lock);
+    if (!any)
+        return; /* the common case takes no write lock */
+    pthread_rwlock_wrlock(&b->lock);
+    b->v[idx].failures = 0;
+    pthread_rwlock_unlock(&b->lock);
 }
 
 void backends_report_failure(struct backends *b, int idx)
@@ -348,7 +735,7 @@ void backends_report_failure(struct backends *b, int idx)
     }
     pthread_rwlock_unlock(&b->lock);
     if (went_down) {
-        log_warn("backend %s marked down after %d failed requests", be->conf->name,
+        log_warn("backend %s marked down after %d failed requests in a row", be->conf->name,
                  FAILURES_TO_MARK_DOWN);
         /* Let discovery look again now rather than at the next interval. */
         pthread_mutex_lock(&b->wake_lock);

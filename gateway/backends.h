@@ -1,7 +1,8 @@
 /*
  * backends: what the gateway knows about each Ollama server, kept fresh by a
- * discovery thread that polls /api/version, /api/tags and /api/ps (never a
- * route that generates or loads a model).
+ * discovery thread that polls /api/tags and /api/ps every interval, and
+ * /api/version when a backend comes up (never a route that generates or
+ * loads a model), and the routing state that all workers share.
  *
  * Ownership and threads: one struct backends per distinct set of configured
  * backends, reference-counted (snapshots that share it hold references),
@@ -15,8 +16,11 @@
 
 #include "buf.h"
 #include "config.h"
+#include "choice.h"
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct backends;
 
@@ -34,18 +38,99 @@ int backends_start(struct backends *b);
 void backends_stop(struct backends *b);
 
 /* Would a table for cfg b be the same as one for cfg a: the same backends,
- * in the same order, with the same settings and polling interval? Then a
- * reload keeps the table it has (and what discovery knows). */
+ * in the same order, with the same URLs, headers and polling interval? Then
+ * a reload keeps the table it has (with what discovery knows, the requests
+ * in flight and the queues), and backends_set_limits() applies b's
+ * max_inflight, max_queue and weight. */
 bool backends_same_config(const struct cfg *a, const struct cfg *b);
+void backends_set_limits(struct backends *b, const struct cfg *cfg);
 
-/* Index of the first backend that is up and has model (Ollama name rules),
- * or -1. *any_up tells whether any backend was up at all. */
-int backends_pick(struct backends *b, const char *model, bool *any_up);
+/*
+ * Routing (the rules are choice.h's). Besides what discovery knows, the table
+ * keeps per backend the requests in flight, a FIFO wait queue, and per model
+ * whether a cold load is under way and when it last answered. That state is
+ * under one mutex per table, taken twice per request (route, done).
+ *
+ * A request that has to wait is queued with a route_waiter embedded in it.
+ * Whoever frees a slot on that backend (any worker) hands the slot to the
+ * head of its queue: the waiter moves to its worker's route_inbox and the
+ * worker's eventfd is written; the worker then takes its granted waiters with
+ * route_inbox_take() and starts them. A waiter is in at most one list at a
+ * time (a backend's queue or an inbox), always under the table's mutex and,
+ * for the inbox, the inbox's own.
+ */
+struct route_inbox {
+    pthread_mutex_t mu;
+    struct route_waiter *head; /* granted, not yet taken */
+    int efd;                   /* written once per grant */
+};
+
+enum waiter_state { WAITER_IDLE, WAITER_QUEUED, WAITER_GRANTED };
+
+struct route_waiter {
+    struct route_waiter *prev, *next;
+    struct route_inbox *inbox; /* the owner's */
+    void *owner;               /* the request */
+    struct backends *table;    /* where it is queued or was granted */
+    int backend;               /* the backend it waits for, or was granted */
+    enum waiter_state state;
+};
+
+int route_inbox_init(struct route_inbox *in, int efd);
+void route_inbox_destroy(struct route_inbox *in);
+/* Detach and return the granted waiters (a list linked by next), oldest first. */
+struct route_waiter *route_inbox_take(struct route_inbox *in);
+
+/* What a request asks for. */
+struct route_ask {
+    const char *const *names; /* the model's names (an alias's list, or the one asked) */
+    size_t nnames;
+    const unsigned *only; /* allowed backend indexes (an alias's "backends"), NULL = all */
+    size_t nonly;
+    const int *tried; /* backends this request already tried */
+    size_t ntried;
+};
+
+/* The route chosen: CHOICE_SEND (the slot is taken: send to *idx the name
+ * names[*name]), CHOICE_QUEUE (w is queued on *idx; the grant comes through
+ * w->inbox), or the reason there is none. */
+enum choice_outcome backends_route(struct backends *b, const struct route_ask *ask,
+                                   struct route_waiter *w, int64_t now_ms, int *idx, size_t *name);
+/* A granted waiter: which of ask's names to send to w->backend. -1 if the
+ * backend no longer lists any (the caller gives the slot back). */
+long backends_name_on(struct backends *b, int idx, const struct route_ask *ask);
+/* Leave the queue (client gone, timeout, re-route), or give back a slot that
+ * was granted but not used. Idle waiters: nothing to do. */
+void backends_leave(struct backends *b, struct route_waiter *w);
+/* The request is being sent to idx for model (as sent). Returns whether it
+ * starts a cold load there (the model is not in memory there): pass that to
+ * backends_answered and backends_done. */
+bool backends_begin(struct backends *b, int idx, const char *model, int64_t now_ms);
+/* A request sent to idx asking for model (as sent) is over: give back its
+ * slot (the first waiter in the queue gets it). answered: it received a
+ * first answer line, so the model is loaded there now. */
+void backends_done(struct backends *b, int idx, const char *model, bool cold, bool answered,
+                   int64_t now_ms);
+/* The first answer line for model from idx: a cold load there is over. */
+void backends_answered(struct backends *b, int idx, const char *model, bool cold, int64_t now_ms);
+
 bool backends_any_up(struct backends *b);
+bool backends_is_up(struct backends *b, int idx);
+
+/* Per-backend figures for metrics. */
+struct backend_stats {
+    bool up;
+    unsigned inflight, queued;
+    size_t nmodels, nloaded;
+};
+size_t backends_count(const struct backends *b);
+void backends_stats(struct backends *b, int idx, struct backend_stats *st);
 
 /* Tell discovery about a request that failed to connect, so that a dead
  * backend is noticed before its next poll. */
 void backends_report_failure(struct backends *b, int idx);
+/* A request reached idx and got an answer: reset its failure count. */
+void backends_report_success(struct backends *b, int idx);
 
 /* Call fn for every distinct model name (as Ollama lists it) on up backends,
  * under the read lock: fn must not call back into backends. */

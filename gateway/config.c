@@ -1461,16 +1461,21 @@ static const struct key backend_keys[] = {
      .width = sizeof(unsigned),
      .min = 0,
      .max = 100000,
-     .def = 0,
-     .notice = "not in force yet: requests are not limited or queued per backend"},
+     .def = 0},
+    {.name = "max_queue",
+     .fn = key_uint,
+     .off = offsetof(struct cfg_backend, max_queue),
+     .width = sizeof(unsigned),
+     .min = 0,
+     .max = 100000,
+     .def = 100},
     {.name = "weight",
      .fn = key_uint,
      .off = offsetof(struct cfg_backend, weight),
      .width = sizeof(unsigned),
      .min = 1,
      .max = 1000,
-     .def = 1,
-     .notice = "not in force yet: backends are not chosen by weight"},
+     .def = 1},
     {.name = "headers", .fn = key_headers},
 };
 static const struct table backend_table = TABLE(backend_keys);
@@ -1557,22 +1562,63 @@ static bool model_name_ok(const char *s)
     return true;
 }
 
-static void key_model(struct ctx *x, const cJSON *v, const char *path, void *base,
-                      const struct key *k)
+/* One model name of an alias; NULL after reporting why it is not one. */
+static const char *model_name(struct ctx *x, const cJSON *v, const char *path)
 {
-    (void)k;
     char d[SHOWBUF];
     const char *s = get_string(x, v, path, "an Ollama model name, e.g. \"llama3.2\"");
     if (!s)
-        return;
+        return NULL;
     if (!model_name_ok(s)) {
         err(x, v, path,
             "%s is not a model name (no spaces or control characters, at most 256 "
             "bytes)",
             SHOW(d, s));
+        return NULL;
+    }
+    return xstrdup(x, s);
+}
+
+/* "model": "name", or a list of the names one model has on different
+ * backends (each backend is sent the first of them it lists). */
+static void key_model(struct ctx *x, const cJSON *v, const char *path, void *base,
+                      const struct key *k)
+{
+    (void)k;
+    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    struct cfg_alias *a = base;
+    size_t n = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 1;
+    if (cJSON_IsArray(v) && (n == 0 || n > 64)) {
+        err(x, v, path, "lists %zu names; give 1 to 64 names of the model", n);
         return;
     }
-    ((struct cfg_alias *)base)->model = xstrdup(x, s);
+    if (!cJSON_IsArray(v) && !cJSON_IsString(v)) {
+        err(x, v, path,
+            "expected an Ollama model name, e.g. \"llama3.2\", or a list of the names it has "
+            "on different backends, got %s",
+            describe(x, v, d, sizeof d));
+        return;
+    }
+    const char **names = xalloc_array(x, n + 1, sizeof *names);
+    if (!names)
+        return;
+    size_t got = 0, i = 0;
+    if (!cJSON_IsArray(v)) {
+        if ((names[0] = model_name(x, v, path)))
+            got = 1;
+    } else {
+        for (const cJSON *e = v->child; e; e = e->next, i++) {
+            path_index(sub, sizeof sub, path, i);
+            if ((names[got] = model_name(x, e, sub)))
+                got++;
+        }
+    }
+    if (got != n)
+        return;
+    names[got] = NULL;
+    a->model = names[0];
+    a->models = names;
+    a->nmodels = got;
 }
 
 static void key_options(struct ctx *x, const cJSON *v, const char *path, void *base,
@@ -1675,9 +1721,7 @@ static const struct key alias_keys[] = {
      .fn = key_model,
      .required = "the Ollama model to use, e.g. \"model\": \"llama3.2\""},
     {.name = "options", .fn = key_options},
-    {.name = "backends",
-     .fn = key_alias_backends,
-     .notice = "not in force yet: any backend that has the model may serve it"},
+    {.name = "backends", .fn = key_alias_backends},
 };
 static const struct table alias_table = TABLE(alias_keys);
 
@@ -1899,8 +1943,7 @@ static const struct key limits_keys[] = {
     {LIMIT("header_timeout_s", header_timeout_s, 1, 3600, 10)},
     {LIMIT("first_token_timeout_s", first_token_timeout_s, 1, 86400, 300)},
     {LIMIT("idle_stream_timeout_s", idle_stream_timeout_s, 1, 86400, 120)},
-    {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30),
-     .notice = "not in force yet: there is no per-backend queue"},
+    {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30)},
     {LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5)},
     {LIMIT("auth_failures_per_minute", auth_failures_per_minute, 0, 1000000, 10)},
 };

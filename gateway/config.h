@@ -53,6 +53,7 @@ struct cfg_backend {
     const char *name;           /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
     const char *url;            /* "http[s]://host[:port]", no trailing '/' */
     unsigned max_inflight;      /* 0..100000; 0 = no limit of ours (default): Ollama queues */
+    unsigned max_queue;         /* 0..100000, default 100: requests waiting for a slot */
     unsigned weight;            /* 1..1000, default 1 */
     const char *const *headers; /* NULL-terminated "Name: value" lines for curl_slist_append;
                                    an empty value is written "Name;" (curl's way to send it) */
@@ -62,7 +63,9 @@ struct cfg_backend {
 struct cfg_alias {
     const char *name; /* the client-facing name, or a glob (has * ? or [) */
     bool glob;
-    const char *model;             /* the Ollama model to ask for */
+    const char *model;             /* the Ollama model to ask for: models[0] */
+    const char *const *models;     /* NULL-terminated: its names on different backends */
+    size_t nmodels;                /* >= 1 */
     const cJSON *options;          /* an object of Ollama option defaults, or NULL; read-only */
     const char *const *backends;   /* NULL-terminated backend names, or NULL = any backend */
     const unsigned *backend_index; /* the same, as indexes into cfg->backends */

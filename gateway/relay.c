@@ -44,15 +44,40 @@ static const char *backend_name(const struct request *r)
     return be ? be->name : "-";
 }
 
+#define MAX_ATTEMPTS (sizeof((struct request *)0)->tried / sizeof(int))
+/* Retry-After for a 503 because every backend is busy. */
+#define BUSY_RETRY_AFTER_S 2
+
+/* Leave the queue, and give back the backend slot r holds. */
+static void release_route(struct request *r)
+{
+    struct backends *b = r->snap->backends;
+    backends_leave(b, &r->waiter);
+    if (r->holds_slot) {
+        backends_done(b, r->backend, r->upstream_model, r->cold, r->t_first != 0, now_ms());
+        r->holds_slot = false;
+        r->cold = false;
+    }
+}
+
 static void abort_upstream(struct request *r)
 {
-    if (!r->easy)
-        return;
-    /* Removing a live transfer closes its connection: that close is what makes
-     * Ollama stop generating. */
-    upstream_release(r->w, r->easy);
-    r->easy = NULL;
-    r->paused = false;
+    if (r->easy) {
+        /* Removing a live transfer closes its connection: that close is what
+         * makes Ollama stop generating. */
+        upstream_release(r->w, r->easy);
+        r->easy = NULL;
+        r->paused = false;
+    }
+    release_route(r);
+}
+
+/* The first answer line (or byte, non-streamed) from the backend. */
+static void first_answer(struct request *r, int64_t now)
+{
+    r->t_first = now;
+    backends_answered(r->snap->backends, r->backend, r->upstream_model, r->cold, now);
+    r->cold = false;
 }
 
 /* New bytes (or the end) are in r->out: make sure the client gets them. */
@@ -112,6 +137,122 @@ static int start_transfer(struct request *r)
     return 0;
 }
 
+/* What r asks the router for: the model's names (an alias may give several)
+ * and the backends it may use. */
+static void ask_of(const struct request *r, struct route_ask *ask)
+{
+    const struct cfg_alias *alias = router_alias(r->cfg, r->model);
+    *ask = (struct route_ask){
+        .names = alias ? alias->models : (const char *const *)&r->model,
+        .nnames = alias ? alias->nmodels : 1,
+        .only = alias && alias->backends ? alias->backend_index : NULL,
+        .nonly = alias ? alias->nbackends : 0,
+        .tried = r->tried,
+        .ntried = r->attempts,
+    };
+}
+
+/* Put name in the native body: it starts {"model":"<name>", (chat.c). */
+static int set_model(struct buf *body, const char *name)
+{
+    static const char head[] = "{\"model\":";
+    size_t h = sizeof head - 1, i = h + 1;
+    if (body->len <= h || memcmp(body->p, head, h) != 0 || body->p[h] != '"')
+        return -1;
+    while (i < body->len && body->p[i] != '"')
+        i += body->p[i] == '\\' ? 2 : 1;
+    if (i >= body->len)
+        return -1;
+    struct buf nb;
+    buf_init(&nb, body->max);
+    if (buf_append(&nb, head, h) < 0 || buf_json_str(&nb, name, strlen(name)) < 0 ||
+        buf_append(&nb, body->p + i + 1, body->len - i - 1) < 0) {
+        buf_free(&nb);
+        return -1;
+    }
+    buf_free(body);
+    *body = nb;
+    return 0;
+}
+
+/* Send r to backend idx, whose slot r holds, asking for name. */
+static int send_to(struct request *r, int idx, const char *name, struct apierr *e)
+{
+    r->backend = idx;
+    r->holds_slot = true;
+    if (name != r->upstream_model && strcmp(name, r->upstream_model) != 0 &&
+        set_model(&r->upbody, name) < 0) {
+        release_route(r);
+        return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+    }
+    r->upstream_model = name;
+    int64_t now = now_ms();
+    r->cold = backends_begin(r->snap->backends, idx, name, now);
+    if (r->cs_live)
+        chat_stream_set_backend(&r->cs, backend_name(r));
+    r->up_status = 0;
+    buf_reset(&r->uperr);
+    if (start_transfer(r) < 0) {
+        release_route(r);
+        return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
+                          "Could not start the request");
+    }
+    r->tried[r->attempts++] = idx;
+    r->t_sent = r->t_last_up = now;
+    r->t_next_keepalive = now + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
+    return 0;
+}
+
+/*
+ * Choose a backend for r (choice.h's rules; not one it tried already) and
+ * send r there, or queue it for a slot there. -1: e says why not: 404 when
+ * no backend has the model, 503 when those that have it are down or full.
+ */
+static int route(struct request *r, struct apierr *e)
+{
+    struct route_ask ask;
+    ask_of(r, &ask);
+    r->waiter.owner = r;
+    r->waiter.inbox = &r->w->inbox;
+    int idx = -1;
+    size_t k = 0;
+    int64_t now = now_ms();
+    switch (backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k)) {
+    case CHOICE_SEND:
+        return send_to(r, idx, ask.names[k], e);
+    case CHOICE_QUEUE:
+        r->backend = idx;
+        if (ask.names[k] != r->upstream_model && strcmp(ask.names[k], r->upstream_model) != 0 &&
+            set_model(&r->upbody, ask.names[k]) < 0) {
+            backends_leave(r->snap->backends, &r->waiter);
+            return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        }
+        r->upstream_model = ask.names[k];
+        r->t_queued = now;
+        return 0;
+    case CHOICE_FULL:
+        apierr_set(e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "Every backend that serves '%s' is busy and its queue is full; retry shortly",
+                   r->model);
+        e->retry_after_s = BUSY_RETRY_AFTER_S;
+        return -1;
+    case CHOICE_NONE_UP:
+        apierr_set(e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "No backend that serves '%s' is available right now; try again shortly",
+                   r->model);
+        e->retry_after_s = BUSY_RETRY_AFTER_S;
+        return -1;
+    case CHOICE_NO_MODEL:
+        break;
+    }
+    if (ask.names[0] != r->model)
+        return apierr_set(e, 404, APIERR_INVALID, "model_not_found", "model",
+                          "The model '%s' (an alias of '%s') does not exist on any backend",
+                          r->model, ask.names[0]);
+    return apierr_set(e, 404, APIERR_INVALID, "model_not_found", "model",
+                      "The model '%s' does not exist", r->model);
+}
+
 /* Route the parsed request and start its transfer. */
 static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
 {
@@ -127,25 +268,11 @@ static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
         return server_reply_error(r, &e);
 
     const struct cfg_alias *alias = router_alias(r->cfg, r->model);
-    const char *target = alias ? alias->model : r->model;
-    r->upstream_model = target;
-
-    bool any_up = false;
-    r->backend = backends_pick(r->snap->backends, target, &any_up);
-    if (r->backend < 0) {
-        if (!any_up)
-            apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
-                       "No backend is available right now; try again shortly");
-        else if (alias)
-            apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
-                       "The model '%s' (an alias of '%s') does not exist on any backend", r->model,
-                       target);
-        else
-            apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
-                       "The model '%s' does not exist", r->model);
-        return server_reply_error(r, &e);
-    }
-    if (chat_req_to_ollama(creq, target, alias ? alias->options : NULL, &r->upbody, &e) < 0)
+    r->upstream_model = alias ? alias->model : r->model;
+    /* Built for the first of the model's names; send_to() changes the name
+     * for a backend that lists the model under another. */
+    if (chat_req_to_ollama(creq, r->upstream_model, alias ? alias->options : NULL, &r->upbody, &e) <
+        0)
         return server_reply_error(r, &e);
 
     rand_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
@@ -155,20 +282,15 @@ static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
             apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
             return server_reply_error(r, &e);
         }
-        chat_stream_set_backend(&r->cs, backend_of(r)->name);
         r->cs_live = true;
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
         r->out.max = OUT_STREAM_MAX;
     } else {
         r->out.max = NONSTREAM_MAX;
     }
-    if (start_transfer(r) < 0) {
-        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Could not start the request");
+    if (route(r, &e) < 0)
         return server_reply_error(r, &e);
-    }
     r->phase = PHASE_UPSTREAM;
-    r->t_last_up = r->t_start;
-    r->t_next_keepalive = r->t_start + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
     request_suspend(r);
     return MHD_YES;
 }
@@ -230,7 +352,7 @@ static int on_line(void *ud, const char *line, size_t len)
 {
     struct request *r = ud;
     if (!r->t_first)
-        r->t_first = now_ms();
+        first_answer(r, now_ms());
     r->up_lines++;
     struct apierr e = {0};
     int rc = chat_stream_line(&r->cs, line, len, &r->out, &e);
@@ -261,7 +383,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return r->err.status ? CURL_WRITEFUNC_ERROR : n;
     if (!r->stream) {
         if (!r->t_first)
-            r->t_first = r->t_last_up;
+            first_answer(r, r->t_last_up);
         if (buf_append(&r->out, p, n) < 0) {
             struct apierr e;
             apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
@@ -295,6 +417,43 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     return r->ended && r->err.status ? CURL_WRITEFUNC_ERROR : n;
 }
 
+/*
+ * Failover: a backend that failed before sending any of its answer (it could
+ * not be reached, dropped the connection, or said 5xx, such as Ollama's 503
+ * "server busy") has generated nothing the client could have seen, so the
+ * request may go to another backend that has the model: at most
+ * MAX_ATTEMPTS backends, none twice. Once an answer line has arrived, never.
+ */
+static bool retryable(const struct request *r, CURLcode result)
+{
+    if (r->t_first || r->up_lines || r->client_gone || r->w->draining)
+        return false;
+    if (r->attempts >= MAX_ATTEMPTS)
+        return false;
+    if (result != CURLE_OK)
+        return result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_WRITE_ERROR;
+    return r->up_status >= 500;
+}
+
+static bool failover(struct request *r, CURLcode result)
+{
+    char why[96];
+    if (result != CURLE_OK)
+        snprintf(why, sizeof why, "%s", curl_easy_strerror(result));
+    else
+        snprintf(why, sizeof why, "HTTP %ld", r->up_status);
+    const char *failed = backend_name(r);
+    struct apierr e;
+    long status = r->up_status;
+    if (route(r, &e) < 0) {
+        r->up_status = status; /* route() failed before touching it; keep it */
+        return false;
+    }
+    log_info("request %s: backend %s failed before answering (%s): %s %s", r->id, failed, why,
+             r->easy ? "retried on" : "queued for", backend_name(r));
+    return true;
+}
+
 void relay_upstream_done(struct request *r, CURLcode result)
 {
     abort_upstream(r); /* the transfer is over: just detach and free it */
@@ -303,11 +462,15 @@ void relay_upstream_done(struct request *r, CURLcode result)
         return;
     }
     struct apierr e = {0};
+    /* Only a refused connection says nothing listens there; a slow connect
+     * may just be a busy backend. */
+    if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
+        backends_report_failure(r->snap->backends, r->backend);
+    else if (r->up_status)
+        backends_report_success(r->snap->backends, r->backend);
+    if (retryable(r, result) && failover(r, result))
+        return;
     if (result != CURLE_OK) {
-        /* Only a refused connection says nothing listens there; a slow
-         * connect may just be a busy backend. */
-        if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST)
-            backends_report_failure(r->snap->backends, r->backend);
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL, "Backend %s failed: %s",
                    backend_name(r), curl_easy_strerror(result));
         fail(r, &e);
@@ -346,9 +509,62 @@ void relay_upstream_done(struct request *r, CURLcode result)
     flush(r);
 }
 
+/* A queued request: its queue time is bounded, and a backend that went down
+ * meanwhile is not waited for. */
+static void tick_queued(struct request *r, int64_t now)
+{
+    const struct cfg_limits *l = &r->cfg->limits;
+    struct apierr e;
+    if (r->suspended)
+        worker_watch_hangup(r->w, r);
+    if (now - r->t_queued >= (int64_t)l->queue_timeout_s * 1000) {
+        backends_leave(r->snap->backends, &r->waiter);
+        r->queue_ms = (long)(now - r->t_queued);
+        apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "Every backend that serves '%s' stayed busy for %u s "
+                   "(limits.queue_timeout_s); retry shortly",
+                   r->model, (unsigned)l->queue_timeout_s);
+        e.retry_after_s = BUSY_RETRY_AFTER_S;
+        fail(r, &e);
+        return;
+    }
+    if (!backends_is_up(r->snap->backends, r->backend)) {
+        backends_leave(r->snap->backends, &r->waiter);
+        if (route(r, &e) < 0)
+            fail(r, &e);
+    }
+}
+
+void relay_granted(struct request *r)
+{
+    r->waiter.state = WAITER_IDLE;
+    r->holds_slot = true; /* the slot came with the grant */
+    int64_t now = now_ms();
+    r->queue_ms += (long)(now - r->t_queued);
+    struct route_ask ask;
+    ask_of(r, &ask);
+    long k = backends_name_on(r->snap->backends, r->backend, &ask);
+    struct apierr e;
+    if (k < 0) {
+        /* It went down or lost the model while we waited: choose again. */
+        release_route(r);
+        if (route(r, &e) < 0)
+            fail(r, &e);
+        return;
+    }
+    if (send_to(r, r->backend, ask.names[k], &e) < 0)
+        fail(r, &e);
+}
+
 void relay_tick(struct request *r, int64_t now)
 {
-    if (r->route != ROUTE_CHAT || r->ended || !r->easy)
+    if (r->route != ROUTE_CHAT || r->ended)
+        return;
+    if (r->waiter.state == WAITER_QUEUED) {
+        tick_queued(r, now);
+        return;
+    }
+    if (!r->easy)
         return;
     /* The client's socket is watched for a hang-up from the first tick that
      * finds the request suspended (EVENTLOOP.md P3): EPOLLRDHUP is level-
@@ -361,7 +577,7 @@ void relay_tick(struct request *r, int64_t now)
         worker_watch_hangup(r->w, r);
     const struct cfg_limits *l = &r->cfg->limits;
     struct apierr e;
-    if (!r->t_first && now - r->t_start >= (int64_t)l->first_token_timeout_s * 1000) {
+    if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
         abort_upstream(r);
         apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
                    "Backend %s did not start answering within %u s "
@@ -413,7 +629,7 @@ void relay_run_deferred(struct request *r)
 
 void relay_shutdown(struct request *r)
 {
-    if (r->easy) {
+    if (r->easy || r->waiter.state != WAITER_IDLE) {
         abort_upstream(r);
         struct apierr e;
         apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
@@ -427,7 +643,9 @@ void relay_shutdown(struct request *r)
 void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe)
 {
     worker_unwatch_hangup(r->w, r);
-    if (r->easy) {
+    if (r->easy || r->waiter.state != WAITER_IDLE) {
+        if (r->waiter.state == WAITER_QUEUED)
+            r->queue_ms += (long)(now_ms() - r->t_queued);
         abort_upstream(r);
         if (!r->err.status)
             apierr_set(&r->err, 499, APIERR_INVALID, "client_closed", NULL,

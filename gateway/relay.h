@@ -9,7 +9,7 @@
  *  - content reader (inside MHD_run): relay_read;
  *  - completion callback: relay_completed, then request_free → relay_release;
  *  - the loop, between curl and MHD: relay_upstream_done, relay_tick,
- *    relay_client_gone, relay_run_deferred, relay_shutdown.
+ *    relay_client_gone, relay_run_deferred, relay_shutdown, relay_granted.
  */
 #ifndef GATEWAY_RELAY_H
 #define GATEWAY_RELAY_H
@@ -29,6 +29,8 @@ void relay_tick(struct request *r, int64_t now);
 void relay_client_gone(struct request *r);
 void relay_run_deferred(struct request *r);
 void relay_shutdown(struct request *r);
+/* A request queued for a backend slot got one (worker, from its inbox). */
+void relay_granted(struct request *r);
 void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe);
 void relay_release(struct request *r);
 

@@ -227,6 +227,8 @@ int reload_all(const char *path, struct authguard *guard)
         snapshot_unref(cur);
         return -1;
     }
+    if (same)
+        backends_set_limits(b, c); /* max_inflight, max_queue, weight: live */
     warn_restart_only(started, c);
     if (c->log.level != log_get_level())
         log_set_level(c->log.level);

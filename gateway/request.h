@@ -63,8 +63,16 @@ struct request {
     struct chat_stream cs;
     bool cs_live;
     char *model;                /* owned: the model as the client asked for it */
-    const char *upstream_model; /* borrowed from cfg (an alias) or model; NULL before routing */
+    const char *upstream_model; /* the name sent: borrowed from cfg (an alias) or model */
     int backend;                /* index in cfg->backends, or -1 */
+    /* routing (backends.h): the slot on backend, the queue, failover */
+    struct route_waiter waiter; /* in a backend's queue, or granted a slot */
+    bool holds_slot;            /* backend's slot is ours until backends_done */
+    bool cold;                  /* this request started a cold load on backend */
+    int tried[3];               /* the backends tried, in order */
+    unsigned attempts;          /* how many of tried[] */
+    int64_t t_queued, t_sent;   /* monotonic ms: entered the queue; sent to backend */
+    long queue_ms;              /* time spent waiting for a slot */
     CURL *easy;                 /* owned; NULL once finished or aborted */
     struct buf upbody;          /* the native request body (curl reads it while sending) */
     struct ndjson nd;

@@ -102,6 +102,9 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
     w->event.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->event.fd < 0 || epoll_add(w, w->event.fd, EPOLLIN, &w->event) < 0)
         goto fail;
+    if (route_inbox_init(&w->inbox, w->event.fd) < 0)
+        goto fail;
+    w->inbox_live = true;
     if (upstream_init(w) < 0)
         goto fail;
     w->snap_gen = snapshot_generation();
@@ -149,6 +152,9 @@ void worker_free(struct worker *w)
     upstream_free(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
+    if (w->inbox_live)
+        route_inbox_destroy(&w->inbox);
+    w->inbox_live = false;
     if (w->event.fd >= 0)
         close(w->event.fd);
     if (w->epfd >= 0)
@@ -287,6 +293,13 @@ static void *worker_main(void *arg)
                     log_warn_errno("worker %d: eventfd", w->id);
                 if (atomic_load(&w->gw->stopping))
                     begin_drain(w);
+                /* Slots that other workers handed to requests queued here. */
+                struct route_waiter *next;
+                for (struct route_waiter *g = route_inbox_take(&w->inbox); g; g = next) {
+                    next = g->next;
+                    g->next = NULL;
+                    relay_granted(g->owner);
+                }
                 break;
             }
             case WATCH_MHD:

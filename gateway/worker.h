@@ -10,7 +10,8 @@
  * callback only sets flags and queues the request with worker_defer(); the
  * loop performs resume/unpause between curl_multi_socket_action and MHD_run.
  * The main thread talks to a worker only through worker_stop(), which writes
- * to the worker's eventfd.
+ * to the worker's eventfd; another worker only by granting a backend slot to
+ * a request queued here (backends.h: route_inbox), which writes to it too.
  */
 #ifndef GATEWAY_WORKER_H
 #define GATEWAY_WORKER_H
@@ -54,7 +55,9 @@ struct worker {
     struct gateway *gw; /* borrowed */
     pthread_t thread;
     int epfd;
-    struct watch event; /* eventfd: a message from main */
+    struct watch event;       /* eventfd: a message from main, or a slot granted */
+    struct route_inbox inbox; /* slots on backends granted to requests queued here */
+    bool inbox_live;
     struct MHD_Daemon **daemons;
     struct watch *daemon_watch;
     size_t ndaemons;

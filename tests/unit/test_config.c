@@ -341,7 +341,7 @@ static void test_unknown_keys(void **state)
     expect_error(
         "{\"backends\": [{\"url\": \"http://h\",\n \"colour\": 1}]}",
         "t.json:2: backends[0]: unknown key \"colour\" (known keys: name, url, max_inflight, "
-        "weight, headers)");
+        "max_queue, weight, headers)");
     expect_error("{\"aliases\": {\"a\": {\"modle\": \"m\"}}, " MIN_TAIL,
                  "aliases.a: unknown key \"modle\" (did you mean \"model\"?)");
     expect_error("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"ca\": \"x\"}, " MIN_TAIL,
@@ -584,6 +584,22 @@ static void test_aliases(void **state)
     assert_string_equal(c->globs[2]->name, "[ab]c");
     cfg_unref(c);
 
+    /* one model under different names on different backends */
+    c = load_ok("{\"aliases\": {\"a\": {\"model\": [\"llama3.2:3b\", \"llama3.2\"]}, \"b\": "
+                "\"m\"}, " MIN_TAIL);
+    assert_int_equal(c->exact[0]->nmodels, 2);
+    assert_string_equal(c->exact[0]->model, "llama3.2:3b");
+    assert_string_equal(c->exact[0]->models[1], "llama3.2");
+    assert_null(c->exact[0]->models[2]);
+    assert_int_equal(c->exact[1]->nmodels, 1);
+    assert_string_equal(c->exact[1]->models[0], "m");
+    cfg_unref(c);
+    expect_error("{\"aliases\": {\"a\": {\"model\": []}}, " MIN_TAIL,
+                 "aliases.a.model: lists 0 names; give 1 to 64 names of the model");
+    expect_error("{\"aliases\": {\"a\": {\"model\": [\"m\", 3]}}, " MIN_TAIL,
+                 "aliases.a.model[1]: expected an Ollama model name");
+    expect_error("{\"aliases\": {\"a\": {\"model\": {}}}, " MIN_TAIL,
+                 "aliases.a.model: expected an Ollama model name, e.g. \"llama3.2\", or a list");
     expect_error("{\"aliases\": {\"a\": \"\"}, " MIN_TAIL,
                  "aliases.a: is empty: expected an Ollama model name");
     expect_error("{\"aliases\": {\"a\": \"two words\"}, " MIN_TAIL,
@@ -771,13 +787,14 @@ static void test_not_in_force(void **state)
     /* auth is "none" here: no auth notice */
     assert_null(strstr(ns.text, "auth"));
     assert_non_null(strstr(ns.text, "t.json:3: tls: not in force yet"));
-    assert_non_null(strstr(ns.text, "t.json:10: backends[0].max_inflight: not in force yet"));
-    assert_non_null(strstr(ns.text, "t.json:11: backends[0].weight: not in force yet"));
-    assert_non_null(strstr(ns.text, "t.json:18: aliases[\"gpt-4o*\"].backends: not in force yet"));
-    assert_non_null(strstr(ns.text, "t.json:29: limits.queue_timeout_s: not in force yet"));
+    /* routing across backends is in force: nothing about it */
+    assert_null(strstr(ns.text, "max_inflight"));
+    assert_null(strstr(ns.text, "weight"));
+    assert_null(strstr(ns.text, "backends:"));
+    assert_null(strstr(ns.text, "queue_timeout_s"));
     assert_non_null(strstr(ns.text, "t.json:32: cors: not in force yet"));
     assert_non_null(strstr(ns.text, "t.json:34: metrics: not in force yet"));
-    assert_int_equal(ns.n, 7);
+    assert_int_equal(ns.n, 3);
     cfg_unref(c);
 
     /* API keys are in force: nothing to say about them. */

@@ -94,11 +94,22 @@ static void test_backends_same_config(void **state)
                             "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1/\"}],"
                             " \"aliases\": {\"x\": \"y\"}}");
     assert_true(backends_same_config(a, same));
+    /* limits are applied to the table in place (backends_set_limits), so a
+     * change to them keeps the table, its queues and its counts */
+    const char *limits_only[] = {
+        "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\", \"weight\": 2}]}",
+        "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\", \"max_inflight\": 2}]}",
+        "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\", \"max_queue\": 5}]}",
+    };
+    for (size_t i = 0; i < sizeof limits_only / sizeof *limits_only; i++) {
+        struct cfg *b = load(limits_only[i]);
+        if (!backends_same_config(a, b))
+            fail_msg("should be the same table: %s", limits_only[i]);
+        cfg_unref(b);
+    }
     const char *differ[] = {
         "{\"backends\": [{\"name\": \"b\", \"url\": \"http://127.0.0.1:1\"}]}",
         "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:2\"}]}",
-        "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\", \"weight\": 2}]}",
-        "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\", \"max_inflight\": 2}]}",
         "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\","
         " \"headers\": {\"X\": \"1\"}}]}",
         "{\"backends\": [{\"name\": \"a\", \"url\": \"http://127.0.0.1:1\"},"
