@@ -250,6 +250,67 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
     return 0;
 }
 
+/* Put a poll's result in force (it takes models and loaded). Returns whether
+ * the backend is up now; *was_up and *first tell what it was before. */
+static bool publish(struct backends *b, size_t i, enum poll_result res, struct model_entry *models,
+                    size_t nmodels, struct model_entry *loaded, size_t nloaded, bool *was_up,
+                    bool *first)
+{
+    struct backend *be = &b->v[i];
+    pthread_rwlock_wrlock(&b->lock);
+    *was_up = be->up;
+    if (res == POLL_OK) {
+        free_models(be->models, be->nmodels);
+        free_models(be->loaded, be->nloaded);
+        be->models = models;
+        be->nmodels = nmodels;
+        be->loaded = loaded;
+        be->nloaded = nloaded;
+        be->up = true;
+        be->failures = 0;
+        be->poll_failures = 0;
+    } else if (res == POLL_REFUSED || ++be->poll_failures >= POLLS_TO_MARK_DOWN) {
+        be->up = false;
+    }
+    bool is_up = be->up;
+    *first = !be->polled;
+    be->polled = true;
+    pthread_rwlock_unlock(&b->lock);
+    return is_up;
+}
+
+static struct model_entry *copy_names(const char *const *names, size_t n)
+{
+    struct model_entry *m = calloc(n ? n : 1, sizeof *m);
+    for (size_t k = 0; m && k < n; k++) {
+        if (!(m[k].name = strdup(names[k]))) {
+            free_models(m, k);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+int backends_set_discovered(struct backends *b, size_t idx, bool up, const char *const *models,
+                            size_t nmodels, const char *const *loaded, size_t nloaded)
+{
+    if (idx >= b->n)
+        return -1;
+    bool was_up, first;
+    if (!up) {
+        publish(b, idx, POLL_REFUSED, NULL, 0, NULL, 0, &was_up, &first);
+        return 0;
+    }
+    struct model_entry *m = copy_names(models, nmodels), *l = copy_names(loaded, nloaded);
+    if (!m || !l) {
+        free_models(m, m ? nmodels : 0);
+        free_models(l, l ? nloaded : 0);
+        return -1;
+    }
+    publish(b, idx, POLL_OK, m, nmodels, l, nloaded, &was_up, &first);
+    return 0;
+}
+
 /* The version an Ollama reports, for the log when it comes up. */
 static void poll_version(const struct cfg_backend *conf, char *out, size_t n)
 {
@@ -293,25 +354,8 @@ static void poll_one(struct backends *b, size_t i)
     }
     buf_free(&body);
 
-    pthread_rwlock_wrlock(&b->lock);
-    bool was_up = be->up;
-    if (res == POLL_OK) {
-        free_models(be->models, be->nmodels);
-        free_models(be->loaded, be->nloaded);
-        be->models = models;
-        be->nmodels = nmodels;
-        be->loaded = loaded;
-        be->nloaded = nloaded;
-        be->up = true;
-        be->failures = 0;
-        be->poll_failures = 0;
-    } else if (res == POLL_REFUSED || ++be->poll_failures >= POLLS_TO_MARK_DOWN) {
-        be->up = false;
-    }
-    bool is_up = be->up;
-    bool first = !be->polled;
-    be->polled = true;
-    pthread_rwlock_unlock(&b->lock);
+    bool was_up, first;
+    bool is_up = publish(b, i, res, models, nmodels, loaded, nloaded, &was_up, &first);
     if (first && !is_up)
         log_warn("backend %s (%s) is not answering (%s): requests get 503 until it does",
                  be->conf->name, be->conf->url, why);

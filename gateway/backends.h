@@ -33,6 +33,11 @@ struct backends *backends_ref(struct backends *b);
 void backends_unref(struct backends *b);
 /* Poll every backend once, synchronously (used at start, before serving). */
 void backends_poll_all(struct backends *b);
+/* Put in force what a poll of backend idx found: up with these models (and
+ * these loaded), or down (models kept from before). What discovery does
+ * after each poll; tests use it to set up a table without HTTP. */
+int backends_set_discovered(struct backends *b, size_t idx, bool up, const char *const *models,
+                            size_t nmodels, const char *const *loaded, size_t nloaded);
 /* Start/stop the discovery thread (main thread only). */
 int backends_start(struct backends *b);
 void backends_stop(struct backends *b);
