@@ -173,11 +173,8 @@ test('two backends: a model only one backend has is routed there', needGateway, 
   });
 });
 
-// Model-aware routing and failover are issue #4 (several backends); the tests
-// are written and run as soon as that lands (remove the skip then).
-const ISSUE4 = { skip: 'multi-backend routing and failover: issue #4' };
-
-test('two backends: a loaded model is preferred (no cold start)', ISSUE4, async () => {
+// Model-aware routing and failover (issue #4); routing.test.mjs has the rest.
+test('two backends: a loaded model is preferred (no cold start)', needGateway, async () => {
   await twoBackends(async (a, b, gw) => {
     b.setLoaded(['llama3.2']);
     await sleep(2500); // two discovery rounds
@@ -186,7 +183,7 @@ test('two backends: a loaded model is preferred (no cold start)', ISSUE4, async 
   });
 });
 
-test('failover: a 500 before the first byte is retried once on the other backend', ISSUE4, async () => {
+test('failover: a 500 before the first byte is retried on the other backend (never twice on one)', needGateway, async () => {
   await twoBackends(async (a, b, gw) => {
     a.script({ status: 500, error: 'A broke' });
     b.script({ status: 500, error: 'B broke' });
@@ -205,7 +202,7 @@ test('failover: a 500 before the first byte is retried once on the other backend
   });
 });
 
-test('failover: connection refused on one backend → served by the other', ISSUE4, async () => {
+test('failover: connection refused on one backend → served by the other', needGateway, async () => {
   await twoBackends(async (a, b, gw) => {
     await a.close();
     // before discovery notices, requests that pick A must fail over to B
