@@ -192,6 +192,11 @@ static int send_to(struct request *r, int idx, const char *name, struct apierr *
         chat_stream_set_backend(&r->cs, backend_name(r));
     r->up_status = 0;
     buf_reset(&r->uperr);
+    /* A backend that failed over may have left half a line behind. */
+    if (r->cs_live && ndjson_pending(&r->nd)) {
+        ndjson_free(&r->nd);
+        ndjson_init(&r->nd, MAX_NDJSON_LINE);
+    }
     if (start_transfer(r) < 0) {
         release_route(r);
         return apierr_set(e, 500, APIERR_API, "internal_error", NULL,

@@ -50,6 +50,8 @@
 //   garbageAfter: n, garbage: "…"      after n lines write a non-JSON line,
 //                            then carry on
 //   dropAfter: n             after n lines destroy the socket
+//   partial: "…"             with dropAfter (streamed): first write these bytes
+//                            (half a line, no newline), then drop
 //   stallAfter: n            after n lines write nothing more, ever
 //   hang: true               never answer (not even headers)
 // "after n lines" counts the data lines written (thinking, content and
@@ -613,6 +615,7 @@ export async function startFake(opts = {}) {
       if (sc.dropAfter === written) {
         // let what was written reach the peer, then cut the connection
         // without the chunked terminator
+        if (sc.partial && !(await ctx.write(sc.partial))) return;
         await Promise.race([ctx.flushed, ctx.waitClose()]);
         res.socket?.destroy();
         res.destroy();

@@ -572,6 +572,20 @@ test('failover on a reset before the first line (headers sent, then the connecti
   });
 });
 
+test('failover after half a first line: the next backend answer is not mixed with it', T(15000), async () => {
+  await withBackends([
+    { name: 'A', models: LLAMA, loaded: LLAMA },
+    { name: 'B', models: LLAMA, loaded: LLAMA },
+  ], {}, async ({ gw, f }) => {
+    f.A.script({ dropAfter: 0, partial: '{"model":"llama3.2","message":{"role":"assistant","content":"FROM-A' });
+    const r = await ask(gw, 'llama3.2', { stream: true });
+    assertOk(r);
+    assert.equal(r.sse.content, 'Hello from llama3.2');
+    assert.equal(chatsFor(f.B, r.id).length, 1);
+    assert.equal((await logOf(gw, r.id)).attempts, 2);
+  });
+});
+
 test('failover after keep-alive comments (nothing of the answer yet) still goes to another backend', T(15000), async () => {
   await withBackends([
     { name: 'A', models: LLAMA, loaded: LLAMA },
