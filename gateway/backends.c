@@ -151,6 +151,8 @@ bool backends_same_config(const struct cfg *a, const struct cfg *b)
     return true;
 }
 
+static void fill_slots(struct backend *be);
+
 void backends_set_limits(struct backends *b, const struct cfg *cfg)
 {
     pthread_mutex_lock(&b->mu);
@@ -158,6 +160,7 @@ void backends_set_limits(struct backends *b, const struct cfg *cfg)
         b->v[i].max_inflight = cfg->backends[i].max_inflight;
         b->v[i].max_queue = cfg->backends[i].max_queue;
         b->v[i].weight = cfg->backends[i].weight ? cfg->backends[i].weight : 1;
+        fill_slots(&b->v[i]); /* a raised limit lets waiters in at once */
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -591,18 +594,10 @@ static void dequeue(struct backend *be, struct route_waiter *w)
     be->queued--;
 }
 
-/* A slot on be is free: hand it to the head of its queue, or give it back.
- * Mutex held. */
-static void pass_slot(struct backend *be)
+/* Move w, granted a slot, to its worker's inbox and wake the worker. Mutex held. */
+static void grant(struct route_waiter *w)
 {
-    struct route_waiter *w = be->qhead;
-    if (!w || (be->max_inflight && be->inflight > be->max_inflight)) {
-        /* max_inflight was lowered by a reload: let the excess drain */
-        be->inflight--;
-        return;
-    }
-    dequeue(be, w);
-    w->state = WAITER_GRANTED; /* it keeps the slot */
+    w->state = WAITER_GRANTED; /* it holds the slot now */
     struct route_inbox *in = w->inbox;
     pthread_mutex_lock(&in->mu);
     w->next = in->head;
@@ -615,12 +610,38 @@ static void pass_slot(struct backend *be)
         log_warn("route: cannot wake a worker: %s", strerror(errno));
 }
 
+/* Hand the free slots of be to its oldest waiters, so that a slot is never
+ * free while someone waits (and a newcomer never passes a waiter). Mutex held. */
+static void fill_slots(struct backend *be)
+{
+    while (be->qhead && (be->max_inflight == 0 || be->inflight < be->max_inflight)) {
+        struct route_waiter *w = be->qhead;
+        dequeue(be, w);
+        be->inflight++;
+        grant(w);
+    }
+}
+
+/* A slot on be is given back. (After a reload lowered max_inflight, the
+ * excess drains before anyone waiting is let in.) Mutex held. */
+static void pass_slot(struct backend *be)
+{
+    be->inflight--;
+    fill_slots(be);
+}
+
 void backends_leave(struct backends *b, struct route_waiter *w)
 {
-    if (w->state == WAITER_IDLE || w->table != b)
+    /* table is only ever written by the waiter's own thread; state also by
+     * the thread that grants it a slot, so it is read under the mutex */
+    if (w->table != b)
         return;
     pthread_mutex_lock(&b->mu);
     struct backend *be = &b->v[w->backend];
+    if (w->state == WAITER_IDLE) {
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
     if (w->state == WAITER_QUEUED) {
         dequeue(be, w);
     } else {
