@@ -175,17 +175,26 @@ static int set_model(struct buf *body, const char *name)
     return 0;
 }
 
+/* Ask for the model as name from now on (a backend may list it under another
+ * of the alias's names). -1: out of memory. */
+static int use_name(struct request *r, const char *name)
+{
+    if (name != r->upstream_model && strcmp(name, r->upstream_model) != 0 &&
+        set_model(&r->upbody, name) < 0)
+        return -1;
+    r->upstream_model = name;
+    return 0;
+}
+
 /* Send r to backend idx, whose slot r holds, asking for name. */
 static int send_to(struct request *r, int idx, const char *name, struct apierr *e)
 {
     r->backend = idx;
     r->holds_slot = true;
-    if (name != r->upstream_model && strcmp(name, r->upstream_model) != 0 &&
-        set_model(&r->upbody, name) < 0) {
+    if (use_name(r, name) < 0) {
         release_route(r);
         return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
     }
-    r->upstream_model = name;
     int64_t now = now_ms();
     r->cold = backends_begin(r->snap->backends, idx, name, now);
     if (r->cs_live)
@@ -227,12 +236,10 @@ static int route(struct request *r, struct apierr *e)
         return send_to(r, idx, ask.names[k], e);
     case CHOICE_QUEUE:
         r->backend = idx;
-        if (ask.names[k] != r->upstream_model && strcmp(ask.names[k], r->upstream_model) != 0 &&
-            set_model(&r->upbody, ask.names[k]) < 0) {
+        if (use_name(r, ask.names[k]) < 0) {
             backends_leave(r->snap->backends, &r->waiter);
             return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
         }
-        r->upstream_model = ask.names[k];
         r->t_queued = now;
         return 0;
     case CHOICE_FULL:

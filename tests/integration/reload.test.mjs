@@ -7,7 +7,7 @@ import { chmodSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   useGateway, needGateway, runGateway, createKey, bearer, chat, get, jsonOf, readSSE, sseRecords, simpleChat, sleep,
-  waitFor, writeFileAtomic, TEST_ALIASES,
+  waitFor, writeFileAtomic, TEST_ALIASES, startGateway, startFake,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach }, {
@@ -224,4 +224,29 @@ test('SIGHUP reloads the keys too (nothing changed: everything keeps working)', 
   assert.equal(await statusWith(keyOf('a').secret), 401);
   const all = `${gw.stdoutRaw.join('\n')}\n${gw.stderr}`;
   for (const k of gw.keys) assert.ok(!all.includes(k.secret), `the secret of ${k.name} appears in the output`);
+});
+
+test('SIGHUP that raises a backend max_inflight lets the queued requests in at once; the queue carries over', needGateway, async () => {
+  const fake = await startFake();
+  fake.script(() => ({ tokens: ['a', 'b'], firstDelayMs: 2500 }));
+  const solo = { name: 'solo', url: fake.url, max_inflight: 1, max_queue: 5 };
+  const gw = await startGateway({ backends: [solo], config: { limits: { queue_timeout_s: 30 } } });
+  try {
+    const t0 = performance.now();
+    const answers = [0, 1, 2].map(() => chat(gw.url, simpleChat('llama3.2')).then(jsonOf));
+    await waitFor(() => fake.chats().length === 1, 3000, 20, 'the first request at the backend');
+    await sleep(300);
+    assert.equal(fake.chats().length, 1, 'max_inflight 1: the other two wait in the queue');
+    writeFileSync(gw.configPath, `${JSON.stringify({ ...gw.config, backends: [{ ...solo, max_inflight: 3 }] }, null, 2)}\n`);
+    gw.proc.kill('SIGHUP');
+    await waitFor(() => fake.chats().length === 3, 1500, 20, 'the queued requests sent once the limit is 3');
+    assert.ok(performance.now() - t0 < 2400, 'they went in before the first request ended');
+    for (const r of await Promise.all(answers)) assert.equal(r.status, 200, r.text);
+    await waitFor(() => gw.stdoutLines.filter((l) => l.path === '/v1/chat/completions').length === 3, 2000, 20, 'three access-log lines');
+    const waited = gw.stdoutLines.filter((l) => l.queue_ms > 0);
+    assert.equal(waited.length, 2, `two requests waited: ${JSON.stringify(gw.stdoutLines)}`);
+  } finally {
+    assert.equal(await gw.stop(), 0);
+    await fake.close();
+  }
 });
