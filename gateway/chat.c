@@ -1803,76 +1803,232 @@ int chat_stream_eof(struct chat_stream *s, struct apierr *err)
 /* ------------------------------------------------------------------------ */
 /* Non-streamed answers                                                      */
 
+/* A string of the answer: a JSON literal to copy as it stands (from the fast
+ * path), or text to escape. */
+struct jtext {
+    const char *lit; /* quotes included; NULL = use text */
+    size_t litlen;
+    const char *text;
+};
+
+static int put_jtext(struct buf *out, const struct jtext *t)
+{
+    return t->lit ? buf_append(out, t->lit, t->litlen) : put_str(out, t->text);
+}
+
+static bool jtext_empty(const struct jtext *t)
+{
+    return t->lit ? t->litlen <= 2 : !t->text || !t->text[0];
+}
+
+/* What a chat.completion object is made of. */
+struct completion {
+    struct jtext content, thinking;
+    const cJSON *tcs;      /* tool calls (general path only), or NULL */
+    const cJSON *logprobs; /* (general path only), or NULL */
+    const char *finish_reason;
+    long pt, ct;
+};
+
+static int put_completion(struct buf *out, const struct completion *c, const char *client_model,
+                          const char *id, long created)
+{
+    bool has_calls = has_entries(c->tcs);
+    unsigned n = 0;
+    int rc = buf_puts(out, "{\"id\":");
+    rc |= put_str(out, id);
+    rc |= buf_puts(out, ",\"object\":\"chat.completion\",\"created\":");
+    rc |= buf_put_int(out, created);
+    rc |= buf_puts(out, ",\"model\":");
+    rc |= put_str(out, client_model);
+    rc |= buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                        "\"content\":");
+    if (jtext_empty(&c->content) && has_calls)
+        rc |= buf_puts(out, "null");
+    else
+        rc |= put_jtext(out, &c->content);
+    if (!jtext_empty(&c->thinking)) {
+        rc |= buf_puts(out, ",\"reasoning_content\":");
+        rc |= put_jtext(out, &c->thinking);
+        rc |= buf_puts(out, ",\"reasoning\":");
+        rc |= put_jtext(out, &c->thinking);
+    }
+    if (has_calls) {
+        rc |= buf_puts(out, ",\"tool_calls\":[");
+        rc |= put_tool_calls(out, c->tcs, false, &n);
+        rc |= buf_append(out, "]", 1);
+    }
+    rc |= buf_puts(out, "},\"logprobs\":");
+    rc |= has_entries(c->logprobs) ? put_logprobs(out, c->logprobs) : buf_puts(out, "null");
+    rc |= buf_puts(out, ",\"finish_reason\":\"");
+    rc |= buf_puts(out, c->finish_reason);
+    rc |= buf_puts(out, "\"}],\"usage\":{\"prompt_tokens\":");
+    rc |= buf_put_int(out, c->pt);
+    rc |= buf_puts(out, ",\"completion_tokens\":");
+    rc |= buf_put_int(out, c->ct);
+    rc |= buf_puts(out, ",\"total_tokens\":");
+    rc |= buf_put_int(out, c->pt + c->ct);
+    rc |= buf_puts(out, "}}");
+    return rc;
+}
+
+/* A JSON number made of digits only (what Ollama writes for counts and
+ * durations): its value, or -1 (anything else, or 15 digits and more, which
+ * count_of() would not take either). */
+static const char *scan_count(const char *p, const char *end, long *v)
+{
+    const char *start = p;
+    long x = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - start < 15)
+        x = x * 10 + (*p++ - '0');
+    if (p == start ||
+        (p < end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9'))))
+        return NULL;
+    *v = x;
+    return p;
+}
+
+/*
+ * The fast path for the answer of almost every non-streamed request:
+ *   {"model":"…","created_at":"…","message":{"role":"assistant","content":"…"},
+ *    "done":true,"done_reason":"stop","total_duration":N,…,"eval_count":N}
+ * The same rules as fast_line(): the content (and thinking) literals are
+ * copied as they stand; anything else (another key, a duplicate, tool calls,
+ * logprobs, an escape written differently, a number that is not plain digits)
+ * leaves it to the general path, which writes the same bytes. 1: c is filled.
+ */
+static int fast_complete(const char *body, size_t len, struct completion *c)
+{
+    static const char *const counts[] = {"\"total_duration\"",    "\"load_duration\"",
+                                         "\"prompt_eval_count\"", "\"prompt_eval_duration\"",
+                                         "\"eval_count\"",        "\"eval_duration\""};
+    enum { K_MODEL, K_CREATED, K_MESSAGE, K_DONE, K_REASON, K_COUNTS };
+    unsigned seen = 0;
+    const char *p = body, *end = body + len;
+    struct span content = {0}, thinking = {0}, reason = {0}, ignored;
+    long v = 0;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return 0;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        struct span key;
+        int k = -1;
+        p = scan_string(p, end, false, &key);
+        if (!p)
+            return 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return 0;
+        p = skip_ws(p + 1, end);
+#define KEY_IS(lit) (key.len == sizeof(lit) - 1 && memcmp(key.p, lit, key.len) == 0)
+        if (KEY_IS("\"model\"")) {
+            k = K_MODEL;
+            p = scan_string(p, end, false, &ignored);
+        } else if (KEY_IS("\"created_at\"")) {
+            k = K_CREATED;
+            p = scan_string(p, end, false, &ignored);
+        } else if (KEY_IS("\"message\"")) {
+            k = K_MESSAGE;
+            p = scan_message(p, end, &content, &thinking);
+        } else if (KEY_IS("\"done\"")) {
+            k = K_DONE;
+            if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+                p += 4;
+            else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+                p += 5;
+            else
+                return 0;
+        } else if (KEY_IS("\"done_reason\"")) {
+            k = K_REASON;
+            p = scan_string(p, end, false, &reason);
+            if (p && memchr(reason.p, '\\', reason.len))
+                return 0;
+        } else {
+            for (size_t i = 0; i < sizeof counts / sizeof *counts && k < 0; i++)
+                if (key.len == strlen(counts[i]) && memcmp(key.p, counts[i], key.len) == 0)
+                    k = K_COUNTS + (int)i;
+            if (k < 0)
+                return 0;
+            p = scan_count(p, end, &v);
+            if (k == K_COUNTS + 2) /* prompt_eval_count */
+                c->pt = v;
+            else if (k == K_COUNTS + 4) /* eval_count */
+                c->ct = v;
+        }
+#undef KEY_IS
+        if (!p || (seen & (1u << k)))
+            return 0;
+        seen |= 1u << k;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return 0;
+    }
+    if (!(seen & (1u << K_MESSAGE)) || skip_ws(p + 1, end) != end)
+        return 0;
+    if (content.p)
+        c->content = (struct jtext){.lit = content.p, .litlen = content.len};
+    else
+        c->content = (struct jtext){.text = ""};
+    if (thinking.p)
+        c->thinking = (struct jtext){.lit = thinking.p, .litlen = thinking.len};
+    c->finish_reason =
+        reason.len == 8 && memcmp(reason.p, "\"length\"", 8) == 0 ? "length" : "stop";
+    return 1;
+}
+
 int chat_complete(const char *body, size_t len, const char *client_model, const char *id,
                   long created, const char *backend_name, struct buf *out, long *prompt_tokens,
                   long *completion_tokens, struct apierr *err)
 {
-    struct buf scratch;
+    struct completion c = {0};
     size_t at, start = out->len;
     const char *why = NULL;
     char what[128];
-    int rc = 0;
+    cJSON *j = NULL;
 
-    buf_init(&scratch, SCRATCH_MAX);
-    cJSON *j = parse_json(&scratch, body, len, &at);
-    buf_free(&scratch);
-    if (!j || !cJSON_IsObject(j)) {
-        excerpt(what, sizeof what, body, len < 80 ? len : 80);
-        upstream_fail(err, backend_name,
-                      j ? "answered with something that is not a JSON object: %s"
-                        : "answered with invalid JSON: %s",
-                      what);
-        cJSON_Delete(j);
-        return -1;
+    if (!fast_path_on || !fast_complete(body, len, &c)) {
+        struct buf scratch;
+        memset(&c, 0, sizeof c);
+        buf_init(&scratch, SCRATCH_MAX);
+        j = parse_json(&scratch, body, len, &at);
+        buf_free(&scratch);
+        if (!j || !cJSON_IsObject(j)) {
+            excerpt(what, sizeof what, body, len < 80 ? len : 80);
+            upstream_fail(err, backend_name,
+                          j ? "answered with something that is not a JSON object: %s"
+                            : "answered with invalid JSON: %s",
+                          what);
+            cJSON_Delete(j);
+            return -1;
+        }
+        const cJSON *e = get(j, "error");
+        if (!unset(e)) {
+            const char *text = error_text(e);
+            upstream_fail(err, backend_name, "failed: %.250s", text ? text : "(no message)");
+            cJSON_Delete(j);
+            return -1;
+        }
+        const cJSON *content, *thinking;
+        why = read_message(j, &content, &thinking, &c.tcs);
+        if (why) {
+            upstream_fail(err, backend_name, "answered with %s.", why);
+            cJSON_Delete(j);
+            return -1;
+        }
+        c.content.text = cJSON_IsString(content) ? content->valuestring : "";
+        c.thinking.text = cJSON_IsString(thinking) ? thinking->valuestring : NULL;
+        c.logprobs = get(j, "logprobs");
+        c.finish_reason = finish_reason(j, has_entries(c.tcs));
+        c.pt = count_of(j, "prompt_eval_count");
+        c.ct = count_of(j, "eval_count");
     }
-    const cJSON *e = get(j, "error");
-    if (!unset(e)) {
-        const char *text = error_text(e);
-        upstream_fail(err, backend_name, "failed: %.250s", text ? text : "(no message)");
-        cJSON_Delete(j);
-        return -1;
-    }
-    const cJSON *content, *thinking, *tcs;
-    why = read_message(j, &content, &thinking, &tcs);
-    if (why) {
-        upstream_fail(err, backend_name, "answered with %s.", why);
-        cJSON_Delete(j);
-        return -1;
-    }
-
-    bool has_calls = has_entries(tcs);
-    const char *text = cJSON_IsString(content) ? content->valuestring : "";
-    long pt = count_of(j, "prompt_eval_count"), ct = count_of(j, "eval_count");
-    unsigned n = 0;
-
-    rc |= buf_puts(out, "{\"id\":");
-    rc |= put_str(out, id);
-    rc |= buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%ld,\"model\":", created);
-    rc |= put_str(out, client_model);
-    rc |= buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                        "\"content\":");
-    if (!text[0] && has_calls)
-        rc |= buf_puts(out, "null");
-    else
-        rc |= put_str(out, text);
-    if (cJSON_IsString(thinking) && thinking->valuestring[0]) {
-        rc |= buf_puts(out, ",\"reasoning_content\":");
-        rc |= put_str(out, thinking->valuestring);
-        rc |= buf_puts(out, ",\"reasoning\":");
-        rc |= put_str(out, thinking->valuestring);
-    }
-    if (has_calls) {
-        rc |= buf_puts(out, ",\"tool_calls\":[");
-        rc |= put_tool_calls(out, tcs, false, &n);
-        rc |= buf_append(out, "]", 1);
-    }
-    rc |= buf_puts(out, "},\"logprobs\":");
-    const cJSON *lp = get(j, "logprobs");
-    rc |= has_entries(lp) ? put_logprobs(out, lp) : buf_puts(out, "null");
-    rc |= buf_printf(out,
-                     ",\"finish_reason\":\"%s\"}],\"usage\":{\"prompt_tokens\":%ld,"
-                     "\"completion_tokens\":%ld,\"total_tokens\":%ld}}",
-                     finish_reason(j, has_calls), pt, ct, pt + ct);
+    int rc = put_completion(out, &c, client_model, id, created);
     cJSON_Delete(j);
     if (rc) {
         out->len = start;
@@ -1884,9 +2040,9 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
         return -1;
     }
     if (prompt_tokens)
-        *prompt_tokens = pt;
+        *prompt_tokens = c.pt;
     if (completion_tokens)
-        *completion_tokens = ct;
+        *completion_tokens = c.ct;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: arbitrary upstream bytes through the NDJSON splitter into
  * chat_stream_line (cut into pieces chosen by the input), plus the same bytes
- * as a non-streamed answer (chat_complete) and as an error body
+ * as a non-streamed answer (chat_complete, fast path on and off: the same
+ * bytes) and as an error body
  * (chat_upstream_error).
  *
  * Invariants checked on the SSE output (abort on violation): every event is
@@ -245,7 +246,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct apierr err;
     long pt = -1, ct = -1;
     buf_init(&out, 16u << 20);
-    if (chat_complete(in, len, "gpt-x", "chatcmpl-fuzz", 1, "fuzz", &out, &pt, &ct, &err) == 0) {
+    int crc = chat_complete(in, len, "gpt-x", "chatcmpl-fuzz", 1, "fuzz", &out, &pt, &ct, &err);
+    {
+        /* the non-streamed fast path must change nothing either */
+        struct buf o2;
+        struct apierr e2;
+        long pt2 = -1, ct2 = -1;
+        buf_init(&o2, 16u << 20);
+        chat_set_fast_path(false);
+        int rc2 = chat_complete(in, len, "gpt-x", "chatcmpl-fuzz", 1, "fuzz", &o2, &pt2, &ct2, &e2);
+        chat_set_fast_path(true);
+        mask_generated_ids(&out);
+        mask_generated_ids(&o2);
+        CHECK(rc2 == crc && pt2 == pt && ct2 == ct && o2.len == out.len);
+        CHECK(out.len == 0 || memcmp(o2.p, out.p, out.len) == 0);
+        CHECK(crc == 0 || strcmp(e2.message, err.message) == 0);
+        buf_free(&o2);
+    }
+    if (crc == 0) {
         cJSON *j = cJSON_ParseWithLength(out.p, out.len);
         CHECK(cJSON_IsObject(j));
         CHECK(strcmp(get(j, "object")->valuestring, "chat.completion") == 0);

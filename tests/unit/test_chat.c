@@ -1407,6 +1407,75 @@ static void upstream_error_excerpt_is_bounded(void **state)
     buf_free(&body);
 }
 
+/* The same for a whole non-streamed answer (chat_complete). */
+static void complete_fast_path_matches_general_path(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "{\"model\":\"llama3.2\",\"created_at\":\"2026-12-04T00:40:16.08Z\",\"message\":{\"role\":"
+        "\"assistant\",\"content\":\" w0 w1\"},\"done\":true,\"done_reason\":\"stop\","
+        "\"total_duration\":182242375,\"load_duration\":41295167,\"prompt_eval_count\":26,"
+        "\"prompt_eval_duration\":24573166,\"eval_count\":32,\"eval_duration\":115959084}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"cut\"},\"done\":true,\"done_reason\":"
+        "\"length\",\"eval_count\":7}",
+        "{\"model\":\"q\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":"
+        "\"hm \\\"so\\\"\"},\"done\":true}",
+        "{\"message\":{\"content\":\"\\u003cb\\u003e \\u00e9\"},\"done\":true}",
+        "{\"message\":{\"content\":\"x\"},\"eval_count\":1e3}",
+        "{\"message\":{\"content\":\"x\"},\"eval_count\":1234567890123456}",
+        "{\"message\":{\"content\":\"x\"},\"eval_count\":-2}",
+        "{\"message\":{\"content\":\"x\"},\"eval_count\":4,\"eval_count\":5}",
+        "{\"message\":{\"content\":\"x\"},\"done_reason\":\"len\\u0067th\"}",
+        "{\"message\":{\"content\":\"x\"},\"done_reason\":null}",
+        "{\"message\":{\"content\":\"x\"},\"logprobs\":[]}",
+        "{\"model\":\"m\",\"done\":true}",
+        "{\"message\":{\"content\":\"x\"}} ",
+        "{\"message\":{\"content\":\"x\"}} trailing",
+        "{\"error\":\"boom\"}",
+        " { \"message\" : { \"content\" : \"spaced\" } , \"prompt_eval_count\" : 0012 } ",
+    };
+    struct buf fast, slow;
+    buf_init(&fast, 1 << 20);
+    buf_init(&slow, 1 << 20);
+    unsigned took_fast = 0;
+    for (size_t k = 0; k < sizeof bodies / sizeof bodies[0]; k++) {
+        struct apierr ea, eb;
+        long pa = -1, ca = -1, pb = -1, cb = -1;
+        buf_reset(&fast);
+        buf_reset(&slow);
+        chat_set_fast_path(true);
+        int ra = chat_complete(bodies[k], strlen(bodies[k]), "gpt-x", "chatcmpl-1", 7, "b", &fast,
+                               &pa, &ca, &ea);
+        chat_set_fast_path(false);
+        int rb = chat_complete(bodies[k], strlen(bodies[k]), "gpt-x", "chatcmpl-1", 7, "b", &slow,
+                               &pb, &cb, &eb);
+        chat_set_fast_path(true);
+        assert_int_equal(ra, rb);
+        assert_int_equal(pa, pb);
+        assert_int_equal(ca, cb);
+        assert_int_equal(fast.len, slow.len);
+        if (fast.len)
+            assert_memory_equal(fast.p, slow.p, fast.len);
+        if (ra < 0)
+            assert_string_equal(ea.message, eb.message);
+        took_fast += ra == 0 && k < 4;
+    }
+    assert_int_equal(took_fast, 4);
+    /* the first one is the common case: check the numbers made it */
+    buf_reset(&fast);
+    long pt = 0, ct = 0;
+    struct apierr e;
+    assert_int_equal(chat_complete(bodies[0], strlen(bodies[0]), "gpt-x", "chatcmpl-1", 7, "b",
+                                   &fast, &pt, &ct, &e),
+                     0);
+    assert_int_equal(pt, 26);
+    assert_int_equal(ct, 32);
+    assert_non_null(strstr(fast.p, "\"content\":\" w0 w1\""));
+    assert_non_null(strstr(fast.p, "\"total_tokens\":58}"));
+    buf_free(&fast);
+    buf_free(&slow);
+}
+
 /* The plain-content fast path must write exactly what the general path
  * writes, whatever the line holds (it hands over everything it cannot match). */
 static void fast_path_matches_general_path(void **state)
@@ -1547,6 +1616,7 @@ int main(void)
         cmocka_unit_test(upstream_error_mapping),
         cmocka_unit_test(upstream_error_excerpt_is_bounded),
         cmocka_unit_test(fast_path_matches_general_path),
+        cmocka_unit_test(complete_fast_path_matches_general_path),
         cmocka_unit_test(make_id),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
