@@ -20,6 +20,8 @@
  */
 #include "config.h"
 
+#include "arena.h"
+#include "diag.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -29,7 +31,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,48 +40,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- arena: every allocation a snapshot owns ---- */
-
-struct cfg_arena {
-    struct cfg_arena *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-#define ARENA_BLOCK 4096
-
-static void *arena_alloc(struct cfg_arena **a, size_t n)
-{
-    const size_t al = alignof(max_align_t);
-    if (n > SIZE_MAX / 2)
-        return NULL;
-    n = n ? (n + al - 1) & ~(al - 1) : al;
-    struct cfg_arena *b = *a;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = *a;
-        b->used = 0;
-        b->cap = cap;
-        *a = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static void arena_free(struct cfg_arena *a)
-{
-    while (a) {
-        struct cfg_arena *next = a->next;
-        free(a);
-        a = next;
-    }
-}
 
 /* ---- the load context ---- */
 
@@ -239,57 +198,6 @@ static char *xstrdup(struct ctx *x, const char *s)
 
 /* ---- showing the user's text back, safely ---- */
 
-/* s as a quoted string for a message: at most ~48 bytes of it, control
- * characters as '?', quotes and backslashes escaped. */
-static const char *show(char *out, size_t outsz, const char *s)
-{
-    size_t o = 0, i = 0;
-    const size_t limit = 48;
-    out[o++] = '"';
-    for (; s[i] && i < limit && o + 4 < outsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            out[o++] = '\\';
-        out[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    if (s[i] && o + 5 < outsz) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return out;
-}
-
-#define SHOWBUF 128
-#define SHOW(buf, s) show((buf), sizeof(buf), (s))
-
-static bool is_ident(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
-/* parent.key, or parent["key"] when the key is not a plain identifier. */
-static void path_key(char *out, size_t n, const char *parent, const char *key)
-{
-    char q[SHOWBUF];
-    if (is_ident(key) && strlen(key) < 64)
-        snprintf(out, n, "%s%s%s", parent, *parent ? "." : "", key);
-    else
-        snprintf(out, n, "%s[%s]", parent, SHOW(q, key));
-}
-
-static void path_index(char *out, size_t n, const char *parent, size_t i)
-{
-    snprintf(out, n, "%s[%zu]", parent, i);
-}
-
 /* ---- comments ---- */
 
 /*
@@ -336,17 +244,6 @@ static int strip_comments(char *s, size_t len, size_t *bad_off)
         }
     }
     return 0;
-}
-
-static unsigned line_at(const char *s, size_t len, size_t off)
-{
-    unsigned line = 1;
-    if (off > len)
-        off = len;
-    for (size_t i = 0; i < off; i++)
-        if (s[i] == '\n')
-            line++;
-    return line;
 }
 
 /* ---- the position index: a second walk beside cJSON's tree ---- */
@@ -538,9 +435,9 @@ static const char *num_text(const struct ctx *x, const cJSON *item, size_t *n)
 /* "a string", "the number 1.5", ... for "expected X, got Y". */
 static const char *describe(const struct ctx *x, const cJSON *v, char *out, size_t outsz)
 {
-    char q[SHOWBUF];
+    char q[DIAG_SHOWBUF];
     if (cJSON_IsString(v)) {
-        snprintf(out, outsz, "the string %s", SHOW(q, v->valuestring));
+        snprintf(out, outsz, "the string %s", DIAG_SHOW(q, v->valuestring));
     } else if (cJSON_IsNumber(v)) {
         size_t n;
         const char *t = num_text(x, v, &n);
@@ -609,7 +506,7 @@ static int parse_uint(const char *s, size_t n, unsigned long long min, unsigned 
 static int get_uint(struct ctx *x, const cJSON *v, const char *path, unsigned long long min,
                     unsigned long long max, unsigned long long *out)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsNumber(v)) {
         const char *hint = "";
         if (cJSON_IsString(v) && v->valuestring[0] &&
@@ -641,7 +538,7 @@ static int get_uint(struct ctx *x, const cJSON *v, const char *path, unsigned lo
 
 static const char *get_string(struct ctx *x, const cJSON *v, const char *path, const char *what)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsString(v)) {
         err(x, v, path, "expected %s (a string), got %s", what, describe(x, v, d, sizeof d));
         return NULL;
@@ -654,72 +551,6 @@ static const char *get_string(struct ctx *x, const cJSON *v, const char *path, c
 }
 
 /* ---- "did you mean" ---- */
-
-/* Optimal string alignment distance: edits and swaps of neighbours ("modle"). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    size_t r0[65], r1[65], r2[65]; /* rows i-2, i-1, i */
-    size_t *pp = r0, *p = r1, *cur = r2;
-    for (size_t j = 0; j <= lb; j++)
-        p[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t best = p[j - 1] + (a[i - 1] != b[j - 1]);
-            if (p[j] + 1 < best)
-                best = p[j] + 1;
-            if (cur[j - 1] + 1 < best)
-                best = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                pp[j - 2] + 1 < best)
-                best = pp[j - 2] + 1;
-            cur[j] = best;
-        }
-        size_t *t = pp;
-        pp = p;
-        p = cur;
-        cur = t;
-    }
-    return p[lb];
-}
-
-/* Is `cand` a likely meaning of the mistyped `s`? Lower score = closer. */
-static size_t closeness(const char *s, const char *cand)
-{
-    size_t ls = strlen(s), lc = strlen(cand);
-    size_t d = edit_distance(s, cand);
-    size_t allowed = (ls < lc ? ls : lc) / 3;
-    if (allowed < 1)
-        allowed = 1;
-    if (allowed > 3)
-        allowed = 3;
-    if (d <= allowed)
-        return d;
-    /* "warning" for "warn", "max_body" for "max_body_bytes" */
-    size_t m = ls < lc ? ls : lc;
-    if (m >= 3 && strncasecmp(s, cand, m) == 0)
-        return 4;
-    if (strcasecmp(s, cand) == 0)
-        return 0;
-    return SIZE_MAX;
-}
-
-static const char *suggest(const char *s, const char *const *cands, size_t n)
-{
-    const char *best = NULL;
-    size_t bestd = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = closeness(s, cands[i]);
-        if (d < bestd) {
-            bestd = d;
-            best = cands[i];
-        }
-    }
-    return best;
-}
 
 /* ---- the key tables ---- */
 
@@ -769,7 +600,7 @@ static void key_uint(struct ctx *x, const cJSON *v, const char *path, void *base
 static void key_bool(struct ctx *x, const cJSON *v, const char *path, void *base,
                      const struct key *k)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsBool(v)) {
         const char *hint = cJSON_IsString(v) && (strcmp(v->valuestring, "true") == 0 ||
                                                  strcmp(v->valuestring, "false") == 0)
@@ -786,7 +617,7 @@ static void key_enum(struct ctx *x, const cJSON *v, const char *path, void *base
                      const struct key *k)
 {
     const char *const *choices = k->arg;
-    char d[SHOWBUF], list[256] = "";
+    char d[DIAG_SHOWBUF], list[256] = "";
     size_t n = 0;
     for (; choices[n]; n++) {
         size_t l = strlen(list);
@@ -803,12 +634,12 @@ static void key_enum(struct ctx *x, const cJSON *v, const char *path, void *base
             return;
         }
     }
-    const char *s = suggest(v->valuestring, choices, n);
+    const char *s = diag_suggest(v->valuestring, choices, n);
     if (s)
-        err(x, v, path, "%s is not one of %s (did you mean \"%s\"?)", SHOW(d, v->valuestring), list,
-            s);
+        err(x, v, path, "%s is not one of %s (did you mean \"%s\"?)", DIAG_SHOW(d, v->valuestring),
+            list, s);
     else
-        err(x, v, path, "%s is not one of %s", SHOW(d, v->valuestring), list);
+        err(x, v, path, "%s is not one of %s", DIAG_SHOW(d, v->valuestring), list);
 }
 
 /* dir + "/" + p, unless p is absolute. */
@@ -896,7 +727,7 @@ static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const s
 static uint64_t walk_object(struct ctx *x, const cJSON *obj, const char *path,
                             const struct table *t, void *base)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsObject(obj)) {
         err(x, obj, path, "expected an object { ... }, got %s", describe(x, obj, d, sizeof d));
         return 0;
@@ -913,7 +744,7 @@ static uint64_t walk_object(struct ctx *x, const cJSON *obj, const char *path,
             continue;
         }
         char sub[PATH_MAX_LEN];
-        path_key(sub, sizeof sub, path, m->string);
+        diag_path_key(sub, sizeof sub, path, m->string);
         if (seen & (UINT64_C(1) << i)) {
             err(x, m, sub, "given twice (first on line %u); remove one", line_of(x, first[i]));
             continue;
@@ -957,7 +788,7 @@ static bool parse_ipv6(const char *p, size_t n, struct in6_addr *out)
  * with why filled. */
 static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *why, size_t whysz)
 {
-    char q[SHOWBUF];
+    char q[DIAG_SHOWBUF];
     const char *host, *port;
     size_t hl;
     memset(a, 0, sizeof *a);
@@ -979,7 +810,7 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
         if (!parse_ipv6(host, hl, &a6)) {
             char hs[64];
             snprintf(hs, sizeof hs, "%.*s", (int)(hl < 60 ? hl : 60), host);
-            snprintf(why, whysz, "%s is not an IPv6 address", SHOW(q, hs));
+            snprintf(why, whysz, "%s is not an IPv6 address", DIAG_SHOW(q, hs));
             return -1;
         }
         char canon[INET6_ADDRSTRLEN];
@@ -1044,7 +875,7 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
                      "%s is not an IP address: give one of this machine's addresses (e.g. "
                      "127.0.0.1, or 0.0.0.0 for all) or \"localhost\"; host names are not "
                      "resolved",
-                     SHOW(q, h));
+                     DIAG_SHOW(q, h));
             return -1;
         }
     }
@@ -1052,7 +883,7 @@ static int parse_addr(struct ctx *x, const char *s, struct cfg_addr *a, char *wh
     const char *why2;
     if (!all_digits(port, strlen(port)) ||
         parse_uint(port, strlen(port), 1, 65535, &pv, &why2) < 0) {
-        snprintf(why, whysz, "the port %s is not a number from 1 to 65535", SHOW(q, port));
+        snprintf(why, whysz, "the port %s is not a number from 1 to 65535", DIAG_SHOW(q, port));
         return -1;
     }
     a->port = (unsigned)pv;
@@ -1094,7 +925,7 @@ static void key_listen(struct ctx *x, const cJSON *v, const char *path, void *ba
 {
     (void)base;
     (void)k;
-    char d[SHOWBUF], why[320], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], why[320], sub[PATH_MAX_LEN];
     size_t n;
     if (cJSON_IsString(v)) {
         n = 1;
@@ -1123,24 +954,24 @@ static void key_listen(struct ctx *x, const cJSON *v, const char *path, void *ba
         if (cJSON_IsString(v))
             snprintf(sub, sizeof sub, "%s", path);
         else
-            path_index(sub, sizeof sub, path, i);
+            diag_path_index(sub, sizeof sub, path, i);
         const char *s = get_string(x, e, sub, "\"host:port\"");
         if (!s)
             continue;
         struct cfg_addr a;
         if (parse_addr(x, s, &a, why, sizeof why) < 0) {
-            err(x, e, sub, "%s: %s", SHOW(d, s), why);
+            err(x, e, sub, "%s: %s", DIAG_SHOW(d, s), why);
             continue;
         }
         bool dup = false;
         for (size_t j = 0; j < got; j++) {
             if (addr_overlap(&addrs[j], &a)) {
-                char d2[SHOWBUF];
+                char d2[DIAG_SHOWBUF];
                 if (addrs[j].family == a.family && strcmp(addrs[j].host, a.host) == 0)
-                    err(x, e, sub, "%s is listed twice", SHOW(d, s));
+                    err(x, e, sub, "%s is listed twice", DIAG_SHOW(d, s));
                 else
                     err(x, e, sub, "%s overlaps %s: one socket cannot take the other's port",
-                        SHOW(d, s), SHOW(d2, addrs[j].text));
+                        DIAG_SHOW(d, s), DIAG_SHOW(d2, addrs[j].text));
                 dup = true;
                 break;
             }
@@ -1155,13 +986,13 @@ static void key_listen(struct ctx *x, const cJSON *v, const char *path, void *ba
 static void key_addr(struct ctx *x, const cJSON *v, const char *path, void *base,
                      const struct key *k)
 {
-    char d[SHOWBUF], why[320];
+    char d[DIAG_SHOWBUF], why[320];
     const char *s = get_string(x, v, path, "\"host:port\", e.g. \"127.0.0.1:9464\"");
     if (!s)
         return;
     struct cfg_addr a;
     if (parse_addr(x, s, &a, why, sizeof why) < 0) {
-        err(x, v, path, "%s: %s", SHOW(d, s), why);
+        err(x, v, path, "%s: %s", DIAG_SHOW(d, s), why);
         return;
     }
     memcpy((char *)base + k->off, &a, sizeof a);
@@ -1176,14 +1007,14 @@ static void key_addr(struct ctx *x, const cJSON *v, const char *path, void *base
  */
 static char *parse_url(struct ctx *x, const char *s, bool origin, char *why, size_t whysz)
 {
-    char q[SHOWBUF];
+    char q[DIAG_SHOWBUF];
     size_t skip;
     if (strncasecmp(s, "http://", 7) == 0) {
         skip = 7;
     } else if (strncasecmp(s, "https://", 8) == 0) {
         skip = 8;
     } else if (!strstr(s, "://")) {
-        snprintf(why, whysz, "%s has no scheme: write \"http://%.64s\"", SHOW(q, s), s);
+        snprintf(why, whysz, "%s has no scheme: write \"http://%.64s\"", DIAG_SHOW(q, s), s);
         return NULL;
     } else {
         snprintf(why, whysz, "must start with http:// or https://");
@@ -1277,13 +1108,13 @@ static void key_bname(struct ctx *x, const cJSON *v, const char *path, void *bas
                       const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     const char *s = get_string(x, v, path, "a short name like \"gpu1\"");
     if (!s)
         return;
     if (!backend_name_ok(s)) {
         err(x, v, path, "%s: use 1 to 64 letters, digits, '_', '.' or '-' (e.g. \"gpu1\")",
-            SHOW(d, s));
+            DIAG_SHOW(d, s));
         return;
     }
     ((struct cfg_backend *)base)->name = xstrdup(x, s);
@@ -1369,7 +1200,7 @@ static void header_dup(struct ctx *x, const struct named *first, const struct na
                        const void *ud)
 {
     char sub[PATH_MAX_LEN];
-    path_key(sub, sizeof sub, ud, again->name);
+    diag_path_key(sub, sizeof sub, ud, again->name);
     err(x, again->item, sub, "set twice (first on line %u; header names ignore case); remove one",
         line_of(x, first->item));
 }
@@ -1378,7 +1209,7 @@ static void key_headers(struct ctx *x, const cJSON *v, const char *path, void *b
                         const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     struct cfg_backend *b = base;
     if (!cJSON_IsObject(v)) {
         err(x, v, path,
@@ -1397,14 +1228,14 @@ static void key_headers(struct ctx *x, const cJSON *v, const char *path, void *b
     }
     size_t got = 0, nn = 0;
     for (const cJSON *h = v->child; h; h = h->next) {
-        path_key(sub, sizeof sub, path, h->string);
+        diag_path_key(sub, sizeof sub, path, h->string);
         const char *name = h->string;
         bool ok = name[0] != '\0';
         for (const char *p = name; *p && ok; p++)
             ok = is_tchar(*p);
         if (!ok) {
             err(x, h, sub, "%s is not a header name (letters, digits and !#$%%&'*+-.^_`|~ only)",
-                SHOW(d, name));
+                DIAG_SHOW(d, name));
             continue;
         }
         names[nn] = (struct named){name, h, nn};
@@ -1484,11 +1315,11 @@ static void backend_dup(struct ctx *x, const struct named *first, const struct n
                         const void *ud)
 {
     (void)ud;
-    char sub[PATH_MAX_LEN], d[SHOWBUF];
+    char sub[PATH_MAX_LEN], d[DIAG_SHOWBUF];
     snprintf(sub, sizeof sub, "backends[%zu].name", again->idx);
     err(x, again->item, sub,
         "%s is already the name of backends[%zu] (line %u); names must be unique",
-        SHOW(d, again->name), first->idx, line_of(x, first->item));
+        DIAG_SHOW(d, again->name), first->idx, line_of(x, first->item));
 }
 
 static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *base,
@@ -1496,7 +1327,7 @@ static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *
 {
     (void)base;
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     if (!cJSON_IsArray(v)) {
         err(x, v, path,
             "expected a list of backends, e.g. [{\"name\": \"local\", \"url\": "
@@ -1525,7 +1356,7 @@ static void key_backends(struct ctx *x, const cJSON *v, const char *path, void *
     size_t i = 0, nn = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
         struct cfg_backend *b = &bs[i];
-        path_index(sub, sizeof sub, path, i);
+        diag_path_index(sub, sizeof sub, path, i);
         apply_defaults(x, &backend_table, b);
         walk_object(x, e, sub, &backend_table, b);
         if (!b->name) {
@@ -1565,7 +1396,7 @@ static bool model_name_ok(const char *s)
 /* One model name of an alias; NULL after reporting why it is not one. */
 static const char *model_name(struct ctx *x, const cJSON *v, const char *path)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     const char *s = get_string(x, v, path, "an Ollama model name, e.g. \"llama3.2\"");
     if (!s)
         return NULL;
@@ -1573,7 +1404,7 @@ static const char *model_name(struct ctx *x, const cJSON *v, const char *path)
         err(x, v, path,
             "%s is not a model name (no spaces or control characters, at most 256 "
             "bytes)",
-            SHOW(d, s));
+            DIAG_SHOW(d, s));
         return NULL;
     }
     return xstrdup(x, s);
@@ -1585,7 +1416,7 @@ static void key_model(struct ctx *x, const cJSON *v, const char *path, void *bas
                       const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     struct cfg_alias *a = base;
     size_t n = cJSON_IsArray(v) ? (size_t)cJSON_GetArraySize(v) : 1;
     if (cJSON_IsArray(v) && (n == 0 || n > 64)) {
@@ -1608,7 +1439,7 @@ static void key_model(struct ctx *x, const cJSON *v, const char *path, void *bas
             got = 1;
     } else {
         for (const cJSON *e = v->child; e; e = e->next, i++) {
-            path_index(sub, sizeof sub, path, i);
+            diag_path_index(sub, sizeof sub, path, i);
             if ((names[got] = model_name(x, e, sub)))
                 got++;
         }
@@ -1625,7 +1456,7 @@ static void key_options(struct ctx *x, const cJSON *v, const char *path, void *b
                         const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     if (!cJSON_IsObject(v)) {
         err(x, v, path, "expected an object of Ollama options, e.g. {\"num_ctx\": 8192}, got %s",
             describe(x, v, d, sizeof d));
@@ -1635,7 +1466,7 @@ static void key_options(struct ctx *x, const cJSON *v, const char *path, void *b
     for (const cJSON *o = v->child; o; o = o->next) {
         if (cJSON_IsNumber(o) || cJSON_IsString(o) || cJSON_IsBool(o) || cJSON_IsArray(o))
             continue;
-        path_key(sub, sizeof sub, path, o->string);
+        diag_path_key(sub, sizeof sub, path, o->string);
         err(x, o, sub, "expected a number, string, boolean or array, got %s",
             describe(x, o, d, sizeof d));
         ok = false;
@@ -1648,16 +1479,16 @@ static void alias_backend_dup(struct ctx *x, const struct named *first, const st
                               const void *ud)
 {
     (void)first;
-    char sub[PATH_MAX_LEN], d[SHOWBUF];
-    path_index(sub, sizeof sub, ud, again->idx);
-    err(x, again->item, sub, "%s is listed twice", SHOW(d, again->name));
+    char sub[PATH_MAX_LEN], d[DIAG_SHOWBUF];
+    diag_path_index(sub, sizeof sub, ud, again->idx);
+    err(x, again->item, sub, "%s is listed twice", DIAG_SHOW(d, again->name));
 }
 
 static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, void *base,
                                const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     struct cfg_alias *a = base;
     if (!cJSON_IsArray(v)) {
         err(x, v, path, "expected a list of backend names, e.g. [\"gpu1\"], got %s",
@@ -1679,7 +1510,7 @@ static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, 
     }
     size_t got = 0, i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
-        path_index(sub, sizeof sub, path, i);
+        diag_path_index(sub, sizeof sub, path, i);
         const char *s = get_string(x, e, sub, "a backend name");
         if (!s)
             continue;
@@ -1695,12 +1526,13 @@ static void key_alias_backends(struct ctx *x, const cJSON *v, const char *path, 
                 for (size_t b = 0; b < x->c->nbackends && nc < 16; b++)
                     if (x->c->backends[b].name)
                         cands[nc++] = x->c->backends[b].name;
-                const char *sg = suggest(s, cands, nc);
+                const char *sg = diag_suggest(s, cands, nc);
                 if (sg)
-                    err(x, e, sub, "no backend is named %s (did you mean \"%s\"?)", SHOW(d, s), sg);
+                    err(x, e, sub, "no backend is named %s (did you mean \"%s\"?)", DIAG_SHOW(d, s),
+                        sg);
                 else
                     err(x, e, sub, "no backend is named %s; the names are set in \"backends\"",
-                        SHOW(d, s));
+                        DIAG_SHOW(d, s));
             }
             continue;
         }
@@ -1735,7 +1567,7 @@ static void alias_dup(struct ctx *x, const struct named *first, const struct nam
 {
     (void)ud;
     char sub[PATH_MAX_LEN];
-    path_key(sub, sizeof sub, "aliases", again->name);
+    diag_path_key(sub, sizeof sub, "aliases", again->name);
     err(x, again->item, sub, "defined twice (first on line %u); remove one",
         line_of(x, first->item));
 }
@@ -1748,7 +1580,7 @@ static int cmp_alias_ptr(const void *a, const void *b)
 
 static void parse_aliases(struct ctx *x, const cJSON *v)
 {
-    char d[SHOWBUF], sub[PATH_MAX_LEN];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN];
     const char *path = "aliases";
     if (!cJSON_IsObject(v)) {
         err(x, v, path,
@@ -1769,13 +1601,13 @@ static void parse_aliases(struct ctx *x, const cJSON *v)
     }
     size_t got = 0, i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
-        path_key(sub, sizeof sub, path, m->string);
+        diag_path_key(sub, sizeof sub, path, m->string);
         const char *name = m->string;
         if (!model_name_ok(name)) {
             err(x, m, path,
                 "%s is not a usable model name (non-empty, no spaces or control "
                 "characters, at most 256 bytes)",
-                SHOW(d, name));
+                DIAG_SHOW(d, name));
             continue;
         }
         struct cfg_alias *a = &as[got];
@@ -1841,7 +1673,7 @@ static void key_origins(struct ctx *x, const cJSON *v, const char *path, void *b
                         const struct key *k)
 {
     (void)k;
-    char d[SHOWBUF], sub[PATH_MAX_LEN], why[400];
+    char d[DIAG_SHOWBUF], sub[PATH_MAX_LEN], why[400];
     if (!cJSON_IsArray(v)) {
         err(x, v, path,
             "expected a list of origins, e.g. [\"https://app.example.com\"] or "
@@ -1855,7 +1687,7 @@ static void key_origins(struct ctx *x, const cJSON *v, const char *path, void *b
         return;
     size_t got = 0, i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
-        path_index(sub, sizeof sub, path, i);
+        diag_path_index(sub, sizeof sub, path, i);
         const char *s = get_string(x, e, sub, "an origin like \"https://app.example.com\"");
         if (!s)
             continue;
@@ -1869,7 +1701,7 @@ static void key_origins(struct ctx *x, const cJSON *v, const char *path, void *b
                 err(x, e, sub,
                     "%s: %s (an origin is \"*\" or scheme://host[:port], like "
                     "\"https://app.example.com\")",
-                    SHOW(d, s), why);
+                    DIAG_SHOW(d, s), why);
             continue;
         }
         o[got++] = u;
@@ -2050,7 +1882,7 @@ static const struct {
 
 static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const struct table *t)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (x->errs.n >= CFG_MAX_ERRORS) {
         x->errs.total++; /* not shown: spare the guessing */
         return;
@@ -2059,9 +1891,9 @@ static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const s
     size_t n = 0;
     for (size_t i = 0; i < t->n && n < 64; i++)
         cands[n++] = t->keys[i].name;
-    const char *s = suggest(m->string, cands, n);
+    const char *s = diag_suggest(m->string, cands, n);
     if (s) {
-        err(x, m, path, "unknown key %s (did you mean \"%s\"?)", SHOW(d, m->string), s);
+        err(x, m, path, "unknown key %s (did you mean \"%s\"?)", DIAG_SHOW(d, m->string), s);
         return;
     }
     if (t == &top_table) {
@@ -2070,7 +1902,7 @@ static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const s
             for (size_t i = 0; i < nt->n; i++) {
                 if (strcmp(m->string, nt->keys[i].name) == 0) {
                     err(x, m, path, "unknown key %s at the top level: it belongs in \"%s\"",
-                        SHOW(d, m->string), nested_tables[j].parent);
+                        DIAG_SHOW(d, m->string), nested_tables[j].parent);
                     return;
                 }
             }
@@ -2081,7 +1913,7 @@ static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const s
         size_t l = strlen(list);
         snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", cands[i]);
     }
-    err(x, m, path, "unknown key %s (known keys: %s)", SHOW(d, m->string), list);
+    err(x, m, path, "unknown key %s (known keys: %s)", DIAG_SHOW(d, m->string), list);
 }
 
 /* ---- after the walk ---- */
@@ -2089,7 +1921,7 @@ static void unknown_key(struct ctx *x, const cJSON *m, const char *path, const s
 static void check_cross(struct ctx *x, const cJSON *root)
 {
     struct cfg *c = x->c;
-    char d[SHOWBUF], d2[SHOWBUF];
+    char d[DIAG_SHOWBUF], d2[DIAG_SHOWBUF];
     /* Without keys, anyone who can reach the port can use the GPUs. */
     if (c->auth == CFG_AUTH_NONE && !c->allow_unauthenticated_public) {
         for (size_t i = 0; i < c->nlisten; i++) {
@@ -2098,7 +1930,7 @@ static void check_cross(struct ctx *x, const cJSON *root)
                     "\"none\" with the non-loopback listen address %s would let anyone who "
                     "can reach it use the backends: use \"auth\": \"keys\", listen on "
                     "127.0.0.1 or [::1], or set \"allow_unauthenticated_public\": true",
-                    SHOW(d, c->listen[i].text));
+                    DIAG_SHOW(d, c->listen[i].text));
                 break;
             }
         }
@@ -2110,7 +1942,7 @@ static void check_cross(struct ctx *x, const cJSON *root)
                 const cJSON *li = mi ? cJSON_GetObjectItemCaseSensitive(mi, "listen") : NULL;
                 err(x, li ? li : mi, "metrics.listen",
                     "%s overlaps the API listener %s: give metrics a port of its own",
-                    SHOW(d, c->metrics.listen.text), SHOW(d2, c->listen[i].text));
+                    DIAG_SHOW(d, c->metrics.listen.text), DIAG_SHOW(d2, c->listen[i].text));
                 break;
             }
         }
@@ -2226,10 +2058,10 @@ static unsigned report_trailing_commas(struct ctx *x, const char *s, size_t len)
 
 static void report_syntax(struct ctx *x, const char *s, size_t len, size_t off)
 {
-    char q[SHOWBUF], near[40];
+    char q[DIAG_SHOWBUF], near[40];
     size_t ws = off < len ? strspn(s + off, " \t\r\n\f\v") : 0;
     if (off >= len || off + ws >= len) {
-        err_line(x, line_at(s, len, len), NULL,
+        err_line(x, diag_line_at(s, len, len), NULL,
                  "JSON syntax error: the text ends too early (a missing '}', ']' or '\"'?)");
         return;
     }
@@ -2242,7 +2074,8 @@ static void report_syntax(struct ctx *x, const char *s, size_t len, size_t off)
     const char *hint = "";
     if (strchr("\"{[0123456789-tfn", s[off]) && prev && strchr("\"}]0123456789el", prev))
         hint = " (a missing ',' or ':' before it?)";
-    err_line(x, line_at(s, len, off), NULL, "JSON syntax error near %s%s", SHOW(q, near), hint);
+    err_line(x, diag_line_at(s, len, off), NULL, "JSON syntax error near %s%s", DIAG_SHOW(q, near),
+             hint);
 }
 
 struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, const char *base_dir,
@@ -2276,7 +2109,7 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     }
     const char *nul = memchr(text, '\0', len);
     if (nul) {
-        err_line(&x, line_at(text, len, (size_t)(nul - text)), NULL,
+        err_line(&x, diag_line_at(text, len, (size_t)(nul - text)), NULL,
                  "contains a NUL byte: is this a text file?");
         goto out;
     }
@@ -2289,7 +2122,7 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     copy[len] = '\0';
     size_t bad;
     if (strip_comments(copy, len, &bad) < 0) {
-        err_line(&x, line_at(copy, len, bad), NULL,
+        err_line(&x, diag_line_at(copy, len, bad), NULL,
                  "this /* comment is never closed: add the closing */");
         goto out;
     }
@@ -2316,13 +2149,13 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     while (after < len && (unsigned char)copy[after] <= 32)
         after++;
     if (after < len) {
-        err_line(&x, line_at(copy, len, after), NULL,
+        err_line(&x, diag_line_at(copy, len, after), NULL,
                  "unexpected text after the end of the top-level object");
         goto out;
     }
     build_index(&x, root);
     if (!cJSON_IsObject(root)) {
-        char d[SHOWBUF];
+        char d[DIAG_SHOWBUF];
         err(&x, root, NULL, "the file must hold one JSON object { ... }, not %s",
             describe(&x, root, d, sizeof d));
         goto out;

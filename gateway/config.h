@@ -125,7 +125,7 @@ struct cfg {
     } metrics;
 
     /* Private to config.c and router.c. */
-    struct cfg_arena *arena;
+    struct arena *arena;
     cJSON *json;                    /* the parsed file; options point into it */
     const struct cfg_alias **exact; /* non-glob aliases sorted by name (strcmp) */
     size_t nexact;

@@ -13,13 +13,15 @@
  */
 #include "keys.h"
 
+#include "arena.h"
+#include "diag.h"
+#include "fileio.h"
 #include "log.h"
 #include "router.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdalign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,48 +37,6 @@
 #define MODELS_MAX 1000
 #define LIMIT_MAX 1000000000.0
 
-/* ---- arena: every allocation a keyring owns ---- */
-
-struct karena {
-    struct karena *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-#define ARENA_BLOCK 8192
-
-static void *arena_alloc(struct karena **a, size_t n)
-{
-    const size_t al = alignof(max_align_t);
-    if (n > SIZE_MAX / 2)
-        return NULL;
-    n = n ? (n + al - 1) & ~(al - 1) : al;
-    struct karena *b = *a;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->next = *a;
-        b->used = 0;
-        b->cap = cap;
-        *a = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static void arena_free(struct karena *a)
-{
-    while (a) {
-        struct karena *next = a->next;
-        free(a);
-        a = next;
-    }
-}
-
 /* ---- problems ---- */
 
 struct kctx {
@@ -85,7 +45,7 @@ struct kctx {
     unsigned total;         /* found, including those not kept */
     unsigned kept;
     bool oom;
-    struct karena *arena;
+    struct arena *arena;
 };
 
 /* One problem: "NAME: PATH: message", or "NAME:LINE: message" for one
@@ -167,35 +127,11 @@ __attribute__((format(printf, 2, 3))) static void report(struct cfg_errors *errs
     }
 }
 
-/* s as a quoted string for a message: at most ~48 bytes of it, control
- * characters as '?', quotes and backslashes escaped. */
-static const char *show(char *out, size_t outsz, const char *s)
-{
-    size_t o = 0, i = 0;
-    const size_t limit = 48;
-    out[o++] = '"';
-    for (; s[i] && i < limit && o + 4 < outsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            out[o++] = '\\';
-        out[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    if (s[i] && o + 5 < outsz) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return out;
-}
-
-#define SHOWBUF 128
-
 /* What a JSON value is, for "must be X, not Y" messages. */
 static const char *describe(const cJSON *v, char *out, size_t outsz)
 {
     if (cJSON_IsString(v) && v->valuestring)
-        return show(out, outsz, v->valuestring);
+        return diag_show(out, outsz, v->valuestring);
     if (cJSON_IsNumber(v)) {
         snprintf(out, outsz, "%.17g", v->valuedouble);
         return out;
@@ -211,64 +147,6 @@ static const char *describe(const cJSON *v, char *out, size_t outsz)
     if (cJSON_IsObject(v))
         return "an object";
     return "an unknown value";
-}
-
-static bool is_ident(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    return true;
-}
-
-/* parent.key, or parent["key"] when the key is not a plain identifier. */
-static void path_key(char *out, size_t n, const char *parent, const char *key)
-{
-    char q[SHOWBUF];
-    if (is_ident(key) && strlen(key) < 64)
-        snprintf(out, n, "%s%s%s", parent, *parent ? "." : "", key);
-    else
-        snprintf(out, n, "%s[%s]", parent, show(q, sizeof q, key));
-}
-
-static unsigned line_at(const char *s, size_t len, size_t off)
-{
-    unsigned line = 1;
-    if (off > len)
-        off = len;
-    for (size_t i = 0; i < off; i++)
-        if (s[i] == '\n')
-            line++;
-    return line;
-}
-
-/* Levenshtein distance of two short strings (longer ones: "far"). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 32 || lb > 32)
-        return SIZE_MAX;
-    size_t row[33];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
 }
 
 /* ---- values ---- */
@@ -417,25 +295,10 @@ static int field_of(const char *s)
     return -1;
 }
 
-/* The known field closest to a misspelt one, or NULL. */
-static const char *suggest_field(const char *s)
-{
-    const char *best = NULL;
-    size_t best_d = 3; /* at most two edits away */
-    for (int i = 0; i < F_COUNT; i++) {
-        size_t d = edit_distance(s, field_names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = field_names[i];
-        }
-    }
-    return best;
-}
-
 static void check_string_field(struct kctx *x, const cJSON *v, const char *path, const char *what,
                                const char **out)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsString(v) || !v->valuestring) {
         kerr(x, path, "must be a string (%s), not %s", what, describe(v, d, sizeof d));
         return;
@@ -445,7 +308,7 @@ static void check_string_field(struct kctx *x, const cJSON *v, const char *path,
 
 static void check_limit(struct kctx *x, const cJSON *v, const char *path, unsigned *out)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     /* NaN fails every comparison; in range, the cast is exact only for whole numbers */
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= LIMIT_MAX) ||
         v->valuedouble != (double)(unsigned)v->valuedouble) {
@@ -460,7 +323,7 @@ static void check_limit(struct kctx *x, const cJSON *v, const char *path, unsign
 
 static void check_bool(struct kctx *x, const cJSON *v, const char *path, bool *out)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     if (!cJSON_IsBool(v)) {
         kerr(x, path, "must be true or false, not %s", describe(v, d, sizeof d));
         return;
@@ -470,7 +333,7 @@ static void check_bool(struct kctx *x, const cJSON *v, const char *path, bool *o
 
 static void check_time(struct kctx *x, const cJSON *v, const char *path, int64_t *out)
 {
-    char d[SHOWBUF];
+    char d[DIAG_SHOWBUF];
     const char *s = NULL;
     check_string_field(x, v, path, "a UTC time like \"2025-01-31T12:00:00Z\"", &s);
     if (!s)
@@ -479,12 +342,12 @@ static void check_time(struct kctx *x, const cJSON *v, const char *path, int64_t
         kerr(x, path,
              "%s is not a UTC time YYYY-MM-DDTHH:MM:SSZ (like \"2025-01-31T12:00:00Z\"); "
              "correct it",
-             show(d, sizeof d, s));
+             diag_show(d, sizeof d, s));
 }
 
 static void check_models(struct kctx *x, const cJSON *v, const char *path, struct key *k)
 {
-    char d[SHOWBUF], ipath[192];
+    char d[DIAG_SHOWBUF], ipath[192];
     if (!cJSON_IsArray(v)) {
         kerr(x, path,
              "must be an array of model names or globs, like [\"llama3*\", \"qwen2.5:14b\"], "
@@ -526,7 +389,7 @@ static void check_models(struct kctx *x, const cJSON *v, const char *path, struc
             kerr(x, ipath,
                  "%s is not a model name (longer than %d bytes, or control characters); "
                  "correct it",
-                 show(d, sizeof d, m->valuestring), MODEL_MAX_BYTES);
+                 diag_show(d, sizeof d, m->valuestring), MODEL_MAX_BYTES);
             ok = false;
         } else if (ok) {
             models[i] = xstrdup(x, m->valuestring);
@@ -542,7 +405,7 @@ static void check_models(struct kctx *x, const cJSON *v, const char *path, struc
  * duplicate check), whatever else is wrong with it. */
 static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct key *k)
 {
-    char path[48], fpath[160], d[SHOWBUF];
+    char path[48], fpath[160], d[DIAG_SHOWBUF];
     snprintf(path, sizeof path, "keys[%zu]", index);
     if (!cJSON_IsObject(rec)) {
         kerr(x, path,
@@ -554,10 +417,10 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
     bool id_ok = false;
     for (const cJSON *m = rec->child; m; m = m->next) {
         const char *fname = m->string ? m->string : "";
-        path_key(fpath, sizeof fpath, path, fname);
+        diag_path_key(fpath, sizeof fpath, path, fname);
         int f = field_of(fname);
         if (f < 0) {
-            const char *near = suggest_field(fname);
+            const char *near = diag_suggest(fname, field_names, F_COUNT);
             if (near)
                 kerr(x, fpath, "unknown field; did you mean \"%s\"?", near);
             else
@@ -583,7 +446,7 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
                      "%s is not a key id (12 characters a-z 0-9, the part after \"og-\" in "
                      "the secret); ids are made by ollama-gateway key create: restore the "
                      "record or remove it",
-                     show(d, sizeof d, s));
+                     diag_show(d, sizeof d, s));
             }
             break;
         case F_NAME:
@@ -618,7 +481,7 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
                      "%s is not \"blake2b:\" followed by 64 lowercase hex digits; hashes are "
                      "written by ollama-gateway key create: restore the record from a backup, "
                      "or remove it and create a new key",
-                     show(d, sizeof d, s));
+                     diag_show(d, sizeof d, s));
             break;
         }
         case F_MODELS:
@@ -640,7 +503,7 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
                      "%s is not a date YYYY-MM-DD (like \"2025-12-31\"; the key works until "
                      "the end of that day, UTC); correct it, or remove the field for a key "
                      "that never expires",
-                     show(d, sizeof d, s));
+                     diag_show(d, sizeof d, s));
             break;
         case F_DISABLED:
             check_bool(x, m, fpath, &k->disabled);
@@ -664,7 +527,7 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
     static const enum field required[] = {F_ID, F_NAME, F_HASH};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!(seen & (1u << required[i]))) {
-            path_key(fpath, sizeof fpath, path, field_names[required[i]]);
+            diag_path_key(fpath, sizeof fpath, path, field_names[required[i]]);
             kerr(x, fpath,
                  "missing; every record needs id, name and hash (ollama-gateway key create "
                  "writes them): restore the record from a backup or remove it");
@@ -729,12 +592,12 @@ static void check_duplicates(struct kctx *x, const struct key *v, const bool *id
  * when it is one. */
 static const cJSON *parse_top(struct kctx *x, const cJSON *root)
 {
-    char d[SHOWBUF], path[160];
+    char d[DIAG_SHOWBUF], path[160];
     const cJSON *keys = NULL;
     bool have_version = false, have_keys = false;
     for (const cJSON *m = root->child; m; m = m->next) {
         const char *fname = m->string ? m->string : "";
-        path_key(path, sizeof path, "", fname);
+        diag_path_key(path, sizeof path, "", fname);
         if (strcmp(fname, "version") == 0) {
             if (have_version) {
                 kerr(x, path, "appears twice; keep one");
@@ -774,19 +637,19 @@ static const cJSON *parse_top(struct kctx *x, const cJSON *root)
 
 static void report_syntax(struct kctx *x, const char *s, size_t len, size_t off)
 {
-    char q[SHOWBUF], near[40];
+    char q[DIAG_SHOWBUF], near[40];
     size_t ws = off < len ? strspn(s + off, " \t\r\n\f\v") : 0;
     if (off >= len || off + ws >= len) {
-        kerr_line(x, line_at(s, len, len),
+        kerr_line(x, diag_line_at(s, len, len),
                   "JSON syntax error: the text ends too early (a missing '}', ']' or '\"'?); "
                   "restore the file from a backup or correct it");
         return;
     }
     size_t nl = strcspn(s + off, "\r\n");
     snprintf(near, sizeof near, "%.*s", (int)(nl < 24 ? nl : 24), s + off);
-    kerr_line(x, line_at(s, len, off),
+    kerr_line(x, diag_line_at(s, len, off),
               "JSON syntax error near %s; restore the file from a backup or correct it",
-              show(q, sizeof q, near));
+              diag_show(q, sizeof q, near));
 }
 
 static void keyring_free(struct keyring *k)
@@ -818,7 +681,7 @@ struct keyring *keyring_load_buffer(const char *text, size_t len, const char *na
     }
     const char *nul = memchr(text, '\0', len);
     if (nul) {
-        kerr_line(&x, line_at(text, len, (size_t)(nul - text)),
+        kerr_line(&x, diag_line_at(text, len, (size_t)(nul - text)),
                   "contains a NUL byte: is this a text file?");
         goto out;
     }
@@ -846,12 +709,12 @@ struct keyring *keyring_load_buffer(const char *text, size_t len, const char *na
     size_t after = (size_t)(end - copy);
     after += strspn(copy + after, " \t\r\n\f\v");
     if (after < len) {
-        kerr_line(&x, line_at(copy, len, after),
+        kerr_line(&x, diag_line_at(copy, len, after),
                   "unexpected text after the end of the top-level object; remove it");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
-        char d[SHOWBUF];
+        char d[DIAG_SHOWBUF];
         kerr(&x, NULL, "must hold one JSON object {\"version\": 1, \"keys\": [...]}, not %s",
              describe(root, d, sizeof d));
         goto out;
@@ -1228,84 +1091,7 @@ void key_generate(char *id, char *secret, unsigned char hash[KEY_HASH_LEN])
     key_hash(secret, KEY_SECRET_LEN, hash);
 }
 
-/* Write all of p[0..n) to fd. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int keys_write_file(const char *path, const char *text, size_t len)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    int n;
-    if (!slash)
-        n = snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        n = snprintf(dir, sizeof dir, "/");
-    else
-        n = snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int m = snprintf(tmp, sizeof tmp, "%s%s.%s.XXXXXX", slash ? dir : "",
-                     slash && slash != path ? "/" : "", base);
-    if (!*base || n < 0 || (size_t)n >= sizeof dir || m < 0 || (size_t)m >= sizeof tmp) {
-        errno = *base ? ENAMETOOLONG : EISDIR;
-        log_error_errno("cannot write %s", path);
-        return -1;
-    }
-
-    /* In the same folder, so that rename() replaces path in one step. */
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        log_error_errno("cannot create a temporary file next to %s", path);
-        return -1;
-    }
-    const char *step = "set the mode of";
-    if (fchmod(fd, 0600) < 0)
-        goto fail;
-    step = "write";
-    if (write_all(fd, text, len) < 0)
-        goto fail;
-    step = "sync";
-    if (fsync(fd) < 0)
-        goto fail;
-    step = "close";
-    int rc = close(fd);
-    fd = -1;
-    if (rc < 0)
-        goto fail;
-    step = "rename into place";
-    if (rename(tmp, path) < 0)
-        goto fail;
-
-    /* The rename is durable only once the folder is synced. Past this point
-     * path already holds the new text, so a failure here is only a warning. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) /* EINVAL: cannot sync folders */
-        log_warn_errno("%s was written, but its folder %s could not be synced (a crash now "
-                       "could lose the change)",
-                       path, dir);
-    if (dfd >= 0)
-        close(dfd);
-    return 0;
-
-fail:;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    errno = e;
-    log_error_errno("cannot %s %s (for %s)", step, tmp, path);
-    errno = e;
-    return -1;
+    return fileio_replace(path, text, len, 0600);
 }

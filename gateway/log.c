@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -57,22 +59,6 @@ void log_set_fd(int fd)
     atomic_store(&log_fd, fd);
 }
 
-/* Write all of p[0..n) to fd, retrying on EINTR and short writes. */
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 __attribute__((format(printf, 3, 0))) static void log_emit(int level, int errnum, const char *fmt,
                                                            va_list ap)
 {
@@ -122,7 +108,7 @@ __attribute__((format(printf, 3, 0))) static void log_emit(int level, int errnum
             line[i] = ' ';
     }
     line[n++] = '\n';
-    (void)write_all(atomic_load(&log_fd), line, n);
+    (void)fileio_write_all(atomic_load(&log_fd), line, n);
 }
 
 #define LOG_FN(fname, level, with_errno)                                                           \

@@ -1,0 +1,20 @@
+/*
+ * fileio: writing files so that nothing half-written is ever seen.
+ */
+#ifndef GATEWAY_FILEIO_H
+#define GATEWAY_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Write all of p[0..n) to fd, retrying on EINTR and short writes. 0 or -1 (errno). */
+int fileio_write_all(int fd, const char *p, size_t n);
+
+/* Replace the file at path with text in one step: a temporary file in the
+ * same folder with the given mode, written, fsync'ed and renamed over path,
+ * then the folder fsync'ed. Readers see the old file or the new one, never
+ * a mix. 0, or -1 after logging which step failed (the temporary file is
+ * removed). */
+int fileio_replace(const char *path, const char *text, size_t len, mode_t mode);
+
+#endif
