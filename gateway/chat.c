@@ -1526,18 +1526,22 @@ static const char *scan_string(const char *p, const char *end, bool plain, struc
         default:
             if (plain)
                 return NULL;
-            if (!strchr("/bf", *p))
+            if (!*p || !strchr("/bf", *p)) /* strchr finds the NUL too */
                 return NULL;
         }
     }
     return NULL;
 }
 
-/* message: {"role":"assistant","content":"…","thinking":"…"}, nothing else. */
-static const char *scan_message(const char *p, const char *end, struct span *content,
-                                struct span *thinking)
+/*
+ * The members of the JSON object at p, each handed to fn with p at its value;
+ * fn returns the end of the value it took, or NULL to give up. Returns the
+ * end of the object, or NULL.
+ */
+typedef const char *(*member_fn)(void *ud, const struct span *key, const char *p, const char *end);
+
+static const char *scan_object(const char *p, const char *end, member_fn fn, void *ud)
 {
-    bool role = false;
     p = skip_ws(p, end);
     if (p >= end || *p != '{')
         return NULL;
@@ -1545,32 +1549,14 @@ static const char *scan_message(const char *p, const char *end, struct span *con
     if (p < end && *p == '}')
         return p + 1;
     for (;;) {
-        struct span key, val;
+        struct span key;
         p = scan_string(p, end, false, &key);
         if (!p)
             return NULL;
         p = skip_ws(p, end);
         if (p >= end || *p != ':')
             return NULL;
-        p = skip_ws(p + 1, end);
-        struct span *slot = NULL;
-        if (key.len == 6 && memcmp(key.p, "\"role\"", 6) == 0) {
-            if (role)
-                return NULL;
-            role = true;
-            p = scan_string(p, end, false, &val);
-        } else if (key.len == 9 && memcmp(key.p, "\"content\"", 9) == 0) {
-            slot = content;
-        } else if (key.len == 10 && memcmp(key.p, "\"thinking\"", 10) == 0) {
-            slot = thinking;
-        } else {
-            return NULL; /* tool_calls, images, … */
-        }
-        if (slot) {
-            if (slot->p)
-                return NULL;
-            p = scan_string(p, end, true, slot);
-        }
+        p = fn(ud, &key, skip_ws(p + 1, end), end);
         if (!p)
             return NULL;
         p = skip_ws(p, end);
@@ -1578,61 +1564,85 @@ static const char *scan_message(const char *p, const char *end, struct span *con
             p = skip_ws(p + 1, end);
             continue;
         }
-        if (p < end && *p == '}')
-            return p + 1;
-        return NULL;
+        return p < end && *p == '}' ? p + 1 : NULL;
     }
+}
+
+static bool key_is(const struct span *key, const char *quoted)
+{
+    size_t n = strlen(quoted);
+    return key->len == n && memcmp(key->p, quoted, n) == 0;
+}
+
+/* message: {"role":"assistant","content":"…","thinking":"…"}, nothing else. */
+struct message_scan {
+    struct span *content, *thinking;
+    bool role;
+};
+
+static const char *message_member(void *ud, const struct span *key, const char *p, const char *end)
+{
+    struct message_scan *m = ud;
+    struct span val, *slot;
+    if (key_is(key, "\"role\"")) {
+        if (m->role)
+            return NULL;
+        m->role = true;
+        return scan_string(p, end, false, &val);
+    }
+    if (key_is(key, "\"content\""))
+        slot = m->content;
+    else if (key_is(key, "\"thinking\""))
+        slot = m->thinking;
+    else
+        return NULL; /* tool_calls, images, … */
+    if (slot->p)
+        return NULL;
+    return scan_string(p, end, true, slot);
+}
+
+static const char *scan_message(const char *p, const char *end, struct span *content,
+                                struct span *thinking)
+{
+    struct message_scan m = {.content = content, .thinking = thinking};
+    return scan_object(p, end, message_member, &m);
+}
+
+/* A stream line's members: model, created_at, message, done:false; each once. */
+struct line_scan {
+    struct span content, thinking;
+    bool done, msg, model, created;
+};
+
+static const char *line_member(void *ud, const struct span *key, const char *p, const char *end)
+{
+    struct line_scan *l = ud;
+    struct span ignored;
+    bool *seen = key_is(key, "\"model\"")        ? &l->model
+                 : key_is(key, "\"created_at\"") ? &l->created
+                 : key_is(key, "\"done\"")       ? &l->done
+                 : key_is(key, "\"message\"")    ? &l->msg
+                                                 : NULL;
+    if (!seen || *seen)
+        return NULL;
+    *seen = true;
+    if (seen == &l->done)
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    if (seen == &l->msg)
+        return scan_message(p, end, &l->content, &l->thinking);
+    return scan_string(p, end, false, &ignored);
 }
 
 /* 1: the line was translated into out; 0: use the general path. */
 static int fast_line(struct chat_stream *s, const char *line, size_t len, struct buf *out)
 {
-    const char *p = line, *end = line + len;
-    struct span content = {0}, thinking = {0}, ignored;
-    bool done_seen = false, msg_seen = false, model_seen = false, created_seen = false;
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{')
+    const char *end = line + len;
+    struct line_scan l = {0};
+    const char *p = scan_object(line, end, line_member, &l);
+    /* {} is the general path's to judge */
+    if (!p || skip_ws(p, end) != end || !(l.done || l.msg || l.model || l.created))
         return 0;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        struct span key;
-        p = scan_string(p, end, false, &key);
-        if (!p)
-            return 0;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':')
-            return 0;
-        p = skip_ws(p + 1, end);
-        if (key.len == 7 && memcmp(key.p, "\"model\"", 7) == 0 && !model_seen) {
-            model_seen = true;
-            p = scan_string(p, end, false, &ignored);
-        } else if (key.len == 12 && memcmp(key.p, "\"created_at\"", 12) == 0 && !created_seen) {
-            created_seen = true;
-            p = scan_string(p, end, false, &ignored);
-        } else if (key.len == 6 && memcmp(key.p, "\"done\"", 6) == 0 && !done_seen) {
-            done_seen = true;
-            if (end - p < 5 || memcmp(p, "false", 5) != 0)
-                return 0;
-            p += 5;
-        } else if (key.len == 9 && memcmp(key.p, "\"message\"", 9) == 0 && !msg_seen) {
-            msg_seen = true;
-            p = scan_message(p, end, &content, &thinking);
-        } else {
-            return 0;
-        }
-        if (!p)
-            return 0;
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (p < end && *p == '}')
-            break;
-        return 0;
-    }
-    if (skip_ws(p + 1, end) != end)
-        return 0;
+    struct span content = l.content, thinking = l.thinking;
 
     size_t start = out->len;
     bool saved_started = s->started;
@@ -1897,88 +1907,69 @@ static const char *scan_count(const char *p, const char *end, long *v)
  * logprobs, an escape written differently, a number that is not plain digits)
  * leaves it to the general path, which writes the same bytes. 1: c is filled.
  */
+/* A non-streamed answer's members, each at most once. */
+struct answer_scan {
+    struct completion *c;
+    struct span content, thinking, reason;
+    unsigned seen; /* 1 << index in answer_keys */
+};
+
+static const char *const answer_keys[] = {
+    "\"model\"",         "\"created_at\"",        "\"message\"",
+    "\"done\"",          "\"done_reason\"",       "\"total_duration\"",
+    "\"load_duration\"", "\"prompt_eval_count\"", "\"prompt_eval_duration\"",
+    "\"eval_count\"",    "\"eval_duration\"",
+};
+enum { A_MODEL, A_CREATED, A_MESSAGE, A_DONE, A_REASON, A_COUNTS };
+
+static const char *answer_member(void *ud, const struct span *key, const char *p, const char *end)
+{
+    struct answer_scan *a = ud;
+    struct span ignored;
+    long v = 0;
+    size_t k = 0;
+    while (k < sizeof answer_keys / sizeof *answer_keys && !key_is(key, answer_keys[k]))
+        k++;
+    if (k == sizeof answer_keys / sizeof *answer_keys || (a->seen & (1u << k)))
+        return NULL;
+    a->seen |= 1u << k;
+    switch (k) {
+    case A_MODEL:
+    case A_CREATED:
+        return scan_string(p, end, false, &ignored);
+    case A_MESSAGE:
+        return scan_message(p, end, &a->content, &a->thinking);
+    case A_DONE:
+        if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+            return p + 4;
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case A_REASON:
+        p = scan_string(p, end, false, &a->reason);
+        return p && !memchr(a->reason.p, '\\', a->reason.len) ? p : NULL;
+    }
+    p = scan_count(p, end, &v);
+    if (key_is(key, "\"prompt_eval_count\""))
+        a->c->pt = v;
+    else if (key_is(key, "\"eval_count\""))
+        a->c->ct = v;
+    return p;
+}
+
 static int fast_complete(const char *body, size_t len, struct completion *c)
 {
-    static const char *const counts[] = {"\"total_duration\"",    "\"load_duration\"",
-                                         "\"prompt_eval_count\"", "\"prompt_eval_duration\"",
-                                         "\"eval_count\"",        "\"eval_duration\""};
-    enum { K_MODEL, K_CREATED, K_MESSAGE, K_DONE, K_REASON, K_COUNTS };
-    unsigned seen = 0;
-    const char *p = body, *end = body + len;
-    struct span content = {0}, thinking = {0}, reason = {0}, ignored;
-    long v = 0;
-    p = skip_ws(p, end);
-    if (p >= end || *p != '{')
+    const char *end = body + len;
+    struct answer_scan a = {.c = c};
+    const char *p = scan_object(body, end, answer_member, &a);
+    if (!p || skip_ws(p, end) != end || !(a.seen & (1u << A_MESSAGE)))
         return 0;
-    p = skip_ws(p + 1, end);
-    for (;;) {
-        struct span key;
-        int k = -1;
-        p = scan_string(p, end, false, &key);
-        if (!p)
-            return 0;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':')
-            return 0;
-        p = skip_ws(p + 1, end);
-#define KEY_IS(lit) (key.len == sizeof(lit) - 1 && memcmp(key.p, lit, key.len) == 0)
-        if (KEY_IS("\"model\"")) {
-            k = K_MODEL;
-            p = scan_string(p, end, false, &ignored);
-        } else if (KEY_IS("\"created_at\"")) {
-            k = K_CREATED;
-            p = scan_string(p, end, false, &ignored);
-        } else if (KEY_IS("\"message\"")) {
-            k = K_MESSAGE;
-            p = scan_message(p, end, &content, &thinking);
-        } else if (KEY_IS("\"done\"")) {
-            k = K_DONE;
-            if (end - p >= 4 && memcmp(p, "true", 4) == 0)
-                p += 4;
-            else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
-                p += 5;
-            else
-                return 0;
-        } else if (KEY_IS("\"done_reason\"")) {
-            k = K_REASON;
-            p = scan_string(p, end, false, &reason);
-            if (p && memchr(reason.p, '\\', reason.len))
-                return 0;
-        } else {
-            for (size_t i = 0; i < sizeof counts / sizeof *counts && k < 0; i++)
-                if (key.len == strlen(counts[i]) && memcmp(key.p, counts[i], key.len) == 0)
-                    k = K_COUNTS + (int)i;
-            if (k < 0)
-                return 0;
-            p = scan_count(p, end, &v);
-            if (k == K_COUNTS + 2) /* prompt_eval_count */
-                c->pt = v;
-            else if (k == K_COUNTS + 4) /* eval_count */
-                c->ct = v;
-        }
-#undef KEY_IS
-        if (!p || (seen & (1u << k)))
-            return 0;
-        seen |= 1u << k;
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (p < end && *p == '}')
-            break;
-        return 0;
-    }
-    if (!(seen & (1u << K_MESSAGE)) || skip_ws(p + 1, end) != end)
-        return 0;
-    if (content.p)
-        c->content = (struct jtext){.lit = content.p, .litlen = content.len};
+    if (a.content.p)
+        c->content = (struct jtext){.lit = a.content.p, .litlen = a.content.len};
     else
         c->content = (struct jtext){.text = ""};
-    if (thinking.p)
-        c->thinking = (struct jtext){.lit = thinking.p, .litlen = thinking.len};
+    if (a.thinking.p)
+        c->thinking = (struct jtext){.lit = a.thinking.p, .litlen = a.thinking.len};
     c->finish_reason =
-        reason.len == 8 && memcmp(reason.p, "\"length\"", 8) == 0 ? "length" : "stop";
+        a.reason.len == 8 && memcmp(a.reason.p, "\"length\"", 8) == 0 ? "length" : "stop";
     return 1;
 }
 

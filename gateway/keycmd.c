@@ -125,17 +125,6 @@ static bool bad_text(const char *s)
     return false;
 }
 
-static bool is_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n != KEY_ID_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-            return false;
-    return true;
-}
-
 static int parse_limit(const char *s, unsigned *out)
 {
     size_t n = strlen(s);
@@ -322,7 +311,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->id[KEY_ID_LEN] = '\0';
             id = o->id;
         }
-        if (!is_id(id)) {
+        if (!keys_is_id(id, strlen(id))) {
             /* never echo what may be a mistyped secret */
             bool secretish = strncmp(o->arg, "og-", 3) == 0;
             fprintf(stderr,

@@ -225,7 +225,7 @@ static int parse_time(const char *s, int64_t *out)
     return 0;
 }
 
-static bool is_key_id(const char *s, size_t n)
+bool keys_is_id(const char *s, size_t n)
 {
     if (n != KEY_ID_LEN)
         return false;
@@ -438,7 +438,7 @@ static bool parse_record(struct kctx *x, const cJSON *rec, size_t index, struct 
         switch ((enum field)f) {
         case F_ID:
             check_string_field(x, m, fpath, "12 characters a-z 0-9", &s);
-            if (s && is_key_id(s, strlen(s))) {
+            if (s && keys_is_id(s, strlen(s))) {
                 memcpy(k->id, s, KEY_ID_LEN + 1);
                 id_ok = true;
             } else if (s) {
@@ -983,7 +983,7 @@ static const struct key *find(const struct keyring *kr, const char *id)
 
 const struct key *keyring_find(const struct keyring *kr, const char *id)
 {
-    if (!id || !is_key_id(id, strlen(id)))
+    if (!id || !keys_is_id(id, strlen(id)))
         return NULL;
     return find(kr, id);
 }
@@ -1002,7 +1002,7 @@ enum key_verdict keyring_verify(const struct keyring *kr, const char *token, siz
         out = &unused;
     *out = NULL;
     if (!token || len != KEY_SECRET_LEN || memcmp(token, "og-", 3) != 0 ||
-        !is_key_id(token + 3, KEY_ID_LEN) || token[3 + KEY_ID_LEN] != '-')
+        !keys_is_id(token + 3, KEY_ID_LEN) || token[3 + KEY_ID_LEN] != '-')
         return KEY_MALFORMED;
     for (size_t i = 3 + KEY_ID_LEN + 1; i < len; i++)
         if (!is_b64url(token[i]))

@@ -77,6 +77,9 @@ struct keyring {
  * key (`ollama-gateway key create NAME -c CONFIG`; config_path names the
  * configuration in that hint, may be NULL).
  */
+/* Is s[0..n) a key id: KEY_ID_LEN characters of [a-z0-9]? */
+bool keys_is_id(const char *s, size_t n);
+
 struct keyring *keyring_load(const char *path, const char *config_path, struct cfg_errors *errs);
 /*
  * The same checks on text[0..len) (need not be '\0'-terminated), named

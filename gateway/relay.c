@@ -231,7 +231,8 @@ static int route(struct request *r, struct apierr *e)
     int idx = -1;
     size_t k = 0;
     int64_t now = now_ms();
-    switch (backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k)) {
+    enum choice_outcome o = backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k);
+    switch (o) {
     case CHOICE_SEND:
         return send_to(r, idx, ask.names[k], e);
     case CHOICE_QUEUE:
@@ -243,15 +244,13 @@ static int route(struct request *r, struct apierr *e)
         r->t_queued = now;
         return 0;
     case CHOICE_FULL:
-        apierr_set(e, 503, APIERR_API, "backend_unavailable", NULL,
-                   "Every backend that serves '%s' is busy and its queue is full; retry shortly",
-                   r->model);
-        e->retry_after_s = BUSY_RETRY_AFTER_S;
-        return -1;
     case CHOICE_NONE_UP:
-        apierr_set(e, 503, APIERR_API, "backend_unavailable", NULL,
-                   "No backend that serves '%s' is available right now; try again shortly",
-                   r->model);
+        apierr_set(
+            e, 503, APIERR_API, "backend_unavailable", NULL,
+            o == CHOICE_FULL
+                ? "Every backend that serves '%s' is busy and its queue is full; retry shortly"
+                : "No backend that serves '%s' is available right now; try again shortly",
+            r->model);
         e->retry_after_s = BUSY_RETRY_AFTER_S;
         return -1;
     case CHOICE_NO_MODEL:
