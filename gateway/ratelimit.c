@@ -308,23 +308,43 @@ void rl_totals(struct rl_state *s, uint64_t *prompt_tokens, uint64_t *completion
         *inflight = s ? atomic_load(&s->inflight) : 0;
 }
 
+/* The decimal digits of v at p (room for 20); returns how many. These run
+ * for every answer to a key with limits, so no printf. */
+static size_t put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do
+        t[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (size_t i = 0; i < n; i++)
+        p[i] = t[n - 1 - i];
+    return n;
+}
+
+static const char *long_text(long v, char *out)
+{
+    size_t n = 0;
+    if (v < 0)
+        out[n++] = '-';
+    n += put_u64(out + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    out[n] = '\0';
+    return out;
+}
+
 void rl_headers(const struct rl_verdict *v,
                 void (*fn)(void *ud, const char *name, const char *value), void *ud)
 {
-    char num[32];
+    char num[24];
     char dur[48];
     if (v->limit_requests) {
-        snprintf(num, sizeof num, "%ld", v->limit_requests);
-        fn(ud, "x-ratelimit-limit-requests", num);
-        snprintf(num, sizeof num, "%ld", v->remaining_requests);
-        fn(ud, "x-ratelimit-remaining-requests", num);
+        fn(ud, "x-ratelimit-limit-requests", long_text(v->limit_requests, num));
+        fn(ud, "x-ratelimit-remaining-requests", long_text(v->remaining_requests, num));
         fn(ud, "x-ratelimit-reset-requests", rl_duration(v->reset_requests_ms, dur, sizeof dur));
     }
     if (v->limit_tokens) {
-        snprintf(num, sizeof num, "%ld", v->limit_tokens);
-        fn(ud, "x-ratelimit-limit-tokens", num);
-        snprintf(num, sizeof num, "%ld", v->remaining_tokens);
-        fn(ud, "x-ratelimit-remaining-tokens", num);
+        fn(ud, "x-ratelimit-limit-tokens", long_text(v->limit_tokens, num));
+        fn(ud, "x-ratelimit-remaining-tokens", long_text(v->remaining_tokens, num));
         fn(ud, "x-ratelimit-reset-tokens", rl_duration(v->reset_tokens_ms, dur, sizeof dur));
     }
 }
@@ -342,26 +362,37 @@ char *rl_duration(int64_t ms, char *out, size_t size)
     if (ms < 0)
         tmp[n++] = '-';
     if (u == 0) {
-        snprintf(tmp, sizeof tmp, "0s");
+        tmp[n++] = '0';
+        tmp[n++] = 's';
     } else if (u < 1000) {
-        snprintf(tmp + n, sizeof tmp - n, "%llums", (unsigned long long)u);
+        n += put_u64(tmp + n, u);
+        tmp[n++] = 'm';
+        tmp[n++] = 's';
     } else {
-        unsigned long long h = u / 3600000, m = u / 60000 % 60, s = u / 1000 % 60;
+        uint64_t h = u / 3600000, m = u / 60000 % 60, s = u / 1000 % 60;
         unsigned frac = (unsigned)(u % 1000);
-        if (h)
-            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%lluh", h);
-        if (h || m)
-            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%llum", m);
-        n += (size_t)snprintf(tmp + n, sizeof tmp - n, "%llu", s);
+        if (h) {
+            n += put_u64(tmp + n, h);
+            tmp[n++] = 'h';
+        }
+        if (h || m) {
+            n += put_u64(tmp + n, m);
+            tmp[n++] = 'm';
+        }
+        n += put_u64(tmp + n, s);
         if (frac) {
-            n += (size_t)snprintf(tmp + n, sizeof tmp - n, ".%03u", frac);
+            tmp[n++] = '.';
+            tmp[n++] = (char)('0' + frac / 100);
+            tmp[n++] = (char)('0' + frac / 10 % 10);
+            tmp[n++] = (char)('0' + frac % 10);
             while (tmp[n - 1] == '0')
                 n--;
         }
         tmp[n++] = 's';
-        tmp[n] = '\0';
     }
-    snprintf(out, size, "%s", tmp);
+    size_t k = n < size - 1 ? n : size - 1; /* cut as snprintf would */
+    memcpy(out, tmp, k);
+    out[k] = '\0';
     return out;
 }
 
