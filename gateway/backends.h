@@ -54,7 +54,7 @@ void backends_set_limits(struct backends *b, const struct cfg *cfg);
  * Routing (the rules are choice.h's). Besides what discovery knows, the table
  * keeps per backend the requests in flight, a FIFO wait queue, and per model
  * whether a cold load is under way and when it last answered. That state is
- * under one mutex per table, taken twice per request (route, done).
+ * under one mutex per table, taken four times per request (route, begin, first answer, done).
  *
  * A request that has to wait is queued with a route_waiter embedded in it.
  * Whoever frees a slot on that backend (any worker) hands the slot to the
