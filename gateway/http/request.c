@@ -1,27 +1,15 @@
 #include "request.h"
 
+#include "clock.h"
+#include "engine.h"
 #include "rand.h"
-#include "relay.h"
 #include "snapshot.h"
 
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static enum route route_of(const char *url)
-{
-    if (strcmp(url, "/v1/chat/completions") == 0)
-        return ROUTE_CHAT;
-    if (strcmp(url, "/v1/models") == 0)
-        return ROUTE_MODELS;
-    if (strncmp(url, "/v1/models/", 11) == 0 && url[11])
-        return ROUTE_MODEL;
-    if (strcmp(url, "/healthz") == 0)
-        return ROUTE_HEALTHZ;
-    if (strcmp(url, "/readyz") == 0)
-        return ROUTE_READYZ;
-    return ROUTE_UNKNOWN;
-}
 
 /* The client's x-request-id if it is short and plain, so it can go into
  * headers and logs unescaped; otherwise a fresh random one. */
@@ -47,9 +35,16 @@ static void set_request_id(struct request *r)
 struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,
                             const char *method)
 {
-    struct request *r = calloc(1, sizeof *r);
+    const struct route *rt = routes_match(url);
+    /* The dialect's state lives right after the request: one allocation. */
+    size_t at = (sizeof(struct request) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+    size_t extra = rt->dialect ? rt->dialect->state_size : 0;
+    struct request *r = calloc(1, at + extra);
     if (!r)
         return NULL;
+    r->route = rt;
+    if (extra)
+        r->dst = (struct dialect_common *)((char *)r + at);
     r->w = w;
     r->conn = conn;
     r->snap = snapshot_ref(worker_snapshot(w));
@@ -61,7 +56,6 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
         free(r);
         return NULL;
     }
-    r->route = route_of(url);
     r->phase = PHASE_BODY;
     r->backend = -1;
     r->t_start = now_ms();
@@ -70,33 +64,19 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     buf_init(&r->uperr, 64u << 10);
     buf_init(&r->out, 0); /* sized by relay when it knows the kind of answer */
     set_request_id(r);
-    r->next = w->active;
-    if (w->active)
-        w->active->prev = r;
-    w->active = r;
-    w->nactive++;
+    r->hangup.fd = -1;
+    r->task.run = engine_run_task;
+    r->xfer.done = engine_upstream_done;
+    worker_enter(w, &r->live);
     return r;
 }
 
 void request_free(struct request *r)
 {
     struct worker *w = r->w;
-    relay_release(r);
-    if (r->deferred) {
-        if (r->dprev)
-            r->dprev->dnext = r->dnext;
-        else
-            w->deferred = r->dnext;
-        if (r->dnext)
-            r->dnext->dprev = r->dprev;
-    }
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        w->active = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    w->nactive--;
+    engine_release(r);
+    worker_cancel(w, &r->task);
+    worker_leave(w, &r->live);
     buf_free(&r->body);
     buf_free(&r->upbody);
     buf_free(&r->uperr);
@@ -112,7 +92,7 @@ void request_suspend(struct request *r)
         return;
     MHD_suspend_connection(r->conn);
     r->suspended = true;
-    /* No hang-up watch yet: relay_tick adds it to a request that is still
+    /* No hang-up watch yet: engine_tick adds it to a request that is still
      * suspended at the next tick (EVENTLOOP.md P3). */
 }
 
@@ -122,11 +102,11 @@ void request_resume(struct request *r)
         return;
     r->suspended = false;
     MHD_resume_connection(r->conn);
-    r->w->mhd_due = true;
+    worker_mhd_due(r->w);
 }
 
 void request_wake(struct request *r)
 {
     r->want_resume = true;
-    worker_defer(r->w, r);
+    worker_defer(r->w, &r->task);
 }

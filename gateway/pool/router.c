@@ -1,19 +1,10 @@
 #include "router.h"
 
-#include <fnmatch.h>
+#include "glob.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-bool router_is_glob(const char *s)
-{
-    return strpbrk(s, "*?[") != NULL;
-}
-
-bool router_glob_match(const char *pattern, const char *name)
-{
-    return fnmatch(pattern, name, 0) == 0;
-}
 
 const struct cfg_alias *router_alias(const struct cfg *c, const char *client_model)
 {
@@ -38,7 +29,7 @@ const struct cfg_alias *router_alias(const struct cfg *c, const char *client_mod
     for (size_t i = 0; i < c->nglobs; i++) {
         const struct cfg_alias *a = c->globs[i];
         size_t len = strlen(a->name);
-        if ((!best || len > best_len) && router_glob_match(a->name, client_model)) {
+        if ((!best || len > best_len) && glob_match(a->name, client_model)) {
             best = a;
             best_len = len;
         }

@@ -24,14 +24,14 @@
 
 #include <stdatomic.h>
 
-struct upstream_target;
+struct target;
 
 struct snapshot {
     atomic_uint refs;
-    struct cfg *cfg;                 /* a reference */
-    struct keyring *keys;            /* a reference; empty with auth "none" */
-    struct backends *backends;       /* a reference */
-    struct upstream_target *targets; /* owned: one per cfg->backends entry */
+    struct cfg *cfg;           /* a reference */
+    struct keyring *keys;      /* a reference; empty with auth "none" */
+    struct backends *backends; /* a reference */
+    struct target *targets;    /* owned: one per cfg->backends entry */
 };
 
 /* Build a snapshot from references the caller hands over (all three, also on

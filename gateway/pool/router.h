@@ -23,13 +23,6 @@
  */
 const struct cfg_alias *router_alias(const struct cfg *c, const char *client_model);
 
-/* fnmatch(pattern, name, 0) == 0: the glob rule used for aliases (and key
- * scopes). */
-bool router_glob_match(const char *pattern, const char *name);
-
-/* Does s contain a glob character (* ? [)? */
-bool router_is_glob(const char *s);
-
 /*
  * Do a and b name the same Ollama model? Ollama's rules: names compare without
  * regard to case; a missing tag is "latest"; a missing namespace is "library";

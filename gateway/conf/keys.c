@@ -17,7 +17,7 @@
 #include "diag.h"
 #include "fileio.h"
 #include "log.h"
-#include "router.h"
+#include "glob.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1034,7 +1034,7 @@ bool key_allows_model(const struct key *k, const char *model)
     if (!model)
         return false;
     for (size_t i = 0; i < k->nmodels; i++)
-        if (router_glob_match(k->models[i], model))
+        if (glob_match(k->models[i], model))
             return true;
     return false;
 }

@@ -5,12 +5,15 @@
  * changes to the keys file.
  */
 #include "authguard.h"
+#include "clock.h"
 #include "config.h"
+#include "handler.h"
 #include "jarena.h"
 #include "keycmd.h"
 #include "keys.h"
 #include "log.h"
 #include "reload.h"
+#include "snapshot.h"
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -86,6 +89,15 @@ static void notify_systemd(const char *state)
 
 /* Wait for a signal; meanwhile reload the keys when their file changes.
  * Returns the signal, or -1 when the signalfd fails. */
+/* What a reload changes outside the snapshot: the guard's threshold. */
+static void apply_reload(struct authguard *guard)
+{
+    struct snapshot *s = snapshot_acquire();
+    if (s)
+        authguard_set_limit(guard, s->cfg->limits.auth_failures_per_minute);
+    snapshot_unref(s);
+}
+
 static int wait_signal(int sfd, const char *config_path, struct authguard *guard)
 {
     int64_t reload_at = -1;
@@ -121,7 +133,8 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
         if (si.ssi_signo != SIGHUP)
             return (int)si.ssi_signo;
         log_info("SIGHUP: reloading %s", config_path);
-        reload_all(config_path, guard);
+        if (reload_all(config_path) == 0)
+            apply_reload(guard);
         reload_at = -1; /* the keys were just read */
     }
 }
@@ -151,19 +164,20 @@ static int cmd_serve(const char *path)
 
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    struct gateway gw = {.cfg = cfg, .grace_s = GRACE_S, .started_ms = rt.tv_sec * 1000LL};
+    struct http_shared http = {.started_ms = rt.tv_sec * 1000LL};
+    struct gateway gw = {.cfg = cfg, .hooks = &handler_hooks, .app = &http, .grace_s = GRACE_S};
     atomic_init(&gw.stopping, false);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gw.nworkers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
 
     int rc = 2;
     bool started_reload = false;
-    gw.authguard = authguard_new(cfg->limits.auth_failures_per_minute);
+    http.authguard = authguard_new(cfg->limits.auth_failures_per_minute);
     struct worker *workers = calloc(gw.nworkers, sizeof *workers);
-    if (!gw.authguard || !workers || sfd < 0)
+    if (!http.authguard || !workers || sfd < 0)
         goto out;
     bool bad_input;
-    if (reload_start(cfg_ref(cfg), gw.authguard, &bad_input) < 0) {
+    if (reload_start(cfg_ref(cfg), &bad_input) < 0) {
         rc = bad_input ? 1 : 2;
         goto out;
     }
@@ -186,7 +200,7 @@ static int cmd_serve(const char *path)
         log_info("listening on %s with %u workers", cfg->listen[i].text, gw.nworkers);
     notify_systemd("READY=1");
 
-    int sig = wait_signal(sfd, path, gw.authguard);
+    int sig = wait_signal(sfd, path, http.authguard);
     if (sig > 0)
         log_info("%s: finishing requests in flight (up to %d s), then exiting", strsignal(sig),
                  GRACE_S);
@@ -205,7 +219,7 @@ out:
     free(workers);
     if (started_reload)
         reload_stop();
-    authguard_free(gw.authguard);
+    authguard_free(http.authguard);
     if (sfd >= 0)
         close(sfd);
     cfg_unref(cfg);

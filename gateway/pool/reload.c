@@ -1,6 +1,5 @@
 #include "reload.h"
 
-#include "authguard.h"
 #include "keys.h"
 #include "log.h"
 
@@ -138,7 +137,7 @@ static struct backends *backends_for(struct cfg *cfg)
     return b;
 }
 
-int reload_start(struct cfg *cfg, struct authguard *guard, bool *bad_input)
+int reload_start(struct cfg *cfg, bool *bad_input)
 {
     *bad_input = false;
     struct keyring *keys = load_keys(cfg);
@@ -159,7 +158,6 @@ int reload_start(struct cfg *cfg, struct authguard *guard, bool *bad_input)
     struct snapshot *s = snapshot_new(cfg, keys, b); /* on failure it drops all three */
     if (!s)
         return -1;
-    authguard_set_limit(guard, cfg->limits.auth_failures_per_minute);
     snapshot_publish(s);
     watch_aim(cfg);
     return 0;
@@ -202,7 +200,7 @@ static void warn_restart_only(const struct cfg *now, const struct cfg *c)
                  c->path, what);
 }
 
-int reload_all(const char *path, struct authguard *guard)
+int reload_all(const char *path)
 {
     struct cfg *c = cfg_load(path, NULL);
     if (!c) {
@@ -236,7 +234,6 @@ int reload_all(const char *path, struct authguard *guard)
      * new file. */
     if (log_access_open(c->log.access) < 0)
         log_error_errno("cannot open the access log %s; it stays where it was", c->log.access);
-    authguard_set_limit(guard, c->limits.auth_failures_per_minute);
     cfg_features_not_in_force(c, NULL, NULL);
     size_t nkeys = keys->n, nbackends = c->nbackends, naliases = c->naliases;
     if (c->auth == CFG_AUTH_KEYS)

@@ -1,6 +1,6 @@
 #include "snapshot.h"
 
-#include "upstream.h"
+#include "target.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,10 +12,10 @@ static atomic_uint generation;
 struct snapshot *snapshot_new(struct cfg *cfg, struct keyring *keys, struct backends *backends)
 {
     struct snapshot *s = calloc(1, sizeof *s);
-    struct upstream_target *t = upstream_targets_new(cfg);
+    struct target *t = target_array_new(cfg);
     if (!s || !t) {
         free(s);
-        upstream_targets_free(t, cfg);
+        target_array_free(t, cfg);
         backends_unref(backends);
         keyring_unref(keys);
         cfg_unref(cfg);
@@ -40,7 +40,7 @@ void snapshot_unref(struct snapshot *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
-    upstream_targets_free(s->targets, s->cfg);
+    target_array_free(s->targets, s->cfg);
     backends_unref(s->backends);
     keyring_unref(s->keys);
     cfg_unref(s->cfg);

@@ -1,20 +1,21 @@
-#include "relay.h"
+#include "engine.h"
 
 #include "auth.h"
 #include "backends.h"
+#include "clock.h"
 #include "jarena.h"
-#include "rand.h"
 #include "log.h"
+#include "rand.h"
+#include "reply.h"
 #include "request.h"
 #include "router.h"
-#include "server.h"
 #include "snapshot.h"
-#include "sse.h"
-#include "upstream.h"
+#include "target.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 
 /* Back-pressure (EVENTLOOP.md P6/P7): the transfer is paused while more than
@@ -65,19 +66,21 @@ static void abort_upstream(struct request *r)
     if (r->easy) {
         /* Removing a live transfer closes its connection: that close is what
          * makes Ollama stop generating. */
-        upstream_release(r->w, r->easy);
+        curl_glue_release(r->w, r->easy);
         r->easy = NULL;
         r->paused = false;
     }
     release_route(r);
 }
 
-/* The first answer line (or byte, non-streamed) from the backend. */
+/* The first answer line (or byte, non-streamed) from the backend. From here
+ * on there is no failover, so the client's body is no longer needed. */
 static void first_answer(struct request *r, int64_t now)
 {
     r->t_first = now;
     backends_answered(r->snap->backends, r->backend, r->upstream_model, r->cold, now);
     r->cold = false;
+    buf_free(&r->body);
 }
 
 /* New bytes (or the end) are in r->out: make sure the client gets them. */
@@ -99,7 +102,7 @@ static void fail(struct request *r, const struct apierr *e)
     r->err = *e;
     r->ended = true;
     bool started = r->phase == PHASE_STREAMING || r->out.len > 0 || r->keepalive_sent;
-    if (r->stream && started && sse_error(&r->out, e) < 0)
+    if (r->stream && started && r->route->errors->frame(&r->out, e) < 0)
         r->cut = true;
     flush(r);
 }
@@ -108,12 +111,15 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud);
 
 static int start_transfer(struct request *r)
 {
-    const struct upstream_target *t = &r->snap->targets[r->backend];
-    CURL *c = upstream_easy(r->w);
+    const struct target *t = &r->snap->targets[r->backend];
+    const char *path = r->route->dialect->native_path ? r->route->dialect->native_path : r->path;
+    char url[4096];
+    if (target_url(t, path, strlen(path), url, sizeof url) < 0)
+        return -1;
+    CURL *c = curl_glue_easy(r->w);
     if (!c)
         return -1;
-    curl_easy_setopt(c, CURLOPT_URL, t->chat_url);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->upbody.p);
@@ -129,10 +135,8 @@ static int start_transfer(struct request *r)
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, UPSTREAM_RECV_BUFFER);
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
      * memory (EVENTLOOP.md §3). */
-    if (curl_multi_add_handle(r->w->multi, c) != CURLM_OK) {
-        upstream_release(r->w, c);
+    if (curl_glue_add(r->w, c, &r->xfer) < 0)
         return -1;
-    }
     r->easy = c;
     return 0;
 }
@@ -141,7 +145,7 @@ static int start_transfer(struct request *r)
  * and the backends it may use. */
 static void ask_of(const struct request *r, struct route_ask *ask)
 {
-    const struct cfg_alias *alias = router_alias(r->cfg, r->model);
+    const struct cfg_alias *alias = r->alias;
     *ask = (struct route_ask){
         .names = alias ? alias->models : (const char *const *)&r->model,
         .nnames = alias ? alias->nmodels : 1,
@@ -152,38 +156,36 @@ static void ask_of(const struct request *r, struct route_ask *ask)
     };
 }
 
-/* Put name in the native body: it starts {"model":"<name>", (chat.c). */
-static int set_model(struct buf *body, const char *name)
+static int resolve(void *ctx, const char *client_model, bool stream, struct dialect_model *m,
+                   struct apierr *e);
+
+/* (Re)build the native body for r->upstream_model from the client's body. */
+static int translate(struct request *r, struct apierr *e)
 {
-    static const char head[] = "{\"model\":";
-    size_t h = sizeof head - 1, i = h + 1;
-    if (body->len <= h || memcmp(body->p, head, h) != 0 || body->p[h] != '"')
-        return -1;
-    while (i < body->len && body->p[i] != '"')
-        i += body->p[i] == '\\' ? 2 : 1;
-    if (i >= body->len)
-        return -1;
-    struct buf nb;
-    buf_init(&nb, body->max);
-    if (buf_append(&nb, head, h) < 0 || buf_json_str(&nb, name, strlen(name)) < 0 ||
-        buf_append(&nb, body->p + i + 1, body->len - i - 1) < 0) {
-        buf_free(&nb);
-        return -1;
-    }
-    buf_free(body);
-    *body = nb;
-    return 0;
+    buf_reset(&r->upbody);
+    /* The parsed request lives only in this call: its cJSON tree comes from
+     * the thread's arena (jarena.h), and once translated nothing of it is
+     * kept, because with thousands of streams open every byte per stream
+     * counts. */
+    jarena_begin();
+    int rc = r->route->dialect->translate(r->dst, r->body.p ? r->body.p : "", r->body.len, resolve,
+                                          r, &r->upbody, e);
+    jarena_end();
+    return rc;
 }
 
 /* Ask for the model as name from now on (a backend may list it under another
- * of the alias's names). -1: out of memory. */
-static int use_name(struct request *r, const char *name)
+ * of the alias's names): the native body is built again for that name.
+ * -1: e says why not. */
+static int use_name(struct request *r, const char *name, struct apierr *e)
 {
-    if (name != r->upstream_model && strcmp(name, r->upstream_model) != 0 &&
-        set_model(&r->upbody, name) < 0)
-        return -1;
+    if (name == r->upstream_model || strcmp(name, r->upstream_model) == 0)
+        return 0;
     r->upstream_model = name;
-    return 0;
+    if (!r->body.p)
+        return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
+                          "The request can no longer be sent to another backend");
+    return translate(r, e);
 }
 
 /* Send r to backend idx, whose slot r holds, asking for name. */
@@ -191,18 +193,17 @@ static int send_to(struct request *r, int idx, const char *name, struct apierr *
 {
     r->backend = idx;
     r->holds_slot = true;
-    if (use_name(r, name) < 0) {
+    if (use_name(r, name, e) < 0) {
         release_route(r);
-        return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        return -1;
     }
     int64_t now = now_ms();
     r->cold = backends_begin(r->snap->backends, idx, name, now);
-    if (r->cs_live)
-        chat_stream_set_backend(&r->cs, backend_name(r));
+    r->dst->backend = backend_name(r);
     r->up_status = 0;
     buf_reset(&r->uperr);
     /* A backend that failed over may have left half a line behind. */
-    if (r->cs_live && ndjson_pending(&r->nd)) {
+    if (r->stream && ndjson_pending(&r->nd)) {
         ndjson_free(&r->nd);
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
     }
@@ -237,9 +238,9 @@ static int route(struct request *r, struct apierr *e)
         return send_to(r, idx, ask.names[k], e);
     case CHOICE_QUEUE:
         r->backend = idx;
-        if (use_name(r, ask.names[k]) < 0) {
+        if (use_name(r, ask.names[k], e) < 0) {
             backends_leave(r->snap->backends, &r->waiter);
-            return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+            return -1;
         }
         r->t_queued = now;
         return 0;
@@ -264,82 +265,74 @@ static int route(struct request *r, struct apierr *e)
                       "The model '%s' does not exist", r->model);
 }
 
-/* Route the parsed request and start its transfer. */
-static enum MHD_Result begin(struct request *r, const struct chat_req *creq)
+/* The dialect knows the model the client asked for: check the key's scope
+ * (on the name the client asked for, alias or not) and say which name the
+ * backend is asked for. Later calls (a failover under another name) just
+ * give the current name. */
+static int resolve(void *ctx, const char *client_model, bool stream, struct dialect_model *m,
+                   struct apierr *e)
 {
-    struct apierr e = {0};
-    r->model = strdup(creq->model);
+    struct request *r = ctx;
     if (!r->model) {
-        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
-        return server_reply_error(r, &e);
+        r->model = strdup(client_model);
+        if (!r->model)
+            return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        r->stream = stream;
+        if (auth_scope(r, r->model, e) < 0)
+            return -1;
+        r->alias = router_alias(r->cfg, r->model);
+        /* The first of the model's names; send_to() changes it for a
+         * backend that lists the model under another. */
+        r->upstream_model = r->alias ? r->alias->model : r->model;
     }
-    r->stream = creq->stream;
-    /* The scope is on the name the client asked for, alias or not. */
-    if (auth_scope(r, r->model, &e) < 0)
-        return server_reply_error(r, &e);
+    m->name = r->upstream_model;
+    m->options = r->alias ? r->alias->options : NULL;
+    return 0;
+}
 
-    const struct cfg_alias *alias = router_alias(r->cfg, r->model);
-    r->upstream_model = alias ? alias->model : r->model;
-    /* Built for the first of the model's names; send_to() changes the name
-     * for a backend that lists the model under another. */
-    if (chat_req_to_ollama(creq, r->upstream_model, alias ? alias->options : NULL, &r->upbody, &e) <
-        0)
-        return server_reply_error(r, &e);
-
-    rand_id(r->chat_id, sizeof r->chat_id, "chatcmpl-");
+enum MHD_Result engine_start(struct request *r)
+{
+    const struct dialect *d = r->route->dialect;
+    struct apierr e = {0};
+    if (translate(r, &e) < 0)
+        return reply_error(r, &e);
+    if (d->id_prefix)
+        rand_id(r->resp_id, sizeof r->resp_id, d->id_prefix);
     r->created = (long)time(NULL);
+    struct dialect_answer a = {
+        .client_model = r->model, .id = r->resp_id, .created = r->created, .stream = r->stream};
+    if (d->begin(r->dst, &a) < 0) {
+        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        return reply_error(r, &e);
+    }
+    r->dst_live = true;
     if (r->stream) {
-        if (chat_stream_init(&r->cs, r->model, creq->include_usage, r->chat_id, r->created) < 0) {
-            apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
-            return server_reply_error(r, &e);
-        }
-        r->cs_live = true;
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
         r->out.max = OUT_STREAM_MAX;
     } else {
         r->out.max = NONSTREAM_MAX;
     }
     if (route(r, &e) < 0)
-        return server_reply_error(r, &e);
+        return reply_error(r, &e);
     r->phase = PHASE_UPSTREAM;
     request_suspend(r);
     return MHD_YES;
 }
 
-enum MHD_Result relay_start(struct request *r)
-{
-    struct apierr e = {0};
-    struct chat_req creq;
-    /* The parsed request lives only in this call: its cJSON tree comes from
-     * the thread's arena (jarena.h), and once translated nothing of it is
-     * kept, because with thousands of streams open every byte per stream
-     * counts. */
-    jarena_begin();
-    if (chat_req_parse(&creq, r->body.p ? r->body.p : "", r->body.len, &e) < 0) {
-        jarena_end();
-        return server_reply_error(r, &e);
-    }
-    enum MHD_Result rc = begin(r, &creq);
-    chat_req_free(&creq);
-    jarena_end();
-    buf_free(&r->body);
-    return rc;
-}
-
-enum MHD_Result relay_resumed(struct request *r)
+enum MHD_Result engine_resumed(struct request *r)
 {
     if (r->stream && (r->out.len || r->keepalive_sent))
-        return server_reply_stream(r);
+        return reply_stream(r);
     if (r->ended) {
         if (r->err.status)
-            return server_reply_error(r, &r->err);
-        return server_reply_buf(r, 200, &r->out);
+            return reply_error(r, &r->err);
+        return reply_buf(r, 200, &r->out);
     }
     request_suspend(r); /* woken early: nothing to send yet */
     return MHD_YES;
 }
 
-ssize_t relay_read(struct request *r, char *dst, size_t max)
+ssize_t engine_read(struct request *r, char *dst, size_t max)
 {
     if (r->client_gone)
         return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -349,7 +342,7 @@ ssize_t relay_read(struct request *r, char *dst, size_t max)
         buf_consume(&r->out, n);
         if (r->paused && r->out.len < OUT_LOW) {
             r->want_unpause = true;
-            worker_defer(r->w, r);
+            worker_defer(r->w, &r->task);
         }
         return (ssize_t)n;
     }
@@ -366,13 +359,13 @@ static int on_line(void *ud, const char *line, size_t len)
         first_answer(r, now_ms());
     r->up_lines++;
     struct apierr e = {0};
-    int rc = chat_stream_line(&r->cs, line, len, &r->out, &e);
-    if (rc == CHAT_MORE)
+    int rc = r->route->dialect->line(r->dst, line, len, &r->out, &e);
+    if (rc == DIALECT_MORE)
         return 0;
-    if (rc == CHAT_DONE) {
+    if (rc == DIALECT_DONE) {
         r->ended = true;
-        r->prompt_tokens = r->cs.prompt_tokens;
-        r->completion_tokens = r->cs.completion_tokens;
+        r->prompt_tokens = r->dst->prompt_tokens;
+        r->completion_tokens = r->dst->completion_tokens;
         return 1;
     }
     fail(r, &e); /* a real HTTP error if nothing reached the client yet */
@@ -465,8 +458,10 @@ static bool failover(struct request *r, CURLcode result)
     return true;
 }
 
-void relay_upstream_done(struct request *r, CURLcode result)
+void engine_upstream_done(struct curl_xfer *x, CURLcode result)
 {
+    struct request *r = request_of(x, xfer);
+    const struct dialect *d = r->route->dialect;
     abort_upstream(r); /* the transfer is over: just detach and free it */
     if (r->ended) {
         flush(r);
@@ -488,8 +483,8 @@ void relay_upstream_done(struct request *r, CURLcode result)
         return;
     }
     if (r->up_status != 200) {
-        chat_upstream_error((int)r->up_status, r->uperr.p ? r->uperr.p : "", r->uperr.len,
-                            backend_name(r), &e);
+        d->upstream_error((int)r->up_status, r->uperr.p ? r->uperr.p : "", r->uperr.len,
+                          backend_name(r), &e);
         fail(r, &e);
         return;
     }
@@ -497,17 +492,20 @@ void relay_upstream_done(struct request *r, CURLcode result)
         jarena_begin();
         ndjson_finish(&r->nd, on_line, r);
         jarena_end();
-        if (!r->ended && chat_stream_eof(&r->cs, &e) < 0)
+        if (!r->ended && d->eof(r->dst, &r->out, &e) != DIALECT_DONE)
             fail(r, &e);
+        else
+            r->ended = true;
         flush(r);
         return;
     }
     struct buf json;
     buf_init(&json, NONSTREAM_MAX);
-    jarena_begin(); /* the answer's cJSON tree dies inside chat_complete */
-    int rc = chat_complete(r->out.p ? r->out.p : "", r->out.len, r->model, r->chat_id, r->created,
-                           backend_name(r), &json, &r->prompt_tokens, &r->completion_tokens, &e);
+    jarena_begin(); /* the answer's cJSON tree dies inside complete */
+    int rc = d->complete(r->dst, r->out.p ? r->out.p : "", r->out.len, &json, &e);
     jarena_end();
+    r->prompt_tokens = r->dst->prompt_tokens;
+    r->completion_tokens = r->dst->completion_tokens;
     if (rc < 0) {
         buf_free(&json);
         buf_reset(&r->out);
@@ -520,6 +518,22 @@ void relay_upstream_done(struct request *r, CURLcode result)
     flush(r);
 }
 
+static void client_gone(struct worker_watch *wt, uint32_t events);
+
+/* Watch a suspended connection's socket for the client hanging up. */
+static void watch_hangup(struct request *r)
+{
+    if (r->hangup.fd >= 0)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    r->hangup.on_event = client_gone;
+    r->hangup.ctx = r;
+    worker_watch(r->w, &r->hangup, ci->connect_fd, EPOLLRDHUP);
+}
+
 /* A queued request: its queue time is bounded, and a backend that went down
  * meanwhile is not waited for. */
 static void tick_queued(struct request *r, int64_t now)
@@ -527,7 +541,7 @@ static void tick_queued(struct request *r, int64_t now)
     const struct cfg_limits *l = &r->cfg->limits;
     struct apierr e;
     if (r->suspended)
-        worker_watch_hangup(r->w, r);
+        watch_hangup(r);
     if (now - r->t_queued >= (int64_t)l->queue_timeout_s * 1000) {
         backends_leave(r->snap->backends, &r->waiter);
         r->queue_ms = (long)(now - r->t_queued);
@@ -546,7 +560,7 @@ static void tick_queued(struct request *r, int64_t now)
     }
 }
 
-void relay_granted(struct request *r)
+void engine_granted(struct request *r)
 {
     r->waiter.state = WAITER_IDLE;
     r->holds_slot = true; /* the slot came with the grant */
@@ -567,9 +581,10 @@ void relay_granted(struct request *r)
         fail(r, &e);
 }
 
-void relay_tick(struct request *r, int64_t now)
+void engine_tick(struct worker_entry *ent, int64_t now)
 {
-    if (r->route != ROUTE_CHAT || r->ended)
+    struct request *r = request_of(ent, live);
+    if (!r->route->dialect || r->phase == PHASE_BODY || r->ended)
         return;
     if (r->waiter.state == WAITER_QUEUED) {
         tick_queued(r, now);
@@ -582,10 +597,10 @@ void relay_tick(struct request *r, int64_t now)
      * triggered, so a client that already left is seen at once, and a client
      * is never noticed later than one tick after leaving. Most requests end
      * before their first tick and never pay the two epoll_ctl calls. The watch
-     * then stays until the request completes (relay_completed drops it while
+     * then stays until the request completes (engine_completed drops it while
      * the fd is still open, so a reused fd number can never fire it). */
     if (r->suspended)
-        worker_watch_hangup(r->w, r);
+        watch_hangup(r);
     const struct cfg_limits *l = &r->cfg->limits;
     struct apierr e;
     if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
@@ -607,24 +622,28 @@ void relay_tick(struct request *r, int64_t now)
         fail(r, &e);
         return;
     }
-    if (r->stream && now >= r->t_next_keepalive && r->out.len == 0) {
-        if (sse_comment(&r->out, "keep-alive") == 0) {
+    const struct dialect *d = r->route->dialect;
+    if (r->stream && d->keepalive && now >= r->t_next_keepalive && r->out.len == 0) {
+        if (d->keepalive(&r->out) == 0) {
             r->keepalive_sent = true;
             flush(r);
         }
     }
 }
 
-void relay_client_gone(struct request *r)
+static void client_gone(struct worker_watch *wt, uint32_t events)
 {
-    worker_unwatch_hangup(r->w, r);
+    (void)events;
+    struct request *r = wt->ctx;
+    worker_unwatch(r->w, &r->hangup);
     r->client_gone = true;
     abort_upstream(r);
     request_resume(r); /* MHD finds the EOF and completes the request */
 }
 
-void relay_run_deferred(struct request *r)
+void engine_run_task(struct worker_task *t)
 {
+    struct request *r = request_of(t, task);
     if (r->want_unpause) {
         r->want_unpause = false;
         if (r->paused && r->easy) {
@@ -638,8 +657,9 @@ void relay_run_deferred(struct request *r)
     }
 }
 
-void relay_shutdown(struct request *r)
+void engine_shutdown(struct worker_entry *ent)
 {
+    struct request *r = request_of(ent, live);
     if (r->easy || r->waiter.state != WAITER_IDLE) {
         abort_upstream(r);
         struct apierr e;
@@ -651,9 +671,9 @@ void relay_shutdown(struct request *r)
     request_resume(r);
 }
 
-void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe)
+void engine_completed(struct request *r, enum MHD_RequestTerminationCode toe)
 {
-    worker_unwatch_hangup(r->w, r);
+    worker_unwatch(r->w, &r->hangup);
     if (r->easy || r->waiter.state != WAITER_IDLE) {
         if (r->waiter.state == WAITER_QUEUED)
             r->queue_ms += (long)(now_ms() - r->t_queued);
@@ -668,15 +688,14 @@ void relay_completed(struct request *r, enum MHD_RequestTerminationCode toe)
     }
 }
 
-void relay_release(struct request *r)
+void engine_release(struct request *r)
 {
     abort_upstream(r);
     r->upstream_model = NULL; /* it may point into model */
     free(r->model);
     r->model = NULL;
-    if (r->cs_live) {
-        chat_stream_free(&r->cs);
-        ndjson_free(&r->nd);
-    }
-    r->cs_live = false;
+    if (r->dst_live)
+        r->route->dialect->release(r->dst);
+    r->dst_live = false;
+    ndjson_free(&r->nd);
 }

@@ -1,12 +1,11 @@
 #include "worker.h"
 
+#include "clock.h"
+#include "curl_glue.h"
 #include "jarena.h"
 #include "log.h"
-#include "relay.h"
-#include "request.h"
-#include "server.h"
+#include "mhd_glue.h"
 #include "snapshot.h"
-#include "upstream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,15 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 250 /* timeouts and keep-alives are checked this often */
 #define MAX_EVENTS 256
-
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct snapshot *worker_snapshot(struct worker *w)
 {
@@ -82,10 +73,52 @@ static int listen_socket(const struct cfg_addr *l)
     return fd;
 }
 
-static int epoll_add(struct worker *w, int fd, uint32_t events, struct watch *wt)
+static int epoll_add(struct worker *w, int fd, uint32_t events, struct worker_watch *wt)
 {
     struct epoll_event ev = {.events = events, .data.ptr = wt};
     return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void begin_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->mhd_due = true;
+    w->drain_deadline = now_ms() + (int64_t)w->gw->grace_s * 1000;
+    for (size_t i = 0; i < w->ndaemons; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(w->daemons[i]);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+static void on_eventfd(struct worker_watch *wt, uint32_t events)
+{
+    (void)events;
+    struct worker *w = wt->ctx;
+    uint64_t v;
+    if (read(wt->fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        log_warn_errno("worker %d: eventfd", w->id);
+    if (atomic_load(&w->gw->stopping))
+        begin_drain(w);
+    w->gw->hooks->wake(w);
+}
+
+static void on_mhd(struct worker_watch *wt, uint32_t events)
+{
+    (void)events;
+    struct worker *w = wt->ctx;
+    w->mhd_due = true;
+}
+
+static void free_dead_watches(struct worker *w)
+{
+    while (w->dead_watches) {
+        struct worker_watch *wt = w->dead_watches;
+        w->dead_watches = wt->dead;
+        free(wt);
+    }
 }
 
 int worker_init(struct worker *w, int id, struct gateway *gw)
@@ -98,14 +131,15 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->epfd < 0)
         goto fail;
-    w->event.kind = WATCH_EVENT;
+    w->event.on_event = on_eventfd;
+    w->event.ctx = w;
     w->event.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->event.fd < 0 || epoll_add(w, w->event.fd, EPOLLIN, &w->event) < 0)
         goto fail;
     if (route_inbox_init(&w->inbox, w->event.fd) < 0)
         goto fail;
     w->inbox_live = true;
-    if (upstream_init(w) < 0)
+    if (curl_glue_init(w) < 0)
         goto fail;
     w->snap_gen = snapshot_generation();
     w->snap = snapshot_acquire();
@@ -119,17 +153,17 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
         int fd = listen_socket(&cfg->listen[i]);
         if (fd < 0)
             goto fail;
-        struct MHD_Daemon *d = server_start_daemon(w, fd);
+        struct MHD_Daemon *d = mhd_glue_start(w, fd);
         if (!d) {
             close(fd);
             goto fail;
         }
         w->daemons[w->ndaemons] = d;
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
-        struct watch *wt = &w->daemon_watch[w->ndaemons++];
-        wt->kind = WATCH_MHD;
+        struct worker_watch *wt = &w->daemon_watch[w->ndaemons++];
+        wt->on_event = on_mhd;
+        wt->ctx = w;
         wt->fd = info->epoll_fd;
-        wt->ptr = d;
         if (epoll_add(w, wt->fd, EPOLLIN, wt) < 0)
             goto fail;
     }
@@ -149,7 +183,8 @@ void worker_free(struct worker *w)
     free(w->daemon_watch);
     w->daemons = NULL;
     w->daemon_watch = NULL;
-    upstream_free(w);
+    curl_glue_free(w);
+    free_dead_watches(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
     if (w->inbox_live)
@@ -162,67 +197,88 @@ void worker_free(struct worker *w)
     w->event.fd = w->epfd = -1;
 }
 
-void worker_defer(struct worker *w, struct request *r)
+void worker_defer(struct worker *w, struct worker_task *t)
 {
-    if (r->deferred)
+    if (t->queued)
         return;
-    r->deferred = true;
-    r->dprev = NULL;
-    r->dnext = w->deferred;
-    if (w->deferred)
-        w->deferred->dprev = r;
-    w->deferred = r;
+    t->queued = true;
+    t->prev = NULL;
+    t->next = w->tasks;
+    if (w->tasks)
+        w->tasks->prev = t;
+    w->tasks = t;
+}
+
+void worker_cancel(struct worker *w, struct worker_task *t)
+{
+    if (!t->queued)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        w->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->queued = false;
+    t->next = t->prev = NULL;
 }
 
 /* Cross-library work queued by callbacks (EVENTLOOP.md loop step 3). */
 static void run_deferred(struct worker *w)
 {
-    /* Unpausing can deliver data that queues the same request again; every
+    /* Unpausing can deliver data that queues the same task again; every
      * pass clears the flags it acts on, so this ends. */
-    for (int guard = 0; w->deferred && guard < 100000; guard++) {
-        struct request *r = w->deferred;
-        w->deferred = r->dnext;
-        if (w->deferred)
-            w->deferred->dprev = NULL;
-        r->deferred = false;
-        r->dnext = r->dprev = NULL;
-        relay_run_deferred(r);
+    for (int guard = 0; w->tasks && guard < 100000; guard++) {
+        struct worker_task *t = w->tasks;
+        worker_cancel(w, t);
+        t->run(t);
     }
 }
 
-void worker_watch_hangup(struct worker *w, struct request *r)
+void worker_enter(struct worker *w, struct worker_entry *e)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci || r->hangup_watched)
-        return;
-    r->hangup.kind = WATCH_HANGUP;
-    r->hangup.fd = ci->connect_fd;
-    r->hangup.ptr = r;
-    if (epoll_add(w, r->hangup.fd, EPOLLRDHUP, &r->hangup) == 0)
-        r->hangup_watched = true;
+    e->prev = NULL;
+    e->next = w->live;
+    if (w->live)
+        w->live->prev = e;
+    w->live = e;
+    w->nlive++;
 }
 
-void worker_unwatch_hangup(struct worker *w, struct request *r)
+void worker_leave(struct worker *w, struct worker_entry *e)
 {
-    if (!r->hangup_watched)
-        return;
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->hangup.fd, NULL);
-    r->hangup_watched = false;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        w->live = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->next = e->prev = NULL;
+    w->nlive--;
 }
 
-static void begin_drain(struct worker *w)
+int worker_watch(struct worker *w, struct worker_watch *wt, int fd, uint32_t events)
 {
-    if (w->draining)
+    wt->fd = fd;
+    wt->dead = NULL;
+    if (epoll_add(w, fd, events, wt) < 0) {
+        wt->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void worker_unwatch(struct worker *w, struct worker_watch *wt)
+{
+    if (wt->fd < 0)
         return;
-    w->draining = true;
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+    wt->fd = -1;
+}
+
+void worker_mhd_due(struct worker *w)
+{
     w->mhd_due = true;
-    w->drain_deadline = now_ms() + (int64_t)w->gw->grace_s * 1000;
-    for (size_t i = 0; i < w->ndaemons; i++) {
-        MHD_socket fd = MHD_quiesce_daemon(w->daemons[i]);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
 }
 
 /* MHD_run costs an epoll_wait of its own, so it runs only when MHD has
@@ -250,7 +306,7 @@ static void run_mhd(struct worker *w)
 
 static int loop_timeout(struct worker *w, int64_t now)
 {
-    if (w->deferred || w->mhd_due)
+    if (w->tasks || w->mhd_due)
         return 0;
     int64_t until = w->next_tick;
     if (w->curl_deadline >= 0 && w->curl_deadline < until)
@@ -267,11 +323,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
-    w->next_tick = now_ms() + TICK_MS;
+    w->next_tick = now_ms() + WORKER_TICK_MS;
     w->mhd_due = true;
     for (;;) {
         int64_t now = now_ms();
-        if (w->draining && (w->nactive == 0 || now >= w->drain_deadline))
+        if (w->draining && (w->nlive == 0 || now >= w->drain_deadline))
             break;
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, loop_timeout(w, now));
         if (n < 0 && errno != EINTR) {
@@ -279,57 +335,37 @@ static void *worker_main(void *arg)
             break;
         }
         for (int i = 0; i < n; i++) {
-            struct watch *wt = evs[i].data.ptr;
-            switch (wt->kind) {
-            case WATCH_CURL:
-                upstream_on_socket(w, wt, evs[i].events);
-                break;
-            case WATCH_HANGUP:
-                relay_client_gone(wt->ptr);
-                break;
-            case WATCH_EVENT: {
-                uint64_t v;
-                if (read(wt->fd, &v, sizeof v) < 0 && errno != EAGAIN)
-                    log_warn_errno("worker %d: eventfd", w->id);
-                if (atomic_load(&w->gw->stopping))
-                    begin_drain(w);
-                /* Slots that other workers handed to requests queued here. */
-                struct route_waiter *next;
-                for (struct route_waiter *g = route_inbox_take(&w->inbox); g; g = next) {
-                    next = g->next;
-                    g->next = NULL;
-                    relay_granted(g->owner);
-                }
-                break;
-            }
-            case WATCH_MHD:
-                w->mhd_due = true;
-                break;
-            }
+            struct worker_watch *wt = evs[i].data.ptr;
+            if (wt->fd >= 0) /* not dropped earlier in this batch */
+                wt->on_event(wt, evs[i].events);
         }
         now = now_ms();
         if (w->curl_deadline >= 0 && now >= w->curl_deadline)
-            upstream_on_timer(w);
-        upstream_collect(w);
+            curl_glue_on_timer(w);
+        curl_glue_collect(w);
         if (now >= w->next_tick) {
-            w->next_tick = now + TICK_MS;
-            for (struct request *r = w->active; r; r = r->next)
-                relay_tick(r, now);
-            upstream_collect(w);
+            w->next_tick = now + WORKER_TICK_MS;
+            for (struct worker_entry *e = w->live, *next; e; e = next) {
+                next = e->next;
+                w->gw->hooks->tick(e, now);
+            }
+            curl_glue_collect(w);
         }
         run_deferred(w);
         run_mhd(w);
-        upstream_free_dead_watches(w);
+        free_dead_watches(w);
     }
     /* Grace period over (or nothing left): cut what remains, resume every
      * suspended connection (MHD forbids stopping with suspended ones, P8),
      * and let MHD_stop_daemon complete them. */
-    for (struct request *r = w->active; r; r = r->next)
-        relay_shutdown(r);
+    for (struct worker_entry *e = w->live, *next; e; e = next) {
+        next = e->next;
+        w->gw->hooks->shutdown(e);
+    }
     run_deferred(w);
     for (size_t i = 0; i < w->ndaemons; i++)
         MHD_run(w->daemons[i]);
-    upstream_free_dead_watches(w);
+    free_dead_watches(w);
     jarena_thread_free();
     return NULL;
 }

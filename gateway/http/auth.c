@@ -1,6 +1,8 @@
 #include "auth.h"
 
 #include "authguard.h"
+#include "clock.h"
+#include "handler.h"
 #include "keys.h"
 #include "log.h"
 #include "request.h"
@@ -97,7 +99,7 @@ static int admit(struct request *r, struct apierr *e)
     r->rl = rl_state_for(k->id);
     if (!r->rl)
         return 0; /* out of memory: serve rather than refuse a paying client */
-    bool generation = r->route == ROUTE_CHAT;
+    bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
     if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
         return 0;
@@ -111,9 +113,9 @@ static int admit(struct request *r, struct apierr *e)
 
 int auth_request(struct request *r, struct apierr *e)
 {
-    if (r->cfg->auth == CFG_AUTH_NONE || r->route == ROUTE_HEALTHZ || r->route == ROUTE_READYZ)
+    if (r->cfg->auth == CFG_AUTH_NONE || (r->route->flags & ROUTE_PUBLIC))
         return 0;
-    struct authguard *g = r->w->gw->authguard;
+    struct authguard *g = ((const struct http_shared *)r->w->gw->app)->authguard;
     const struct sockaddr *sa = client_addr(r->conn);
     int64_t now = now_ms();
     unsigned wait = g ? authguard_blocked(g, sa, now) : 0;

@@ -4,22 +4,25 @@
  * Ownership: created by the access handler on its first call, stored in MHD's
  * *req_cls, and freed only by the completion callback (request_free), which is
  * always called from inside MHD_run on the owning worker (EVENTLOOP.md P9).
- * Everything hanging off a request (body, buffers, the curl handle, the chat
- * state) is owned by it. Callbacks never free a request; they set flags.
+ * Everything hanging off a request (body, buffers, the curl handle, the
+ * dialect's state, allocated with the request) is owned by it. Callbacks never
+ * free a request; they set flags.
  *
  * Phases: BODY (reading the upload) → UPSTREAM (a backend is working, the
- * connection is suspended and no response is queued yet) → STREAMING (an SSE
- * response is queued and fed from `out`) or REPLIED (a whole response is
- * queued). Exactly one response is ever queued.
+ * connection is suspended and no response is queued yet) → STREAMING (a
+ * streamed response is queued and fed from `out`) or REPLIED (a whole
+ * response is queued). Exactly one response is ever queued.
  */
 #ifndef GATEWAY_REQUEST_H
 #define GATEWAY_REQUEST_H
 
 #include "apierr.h"
 #include "buf.h"
-#include "chat.h"
+#include "curl_glue.h"
+#include "dialect.h"
 #include "ndjson.h"
 #include "ratelimit.h"
+#include "routes.h"
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -27,27 +30,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum route {
-    ROUTE_UNKNOWN,
-    ROUTE_CHAT,
-    ROUTE_MODELS,
-    ROUTE_MODEL,
-    ROUTE_HEALTHZ,
-    ROUTE_READYZ,
-};
-
 enum phase { PHASE_BODY, PHASE_UPSTREAM, PHASE_STREAMING, PHASE_REPLIED };
 
 struct request {
-    struct worker *w;              /* borrowed: the owner */
-    struct MHD_Connection *conn;   /* borrowed from MHD */
-    struct snapshot *snap;         /* a reference: what was in force when it started */
-    const struct cfg *cfg;         /* snap->cfg */
-    struct request *prev, *next;   /* worker's active list */
-    struct request *dprev, *dnext; /* worker's deferred list */
-    bool deferred;
+    struct worker *w;            /* borrowed: the owner */
+    struct MHD_Connection *conn; /* borrowed from MHD */
+    struct snapshot *snap;       /* a reference: what was in force when it started */
+    const struct cfg *cfg;       /* snap->cfg */
+    struct worker_entry live;    /* in the worker's live list: ticked, shut down */
+    struct worker_task task;     /* resume and/or unpause, run by the loop */
+    struct curl_xfer xfer;       /* the transfer's completion, from curl_glue */
 
-    enum route route;
+    const struct route *route; /* never NULL */
     enum phase phase;
     const char *method; /* borrowed from MHD, valid for the request's life */
     char *path;         /* owned: the URL path as requested */
@@ -59,12 +53,13 @@ struct request {
     int status;        /* what was sent, for the access log */
     struct apierr err; /* set when the answer is an error */
 
-    /* chat completions */
-    struct chat_stream cs;
-    bool cs_live;
-    char *model;                /* owned: the model as the client asked for it */
-    const char *upstream_model; /* the name sent: borrowed from cfg (an alias) or model */
-    int backend;                /* index in cfg->backends, or -1 */
+    /* relayed through the engine (route->dialect) */
+    struct dialect_common *dst;    /* the dialect's state, allocated with the request */
+    bool dst_live;                 /* begun: release it */
+    char *model;                   /* owned: the model as the client asked for it */
+    const struct cfg_alias *alias; /* borrowed from cfg: the alias model names, or NULL */
+    const char *upstream_model;    /* the name sent: borrowed from cfg (an alias) or model */
+    int backend;                   /* index in cfg->backends, or -1 */
     /* routing (backends.h): the slot on backend, the queue, failover */
     struct route_waiter waiter; /* in a backend's queue, or granted a slot */
     bool holds_slot;            /* backend's slot is ours until backends_done */
@@ -79,17 +74,16 @@ struct request {
     long up_status;   /* backend's HTTP status, 0 until known */
     struct buf uperr; /* a non-200 answer's body */
     struct buf out;   /* bytes waiting for the client */
-    bool stream;      /* the client asked for SSE */
+    bool stream;      /* the client asked for a streamed answer */
     bool suspended;   /* MHD connection suspended by us (P1) */
     bool paused;      /* curl transfer paused by us (P7) */
     bool want_resume, want_unpause;
-    bool ended;          /* out holds the last bytes of the response */
-    bool client_gone;    /* the client hung up */
-    bool hangup_watched; /* our EPOLLRDHUP watch on the client socket is set */
-    struct watch hangup;
-    bool keepalive_sent; /* the SSE response began before the first token */
-    bool cut;            /* end the response abruptly (no clean end possible) */
-    char chat_id[48];    /* chatcmpl-…, the same on every chunk */
+    bool ended;                 /* out holds the last bytes of the response */
+    bool client_gone;           /* the client hung up */
+    struct worker_watch hangup; /* the client's socket, while suspended (fd -1: unwatched) */
+    bool keepalive_sent;        /* the streamed response began before the first token */
+    bool cut;                   /* end the response abruptly (no clean end possible) */
+    char resp_id[48];           /* the response id (chatcmpl-…), the same on every chunk */
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
     long prompt_tokens, completion_tokens;
@@ -104,7 +98,8 @@ struct request {
 
 struct key;
 
-/* Allocate a request for a new connection's request; NULL on OOM. */
+/* Allocate a request for a new connection's request (with room for its
+ * route's dialect state); NULL on OOM. */
 struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,
                             const char *method);
 void request_free(struct request *r);
@@ -115,5 +110,8 @@ void request_suspend(struct request *r);
 void request_resume(struct request *r);
 /* Ask the loop to resume r when it gets to it (safe from curl callbacks). */
 void request_wake(struct request *r);
+
+/* The request that embeds a loop structure. */
+#define request_of(ptr, member) ((struct request *)((char *)(ptr)-offsetof(struct request, member)))
 
 #endif

@@ -21,18 +21,16 @@
 
 #include <stdbool.h>
 
-struct authguard;
-
 /*
  * The first snapshot for cfg (a reference the call takes over): keys loaded
  * when auth is "keys", backends polled once and discovery started. Publishes
  * it and returns 0, or logs why not and returns -1 (exit code 1 for a bad keys
  * file, see *bad_input; 2 otherwise).
  */
-int reload_start(struct cfg *cfg, struct authguard *guard, bool *bad_input);
+int reload_start(struct cfg *cfg, bool *bad_input);
 
 /* SIGHUP: reload the configuration at path and its keys. 0, or -1 (old in force). */
-int reload_all(const char *path, struct authguard *guard);
+int reload_all(const char *path);
 
 /* The keys file changed: reload only the keys. 0, or -1 (old in force). */
 int reload_keys(void);

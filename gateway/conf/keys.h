@@ -117,7 +117,7 @@ enum key_verdict keyring_verify(const struct keyring *kr, const char *token, siz
 /* The record with this id, or NULL. */
 const struct key *keyring_find(const struct keyring *kr, const char *id);
 
-/* May key k use the client-facing model name? (router_glob_match over k->models) */
+/* May key k use the client-facing model name? (glob_match over k->models) */
 bool key_allows_model(const struct key *k, const char *model);
 
 /* A short, static description of a verdict for messages: "is not valid",

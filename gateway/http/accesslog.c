@@ -1,5 +1,6 @@
 #include "accesslog.h"
 
+#include "clock.h"
 #include "keys.h"
 #include "log.h"
 #include "request.h"

@@ -1,0 +1,13 @@
+/*
+ * clock: monotonic milliseconds, the one time base of timeouts, queues and
+ * limits. Any thread.
+ */
+#ifndef GATEWAY_CLOCK_H
+#define GATEWAY_CLOCK_H
+
+#include <stdint.h>
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC). */
+int64_t now_ms(void);
+
+#endif

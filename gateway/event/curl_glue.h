@@ -1,0 +1,40 @@
+/*
+ * curl_glue: the libcurl multi handle of one worker. curl tells us which
+ * sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
+ * (CURLMOPT_TIMERFUNCTION); the worker's epoll loop calls back into curl and
+ * then curl_glue_collect, which hands every finished transfer to its owner.
+ *
+ * A transfer's owner embeds a struct curl_xfer and points CURLOPT_PRIVATE at
+ * it (curl_xfer_start does both); `done` is called once per finished
+ * transfer, from the loop, never from inside a curl callback.
+ * Worker thread only.
+ */
+#ifndef GATEWAY_CURL_GLUE_H
+#define GATEWAY_CURL_GLUE_H
+
+#include "worker.h"
+
+struct curl_xfer {
+    /* The transfer is over (result is CURLE_OK or why not). The owner
+     * detaches the handle with curl_glue_release. */
+    void (*done)(struct curl_xfer *x, CURLcode result);
+};
+
+int curl_glue_init(struct worker *w);
+void curl_glue_free(struct worker *w);
+void curl_glue_on_timer(struct worker *w);
+/* Hand every finished transfer to its owner (x->done). */
+void curl_glue_collect(struct worker *w);
+/* An easy handle, reused from the pool when it can be, since creating one
+ * costs more than the rest of a small request: it keeps the options of its
+ * last transfer, so the caller sets every option it relies on. NULL on OOM. */
+CURL *curl_glue_easy(struct worker *w);
+/* Point c's CURLOPT_PRIVATE at x and add it to the multi handle. 0, or -1
+ * (c is then back in the pool). */
+int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x);
+/* Detach c from the multi handle (closing its connection if the transfer was
+ * still running: that is how a backend learns the client left) and return it
+ * to the pool. Never from inside a curl callback. */
+void curl_glue_release(struct worker *w, CURL *c);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * local: the routes the gateway answers itself, without a backend: the
+ * model list (from the aliases and what discovery found, filtered by the
+ * key's scopes) and the health checks. Each is a route handler (routes.h),
+ * called from the access handler once the request is authenticated.
+ * Worker thread only.
+ */
+#ifndef GATEWAY_LOCAL_H
+#define GATEWAY_LOCAL_H
+
+#include <microhttpd.h>
+
+struct request;
+
+enum MHD_Result local_models(struct request *r);    /* GET /v1/models */
+enum MHD_Result local_model(struct request *r);     /* GET /v1/models/{id} */
+enum MHD_Result local_healthz(struct request *r);   /* GET /healthz */
+enum MHD_Result local_readyz(struct request *r);    /* GET /readyz */
+enum MHD_Result local_not_found(struct request *r); /* any path not in the table */
+
+#endif

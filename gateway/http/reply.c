@@ -1,0 +1,99 @@
+#include "reply.h"
+
+#include "auth.h"
+#include "engine.h"
+#include "request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define STREAM_BLOCK 1024 /* MHD's chunk buffer for streamed responses */
+
+static void add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
+{
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "x-request-id", r->id);
+    auth_add_headers(r, resp);
+    if (r->err.status && r->err.retry_after_s) {
+        char s[16];
+        snprintf(s, sizeof s, "%u", r->err.retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", s);
+    }
+    if (r->w->draining)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+static enum MHD_Result queue_whole(struct request *r, int status, const char *content_type,
+                                   struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    add_headers(r, resp, content_type);
+    if (r->err.status && r->err.no_retry)
+        MHD_add_response_header(resp, "x-should-retry", "false");
+    r->status = status;
+    r->phase = PHASE_REPLIED;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result reply_json(struct request *r, int status, const char *body, size_t len)
+{
+    return queue_whole(r, status, "application/json",
+                       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
+}
+
+enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
+                            struct buf *body)
+{
+    size_t len;
+    char *p = buf_detach(body, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, p ? p : (char *)"", p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        free(p);
+    return queue_whole(r, status, content_type, resp);
+}
+
+enum MHD_Result reply_buf(struct request *r, int status, struct buf *body)
+{
+    return reply_typed(r, status, "application/json", body);
+}
+
+enum MHD_Result reply_error(struct request *r, const struct apierr *e)
+{
+    if (e != &r->err)
+        r->err = *e;
+    const struct errshape *shape = r->route->errors;
+    struct buf b;
+    buf_init(&b, 4096);
+    if (shape->body(&b, e) < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    return reply_typed(r, e->status, shape->content_type, &b);
+}
+
+static ssize_t read_stream(void *cls, uint64_t pos, char *dst, size_t max)
+{
+    (void)pos;
+    return engine_read(cls, dst, max);
+}
+
+enum MHD_Result reply_stream(struct request *r)
+{
+    /* No free callback: the request is owned by the completion callback (P9). */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r, NULL);
+    if (!resp)
+        return MHD_NO;
+    add_headers(r, resp, r->route->dialect->stream_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    r->status = 200;
+    r->phase = PHASE_STREAMING;
+    enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * reply: the responses a request can queue, with the headers every answer
+ * carries (x-request-id, the key's x-ratelimit-*, Retry-After on an error
+ * that has one, Connection: close while draining). Errors are rendered in the
+ * shape of the request's route (routes.h). Exactly one response is queued
+ * per request; every function here must be called from inside MHD's access
+ * handler (EVENTLOOP.md P10). Worker thread only.
+ */
+#ifndef GATEWAY_REPLY_H
+#define GATEWAY_REPLY_H
+
+#include "apierr.h"
+#include "buf.h"
+
+#include <microhttpd.h>
+#include <stddef.h>
+
+struct request;
+
+/* Queue a whole JSON response (body copied). */
+enum MHD_Result reply_json(struct request *r, int status, const char *body, size_t len);
+/* The same, handing body's bytes to MHD instead of copying them (body is
+ * left empty). */
+enum MHD_Result reply_buf(struct request *r, int status, struct buf *body);
+/* The same with another Content-Type. */
+enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
+                            struct buf *body);
+/* Queue an error response in the route's shape. */
+enum MHD_Result reply_error(struct request *r, const struct apierr *e);
+/* Queue the streamed response fed from r->out (engine_read). */
+enum MHD_Result reply_stream(struct request *r);
+
+#endif
