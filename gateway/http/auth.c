@@ -143,6 +143,11 @@ int auth_request(struct request *r, struct apierr *e)
         return -1;
     }
     r->key = k;
+    if ((r->route->flags & ROUTE_ADMIN) && !k->admin)
+        return apierr_set(e, 403, APIERR_PERMISSION, "admin_required", NULL,
+                          "Model management needs an admin key (ollama-gateway key create NAME "
+                          "--admin); the API key og-%s-*** is not one",
+                          k->id);
     return admit(r, e);
 }
 

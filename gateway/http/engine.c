@@ -33,6 +33,10 @@
  * part of what each one costs, and a whole non-streamed answer just takes a
  * few more reads. */
 #define UPSTREAM_RECV_BUFFER 2048L
+/* A streamed upload (a blob of gigabytes) holds at most this much of the
+ * client's body at a time: beyond it the client's connection is suspended,
+ * so TCP makes the client wait for the backend. */
+#define UPLOAD_WINDOW (256u << 10)
 
 static const struct cfg_backend *backend_of(const struct request *r)
 {
@@ -108,6 +112,7 @@ static void fail(struct request *r, const struct apierr *e)
 }
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud);
+static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud);
 
 static int start_transfer(struct request *r)
 {
@@ -121,9 +126,28 @@ static int start_transfer(struct request *r)
         return -1;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* Options a reused handle may carry from its last transfer. */
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->upbody.p);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upbody.len);
+    if (r->uploading) {
+        /* No POSTFIELDS: curl reads the body from on_upload_read. */
+        const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+        char *end = NULL;
+        long long n = cl ? strtoll(cl, &end, 10) : -1;
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, r);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(cl && end && !*end && n >= 0 ? n : -1));
+    } else {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->upbody.p ? r->upbody.p : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upbody.len);
+    }
+    if (r->method[0] == 'H')
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (r->method[0] == 'D') /* DELETE /api/delete carries a body, as Ollama's client sends it */
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -188,17 +212,11 @@ static int use_name(struct request *r, const char *name, struct apierr *e)
     return translate(r, e);
 }
 
-/* Send r to backend idx, whose slot r holds, asking for name. */
-static int send_to(struct request *r, int idx, const char *name, struct apierr *e)
+/* Start the transfer to r->backend (a slot there is ours, or the route
+ * takes none). */
+static int send_now(struct request *r, struct apierr *e)
 {
-    r->backend = idx;
-    r->holds_slot = true;
-    if (use_name(r, name, e) < 0) {
-        release_route(r);
-        return -1;
-    }
     int64_t now = now_ms();
-    r->cold = backends_begin(r->snap->backends, idx, name, now);
     r->dst->backend = backend_name(r);
     r->up_status = 0;
     buf_reset(&r->uperr);
@@ -212,10 +230,65 @@ static int send_to(struct request *r, int idx, const char *name, struct apierr *
         return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
                           "Could not start the request");
     }
-    r->tried[r->attempts++] = idx;
+    r->tried[r->attempts++] = r->backend;
     r->t_sent = r->t_last_up = now;
     r->t_next_keepalive = now + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
     return 0;
+}
+
+/* Send r to backend idx, whose slot r holds, asking for name. */
+static int send_to(struct request *r, int idx, const char *name, struct apierr *e)
+{
+    r->backend = idx;
+    r->holds_slot = true;
+    if (use_name(r, name, e) < 0) {
+        release_route(r);
+        return -1;
+    }
+    r->cold = backends_begin(r->snap->backends, idx, name, now_ms());
+    return send_now(r, e);
+}
+
+/*
+ * Model management (ROUTE_ADMIN) goes to the one backend the client names,
+ * with the x-ollama-backend header or ?backend=, or to the only backend
+ * there is: pulling or deleting a model is about one machine, and doing it
+ * on all of them at once is what a script calling each by name is for. It
+ * takes no slot (it does not occupy a model) and is never retried.
+ */
+static int route_pinned(struct request *r, struct apierr *e)
+{
+    const struct cfg *cfg = r->cfg;
+    const char *want = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "x-ollama-backend");
+    if (!want)
+        want = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "backend");
+    int idx = -1;
+    if (!want && cfg->nbackends == 1)
+        idx = 0;
+    for (size_t i = 0; want && i < cfg->nbackends; i++)
+        if (strcmp(cfg->backends[i].name, want) == 0)
+            idx = (int)i;
+    if (idx < 0) {
+        char names[200] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < cfg->nbackends && n < sizeof names; i++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "",
+                                  cfg->backends[i].name);
+        return apierr_set(e, 400, APIERR_INVALID, "backend_required", NULL,
+                          want ? "There is no backend named '%s'; name one of: %s"
+                               : "%sName the backend with the x-ollama-backend header or "
+                                 "?backend=: one of %s",
+                          want ? want : "", names);
+    }
+    if (!backends_is_up(r->snap->backends, idx)) {
+        apierr_set(e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "Backend %s is not available right now; try again shortly",
+                   cfg->backends[idx].name);
+        e->retry_after_s = BUSY_RETRY_AFTER_S;
+        return -1;
+    }
+    r->backend = idx;
+    return send_now(r, e);
 }
 
 /*
@@ -225,6 +298,8 @@ static int send_to(struct request *r, int idx, const char *name, struct apierr *
  */
 static int route(struct request *r, struct apierr *e)
 {
+    if (r->route->flags & ROUTE_ADMIN)
+        return route_pinned(r, e);
     struct route_ask ask;
     ask_of(r, &ask);
     r->waiter.owner = r;
@@ -278,9 +353,12 @@ static int resolve(void *ctx, const char *client_model, bool stream, struct dial
         if (!r->model)
             return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
         r->stream = stream;
-        if (auth_scope(r, r->model, e) < 0)
-            return -1;
-        r->alias = router_alias(r->cfg, r->model);
+        /* An admin route manages the backends' own names: no scope, no alias. */
+        if (!(r->route->flags & ROUTE_ADMIN)) {
+            if (auth_scope(r, r->model, e) < 0)
+                return -1;
+            r->alias = router_alias(r->cfg, r->model);
+        }
         /* The first of the model's names; send_to() changes it for a
          * backend that lists the model under another. */
         r->upstream_model = r->alias ? r->alias->model : r->model;
@@ -306,6 +384,10 @@ enum MHD_Result engine_start(struct request *r)
         return reply_error(r, &e);
     }
     r->dst_live = true;
+    if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0) {
+        r->uploading = true;
+        buf_init(&r->window, UPLOAD_WINDOW);
+    }
     if (r->stream) {
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
         r->out.max = OUT_STREAM_MAX;
@@ -315,8 +397,70 @@ enum MHD_Result engine_start(struct request *r)
     if (route(r, &e) < 0)
         return reply_error(r, &e);
     r->phase = PHASE_UPSTREAM;
-    request_suspend(r);
+    if (!r->uploading) /* an upload goes on arriving: see engine_upload */
+        request_suspend(r);
     return MHD_YES;
+}
+
+enum MHD_Result engine_upload(struct request *r, const char *data, size_t *size)
+{
+    if (r->phase != PHASE_UPSTREAM) { /* answered already: the rest is dropped */
+        *size = 0;
+        return MHD_YES;
+    }
+    if (!*size) {
+        r->upload_done = true;
+        if (r->upload_paused) { /* curl waits: let it read the end */
+            r->want_upload = true;
+            worker_defer(r->w, &r->task);
+        }
+        return engine_resumed(r);
+    }
+    if (r->ended) {
+        /* The backend answered before the upload ended (it refused it, or
+         * failed): the answer goes now and the rest of the body is not read. */
+        *size = 0;
+        return engine_resumed(r);
+    }
+    size_t room = r->window.max - r->window.len;
+    size_t n = *size < room ? *size : room;
+    if (n && buf_append(&r->window, data, n) == 0) {
+        *size -= n;
+        if (r->upload_paused) {
+            r->want_upload = true;
+            worker_defer(r->w, &r->task);
+        }
+    }
+    if (*size) { /* the window is full: wait for curl to read it */
+        r->upload_waiting = true;
+        request_suspend(r);
+    }
+    return MHD_YES;
+}
+
+static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud)
+{
+    struct request *r = ud;
+    size_t avail = r->window.len - r->window_off, n = size * nitems;
+    if (!avail) {
+        if (r->upload_done)
+            return 0;
+        r->upload_paused = true;
+        return CURL_READFUNC_PAUSE;
+    }
+    if (n > avail)
+        n = avail;
+    memcpy(dst, r->window.p + r->window_off, n);
+    r->window_off += n;
+    if (r->window_off == r->window.len) {
+        buf_reset(&r->window);
+        r->window_off = 0;
+    }
+    if (r->upload_waiting) { /* room again: let MHD hand over the rest */
+        r->upload_waiting = false;
+        request_wake(r);
+    }
+    return n;
 }
 
 enum MHD_Result engine_resumed(struct request *r)
@@ -326,7 +470,7 @@ enum MHD_Result engine_resumed(struct request *r)
     if (r->ended) {
         if (r->err.status)
             return reply_error(r, &r->err);
-        return reply_buf(r, 200, &r->out);
+        return reply_buf(r, r->dst->status ? r->dst->status : 200, &r->out);
     }
     request_suspend(r); /* woken early: nothing to send yet */
     return MHD_YES;
@@ -379,7 +523,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     if (!r->up_status)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     r->t_last_up = now_ms();
-    if (r->up_status != 200) {
+    if (r->up_status < 200 || r->up_status > 299) {
         buf_append(&r->uperr, p, n); /* beyond 64 KiB the start is enough */
         return n;
     }
@@ -430,7 +574,8 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
  */
 static bool retryable(const struct request *r, CURLcode result)
 {
-    if (r->t_first || r->up_lines || r->client_gone || r->w->draining)
+    if (r->t_first || r->up_lines || r->client_gone || r->w->draining ||
+        (r->route->flags & ROUTE_ADMIN))
         return false;
     if (r->attempts >= MAX_ATTEMPTS)
         return false;
@@ -462,6 +607,9 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
 {
     struct request *r = request_of(x, xfer);
     const struct dialect *d = r->route->dialect;
+    /* An answer with no body (Ollama's 200 to a delete) never reached on_data. */
+    if (!r->up_status && result == CURLE_OK)
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
     abort_upstream(r); /* the transfer is over: just detach and free it */
     if (r->ended) {
         flush(r);
@@ -482,7 +630,7 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
         fail(r, &e);
         return;
     }
-    if (r->up_status != 200) {
+    if (r->up_status < 200 || r->up_status > 299) {
         d->upstream_error((int)r->up_status, r->uperr.p ? r->uperr.p : "", r->uperr.len,
                           backend_name(r), &e);
         fail(r, &e);
@@ -501,6 +649,7 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
     }
     struct buf json;
     buf_init(&json, NONSTREAM_MAX);
+    r->dst->status = (int)r->up_status;
     jarena_begin(); /* the answer's cJSON tree dies inside complete */
     int rc = d->complete(r->dst, r->out.p ? r->out.p : "", r->out.len, &json, &e);
     jarena_end();
@@ -644,11 +793,19 @@ static void client_gone(struct worker_watch *wt, uint32_t events)
 void engine_run_task(struct worker_task *t)
 {
     struct request *r = request_of(t, task);
+    /* Unpause one direction, keeping the other as it is. */
     if (r->want_unpause) {
         r->want_unpause = false;
         if (r->paused && r->easy) {
             r->paused = false;
-            curl_easy_pause(r->easy, CURLPAUSE_CONT); /* may deliver data at once */
+            curl_easy_pause(r->easy, r->upload_paused ? CURLPAUSE_SEND : CURLPAUSE_CONT);
+        }
+    }
+    if (r->want_upload) {
+        r->want_upload = false;
+        if (r->upload_paused && r->easy) {
+            r->upload_paused = false;
+            curl_easy_pause(r->easy, r->paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
         }
     }
     if (r->want_resume) {
@@ -698,4 +855,5 @@ void engine_release(struct request *r)
         r->route->dialect->release(r->dst);
     r->dst_live = false;
     ndjson_free(&r->nd);
+    buf_free(&r->window);
 }

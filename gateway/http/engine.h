@@ -8,7 +8,7 @@
  * when the client leaves. It knows no dialect by name. Worker thread only.
  *
  * Entry points by caller:
- *  - access handler (inside MHD_run): engine_start, engine_resumed;
+ *  - access handler (inside MHD_run): engine_start, engine_resumed, engine_upload;
  *  - content reader (inside MHD_run): engine_read;
  *  - completion callback: engine_completed, then request_free → engine_release;
  *  - the loop (between curl and MHD), through the request's embedded loop
@@ -30,6 +30,9 @@ struct request;
 
 enum MHD_Result engine_start(struct request *r);
 enum MHD_Result engine_resumed(struct request *r);
+/* A piece of a streamed upload (ROUTE_UPLOAD), or its end (*size 0): what
+ * fits in the window is taken (*size says what is left for later). */
+enum MHD_Result engine_upload(struct request *r, const char *data, size_t *size);
 ssize_t engine_read(struct request *r, char *dst, size_t max);
 void engine_upstream_done(struct curl_xfer *x, CURLcode result);
 void engine_tick(struct worker_entry *e, int64_t now);

@@ -91,6 +91,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         struct apierr e;
         if (auth_request(r, &e) < 0)
             return refuse(r, &e);
+        /* An upload that streams to the backend starts now, not at its end. */
+        if ((r->route->flags & ROUTE_UPLOAD) && strcmp(method, "POST") == 0)
+            return dispatch(r);
         /* A declared body over the limit is refused before it is read. */
         long long n = declared_body(conn);
         if (n > (long long)r->body.max) {
@@ -99,6 +102,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         return MHD_YES;
     }
+    if (r->uploading)
+        return engine_upload(r, upload_data, upload_size);
     if (*upload_size) {
         r->body_seen += *upload_size;
         if (r->refused) {

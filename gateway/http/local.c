@@ -70,3 +70,54 @@ enum MHD_Result local_not_found(struct request *r)
                r->path);
     return reply_error(r, &e);
 }
+
+static enum MHD_Result native_list(struct request *r, bool loaded)
+{
+    struct buf b;
+    buf_init(&b, MODELS_MAX);
+    if (models_native_list(r->snap, r->key, loaded, &b) < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    return reply_buf(r, 200, &b);
+}
+
+enum MHD_Result local_ollama_tags(struct request *r)
+{
+    return native_list(r, false);
+}
+
+enum MHD_Result local_ollama_ps(struct request *r)
+{
+    return native_list(r, true);
+}
+
+/* The lowest version among the backends: what a client may rely on
+ * whichever backend serves it. */
+enum MHD_Result local_ollama_version(struct request *r)
+{
+    char v[32];
+    struct apierr e;
+    if (backends_version(r->snap->backends, v, sizeof v) < 0) {
+        apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "No backend is up, so no version is known; try again shortly");
+        return reply_error(r, &e);
+    }
+    struct buf b;
+    buf_init(&b, 128);
+    if (buf_puts(&b, "{\"version\":") < 0 || buf_json_str(&b, v, strlen(v)) < 0 ||
+        buf_puts(&b, "}") < 0) {
+        buf_free(&b);
+        return MHD_NO;
+    }
+    return reply_buf(r, 200, &b);
+}
+
+enum MHD_Result local_ollama_root(struct request *r)
+{
+    struct buf b;
+    buf_init(&b, 64);
+    if (buf_puts(&b, "Ollama is running") < 0)
+        return MHD_NO;
+    return reply_typed(r, 200, "text/plain; charset=utf-8", &b);
+}

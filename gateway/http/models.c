@@ -4,6 +4,7 @@
 #include "router.h"
 #include "snapshot.h"
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,9 +42,11 @@ struct list_ctx {
     int rc;
 };
 
-static void add_backend_model(void *ud, const char *name, long modified)
+static void add_backend_model(void *ud, const struct backend_model *m)
 {
     struct list_ctx *c = ud;
+    const char *name = m->name;
+    long modified = m->modified;
     if (c->key && !key_allows_model(c->key, name))
         return;
     /* An exact alias of the same name already stands for it. */
@@ -76,7 +79,7 @@ int models_list(const struct snapshot *s, const struct key *key, int64_t started
         c.first = false;
     }
     if (cfg->expose_backend_models)
-        backends_each_model(s->backends, add_backend_model, &c);
+        backends_each_model(s->backends, false, add_backend_model, &c);
     if (c.rc < 0 || buf_puts(out, "]}") < 0)
         return -1;
     return 0;
@@ -88,9 +91,11 @@ struct find_ctx {
     long modified;
 };
 
-static void find_model(void *ud, const char *name, long modified)
+static void find_model(void *ud, const struct backend_model *m)
 {
     struct find_ctx *f = ud;
+    const char *name = m->name;
+    long modified = m->modified;
     if (!f->found[0] && (strcmp(name, f->id) == 0 || router_model_eq(name, f->id))) {
         snprintf(f->found, sizeof f->found, "%s", name);
         f->modified = modified;
@@ -106,11 +111,93 @@ int models_get(const struct snapshot *s, int64_t started_ms, const char *id, str
     if (!cfg->expose_backend_models)
         return -1;
     struct find_ctx f = {.id = id};
-    backends_each_model(s->backends, find_model, &f);
+    backends_each_model(s->backends, false, find_model, &f);
     if (!f.found[0])
         return -1;
     char owner[128];
     owner_of(f.found, owner, sizeof owner);
     /* The id is echoed as the client spelled it. */
     return model_object(out, id, f.modified, owner);
+}
+
+/* One native model entry: as the backend described it, or (as) under an
+ * alias's name. */
+static int native_entry(struct buf *out, const struct backend_model *m, const char *as)
+{
+    if (!as && m->json)
+        return buf_puts(out, m->json);
+    cJSON *o = m->json ? cJSON_Parse(m->json) : cJSON_CreateObject();
+    int rc = -1;
+    const char *name = as ? as : m->name;
+    if (cJSON_IsObject(o)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "name");
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "model");
+        char *text = NULL;
+        if (cJSON_AddStringToObject(o, "name", name) && cJSON_AddStringToObject(o, "model", name) &&
+            (text = cJSON_PrintUnformatted(o)))
+            rc = buf_puts(out, text);
+        cJSON_free(text);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+struct native_ctx {
+    struct buf *out;
+    const struct cfg *cfg;
+    const struct key *key;
+    const struct cfg_alias *alias; /* looking for its model, or NULL: listing backend models */
+    bool found;                    /* the alias's model was listed */
+    bool first;
+    int rc;
+};
+
+static void native_add(struct native_ctx *c, const struct backend_model *m, const char *as)
+{
+    if ((!c->first && buf_puts(c->out, ",") < 0) || native_entry(c->out, m, as) < 0)
+        c->rc = -1;
+    c->first = false;
+}
+
+static void native_model(void *ud, const struct backend_model *m)
+{
+    struct native_ctx *c = ud;
+    if (c->alias) {
+        if (c->found)
+            return;
+        for (size_t i = 0; i < c->alias->nmodels && !c->found; i++)
+            c->found = router_model_eq(m->name, c->alias->models[i]);
+        if (c->found)
+            native_add(c, m, c->alias->name);
+        return;
+    }
+    if (c->key && !key_allows_model(c->key, m->name))
+        return;
+    for (size_t i = 0; i < c->cfg->naliases; i++)
+        if (!c->cfg->aliases[i].glob && strcmp(c->cfg->aliases[i].name, m->name) == 0)
+            return; /* the alias of the same name stands for it */
+    native_add(c, m, NULL);
+}
+
+int models_native_list(const struct snapshot *s, const struct key *key, bool loaded,
+                       struct buf *out)
+{
+    const struct cfg *cfg = s->cfg;
+    struct native_ctx c = {.out = out, .cfg = cfg, .key = key, .first = true};
+    if (buf_puts(out, "{\"models\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < cfg->naliases && c.rc == 0; i++) {
+        const struct cfg_alias *a = &cfg->aliases[i];
+        if (a->glob || (key && !key_allows_model(key, a->name)))
+            continue;
+        c.alias = a;
+        c.found = false;
+        backends_each_model(s->backends, loaded, native_model, &c);
+    }
+    c.alias = NULL;
+    if (cfg->expose_backend_models)
+        backends_each_model(s->backends, loaded, native_model, &c);
+    if (c.rc < 0 || buf_puts(out, "]}") < 0)
+        return -1;
+    return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct snapshot;
@@ -22,5 +23,15 @@ int models_list(const struct snapshot *s, const struct key *key, int64_t started
 /* One {"id","object":"model","created","owned_by"} into out; -1 if unknown.
  * The caller checks the key's scope first. */
 int models_get(const struct snapshot *s, int64_t started_ms, const char *id, struct buf *out);
+
+/*
+ * Ollama's {"models":[…]} for the native /api/tags (loaded false) or /api/ps
+ * (loaded true), limited to what key may use, under the names it may use:
+ * each exact alias whose model a backend lists appears under the alias's
+ * name with that model's details; each backend model (when
+ * expose_backend_models) as Ollama described it. 0, or -1 when out is full.
+ */
+int models_native_list(const struct snapshot *s, const struct key *key, bool loaded,
+                       struct buf *out);
 
 #endif

@@ -70,6 +70,14 @@ struct request {
     long queue_ms;              /* time spent waiting for a slot */
     CURL *easy;                 /* owned; NULL once finished or aborted */
     struct buf upbody;          /* the native request body (curl reads it while sending) */
+    /* a streamed upload (ROUTE_UPLOAD): the client's body passes through a
+     * bounded window on its way to the backend, never whole in memory */
+    struct buf window;   /* received from the client, not yet read by curl */
+    size_t window_off;   /* how much of window curl has read */
+    bool uploading;      /* the body streams to the backend as it arrives */
+    bool upload_done;    /* the client's body is complete */
+    bool upload_paused;  /* curl's read side paused: the window was empty */
+    bool upload_waiting; /* the connection is suspended: the window was full */
     struct ndjson nd;
     long up_status;   /* backend's HTTP status, 0 until known */
     struct buf uperr; /* a non-200 answer's body */
@@ -77,7 +85,7 @@ struct request {
     bool stream;      /* the client asked for a streamed answer */
     bool suspended;   /* MHD connection suspended by us (P1) */
     bool paused;      /* curl transfer paused by us (P7) */
-    bool want_resume, want_unpause;
+    bool want_resume, want_unpause, want_upload;
     bool ended;                 /* out holds the last bytes of the response */
     bool client_gone;           /* the client hung up */
     struct worker_watch hangup; /* the client's socket, while suspended (fd -1: unwatched) */

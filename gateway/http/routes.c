@@ -2,8 +2,13 @@
 
 #include "chat_dialect.h"
 #include "local.h"
+#include "native.h"
 
 #include <string.h>
+
+#define NATIVE ROUTE_NATIVE
+#define ADMIN ROUTE_ADMIN
+#define OLLAMA (&errshape_ollama)
 
 /* The table. Exact paths first is not needed: an exact route only matches its
  * own path, and no prefix route shadows another. */
@@ -13,9 +18,30 @@ static const struct route table[] = {
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},
     {METHOD_GET, "/readyz", ROUTE_PUBLIC, &errshape_openai, NULL, local_readyz},
+    /* Ollama's native API */
+    {METHOD_POST, "/api/chat", NATIVE | ROUTE_GENERATES, OLLAMA, &dialect_native_stream, NULL},
+    {METHOD_POST, "/api/generate", NATIVE | ROUTE_GENERATES, OLLAMA, &dialect_native_stream, NULL},
+    {METHOD_POST, "/api/embed", NATIVE | ROUTE_GENERATES, OLLAMA, &dialect_native_whole, NULL},
+    {METHOD_POST, "/api/embeddings", NATIVE | ROUTE_GENERATES, OLLAMA, &dialect_native_whole, NULL},
+    {METHOD_POST, "/api/show", NATIVE, OLLAMA, &dialect_native_whole, NULL},
+    {METHOD_GET, "/api/tags", NATIVE, OLLAMA, NULL, local_ollama_tags},
+    {METHOD_GET, "/api/ps", NATIVE, OLLAMA, NULL, local_ollama_ps},
+    {METHOD_GET, "/api/version", NATIVE, OLLAMA, NULL, local_ollama_version},
+    {METHOD_GET, "/", NATIVE, OLLAMA, NULL, local_ollama_root},
+    /* model management: admin keys only */
+    {METHOD_POST, "/api/pull", NATIVE | ADMIN, OLLAMA, &dialect_native_admin, NULL},
+    {METHOD_POST, "/api/push", NATIVE | ADMIN, OLLAMA, &dialect_native_admin, NULL},
+    {METHOD_POST, "/api/create", NATIVE | ADMIN, OLLAMA, &dialect_native_admin, NULL},
+    {METHOD_POST, "/api/copy", NATIVE | ADMIN, OLLAMA, &dialect_native_admin, NULL},
+    {METHOD_DELETE, "/api/delete", NATIVE | ADMIN, OLLAMA, &dialect_native_admin, NULL},
+    {METHOD_HEAD | METHOD_POST, "/api/blobs/", NATIVE | ADMIN | ROUTE_PREFIX | ROUTE_UPLOAD, OLLAMA,
+     &dialect_native_blob, NULL},
 };
 
 static const struct route not_found = {METHOD_ANY, "", 0, &errshape_openai, NULL, local_not_found};
+/* An unknown /api/ path answers in Ollama's shape. */
+static const struct route native_not_found = {METHOD_ANY, "/api/", NATIVE,
+                                              OLLAMA,     NULL,    local_not_found};
 
 const struct route *routes_match(const char *path)
 {
@@ -29,14 +55,16 @@ const struct route *routes_match(const char *path)
             return rt;
         }
     }
-    return &not_found;
+    return strncmp(path, "/api/", 5) == 0 ? &native_not_found : &not_found;
 }
 
 bool routes_allows(const struct route *rt, const char *method)
 {
     unsigned m = 0;
-    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+    if (strcmp(method, "GET") == 0)
         m = METHOD_GET;
+    else if (strcmp(method, "HEAD") == 0)
+        m = METHOD_GET | METHOD_HEAD;
     else if (strcmp(method, "POST") == 0)
         m = METHOD_POST;
     else if (strcmp(method, "DELETE") == 0)

@@ -25,6 +25,7 @@ enum {
     ROUTE_GENERATES = 1 << 2, /* runs a model: in-flight limit, tokens charged */
     ROUTE_NATIVE = 1 << 3,    /* Ollama's native API: off when cfg native_api is false */
     ROUTE_PREFIX = 1 << 4,    /* path is a prefix: "/v1/models/" matches "/v1/models/x" */
+    ROUTE_UPLOAD = 1 << 5,    /* a POST body streams to the backend as it arrives (blobs) */
 };
 
 /* Method sets. */
@@ -32,7 +33,8 @@ enum {
     METHOD_GET = 1 << 0, /* HEAD too */
     METHOD_POST = 1 << 1,
     METHOD_DELETE = 1 << 2,
-    METHOD_ANY = 1 << 3, /* every method, those above and any other */
+    METHOD_HEAD = 1 << 3, /* HEAD only */
+    METHOD_ANY = 1 << 4,  /* every method, those above and any other */
 };
 
 struct route {

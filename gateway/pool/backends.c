@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,7 @@ enum poll_result { POLL_OK, POLL_REFUSED, POLL_FAILED };
 struct model_entry {
     char *name; /* owned, as the backend lists it */
     long modified;
+    char *json; /* owned: the entry as the backend listed it (one line), or NULL */
 };
 
 /* Routing state of one model on one backend (under the table's mutex). */
@@ -45,6 +47,7 @@ struct backend {
     size_t nmodels;
     struct model_entry *loaded; /* owned: /api/ps */
     size_t nloaded;
+    char version[32]; /* /api/version, "" until known */
     /* routing's, under the mutex */
     unsigned max_inflight, max_queue, weight;
     unsigned inflight, queued;
@@ -71,8 +74,10 @@ struct backends {
 
 static void free_models(struct model_entry *m, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(m[i].name);
+        free(m[i].json);
+    }
     free(m);
 }
 
@@ -245,6 +250,9 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
             break;
         m[k].modified = parse_rfc3339(
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "modified_at")));
+        /* Kept whole for the native /api/tags and /api/ps, which list what
+         * Ollama said about each model. */
+        m[k].json = cJSON_PrintUnformatted(it);
         k++;
     }
     cJSON_Delete(root);
@@ -314,7 +322,7 @@ int backends_set_discovered(struct backends *b, size_t idx, bool up, const char 
     return 0;
 }
 
-/* The version an Ollama reports, for the log when it comes up. */
+/* The version an Ollama reports, for the log and /api/version. */
 static void poll_version(const struct cfg_backend *conf, char *out, size_t n)
 {
     struct buf body;
@@ -363,8 +371,11 @@ static void poll_one(struct backends *b, size_t i)
         log_warn("backend %s (%s) is not answering (%s): requests get 503 until it does",
                  be->conf->name, be->conf->url, why);
     if (is_up && !was_up) {
-        char version[64];
+        char version[sizeof be->version];
         poll_version(be->conf, version, sizeof version);
+        pthread_rwlock_wrlock(&b->lock);
+        memcpy(be->version, version, sizeof version);
+        pthread_rwlock_unlock(&b->lock);
         log_info("backend %s (%s) is up: Ollama %s, %zu models, %zu loaded", be->conf->name,
                  be->conf->url, version, nmodels, nloaded);
     } else if (!is_up && was_up) {
@@ -815,22 +826,70 @@ void backends_report_failure(struct backends *b, int idx)
     }
 }
 
-void backends_each_model(struct backends *b, void (*fn)(void *ud, const char *name, long modified),
-                         void *ud)
+void backends_each_model(struct backends *b, bool loaded,
+                         void (*fn)(void *ud, const struct backend_model *m), void *ud)
 {
     pthread_rwlock_rdlock(&b->lock);
     for (size_t i = 0; i < b->n; i++) {
-        if (!b->v[i].up)
+        const struct backend *be = &b->v[i];
+        if (!be->up)
             continue;
-        for (size_t k = 0; k < b->v[i].nmodels; k++) {
-            const char *name = b->v[i].models[k].name;
+        const struct model_entry *list = loaded ? be->loaded : be->models;
+        size_t n = loaded ? be->nloaded : be->nmodels;
+        for (size_t k = 0; k < n; k++) {
+            const char *name = list[k].name;
             bool seen = false;
             /* Report a model once however many backends have it. */
-            for (size_t j = 0; j < i && !seen; j++)
-                seen = b->v[j].up && backend_has(&b->v[j], name);
-            if (!seen)
-                fn(ud, name, b->v[i].models[k].modified);
+            for (size_t j = 0; j < i && !seen; j++) {
+                const struct backend *other = &b->v[j];
+                if (!other->up)
+                    continue;
+                const struct model_entry *ol = loaded ? other->loaded : other->models;
+                size_t on = loaded ? other->nloaded : other->nmodels;
+                for (size_t m = 0; m < on && !seen; m++)
+                    seen = router_model_eq(ol[m].name, name);
+            }
+            if (!seen) {
+                struct backend_model bm = {name, list[k].modified, list[k].json};
+                fn(ud, &bm);
+            }
         }
     }
     pthread_rwlock_unlock(&b->lock);
+}
+
+/* Compare dotted versions numerically ("0.9.0" < "0.12.1"); text after the
+ * numbers ("-rc2") is ignored. */
+static int version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        char *ea, *eb;
+        unsigned long x = strtoul(a, &ea, 10), y = strtoul(b, &eb, 10);
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (ea == a || eb == b)
+            break;
+        a = *ea == '.' ? ea + 1 : ea;
+        b = *eb == '.' ? eb + 1 : eb;
+        if (*ea != '.' || *eb != '.')
+            break;
+    }
+    return 0;
+}
+
+int backends_version(struct backends *b, char *out, size_t n)
+{
+    int rc = -1;
+    pthread_rwlock_rdlock(&b->lock);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct backend *be = &b->v[i];
+        if (!be->up || !be->version[0] || strcmp(be->version, "?") == 0)
+            continue;
+        if (rc < 0 || version_cmp(be->version, out) < 0) {
+            snprintf(out, n, "%s", be->version);
+            rc = 0;
+        }
+    }
+    pthread_rwlock_unlock(&b->lock);
+    return rc;
 }

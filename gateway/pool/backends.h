@@ -137,9 +137,22 @@ void backends_report_failure(struct backends *b, int idx);
 /* A request reached idx and got an answer: reset its failure count. */
 void backends_report_success(struct backends *b, int idx);
 
-/* Call fn for every distinct model name (as Ollama lists it) on up backends,
- * under the read lock: fn must not call back into backends. */
-void backends_each_model(struct backends *b, void (*fn)(void *ud, const char *name, long modified),
-                         void *ud);
+/* A model as discovery found it on a backend. Borrowed, valid during the
+ * callback only. */
+struct backend_model {
+    const char *name; /* as Ollama lists it */
+    long modified;    /* Unix time, 0 if unknown */
+    const char *json; /* the whole entry Ollama sent (one line), or NULL */
+};
+
+/* Call fn for every distinct model on up backends, once however many have
+ * it: from /api/tags, or from /api/ps (loaded: the models in memory). Under
+ * the read lock: fn must not call back into backends. */
+void backends_each_model(struct backends *b, bool loaded,
+                         void (*fn)(void *ud, const struct backend_model *m), void *ud);
+
+/* The lowest Ollama version an up backend reported (what every backend
+ * supports), into out. 0, or -1 when none is known. */
+int backends_version(struct backends *b, char *out, size_t n);
 
 #endif

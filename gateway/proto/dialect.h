@@ -9,7 +9,7 @@
  *   dialect_chat         OpenAI /v1/chat/completions <-> /api/chat
  *   dialect_embeddings   OpenAI /v1/embeddings       <-> /api/embed
  *   dialect_completions  OpenAI /v1/completions      <-> /api/generate
- *   dialect_native       Ollama's own API (/api/chat, /api/generate ...)
+ *   dialect_native_*     Ollama's own API (native.h), the model renamed both ways
  *
  * A request's life, as the engine calls it:
  *   1. translate(): validate the client's body, ask `resolve` (the engine:
@@ -49,6 +49,8 @@ enum { DIALECT_FAIL = -1, DIALECT_MORE = 0, DIALECT_DONE = 1 };
 /* The first member of every dialect's state. */
 struct dialect_common {
     const char *backend;    /* set by the engine: the backend now serving (for messages) */
+    int status;             /* set by the engine to the backend's 2xx status before
+                               complete(); the status the whole answer is sent with */
     long prompt_tokens;     /* set by the dialect from the native counts */
     long completion_tokens; /* (0 when absent) */
 };
