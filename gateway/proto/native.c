@@ -203,6 +203,14 @@ static long count_of(const char *p, size_t len, const char *key)
     return 0;
 }
 
+/* A count Ollama reported, or 0 when it is absent or not a sane number. */
+static long count_item(const cJSON *o, const char *key)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1e15 ? (long)n->valuedouble
+                                                                             : 0;
+}
+
 static int out_of_room(struct native_state *s, struct apierr *e)
 {
     s->failed = true;
@@ -233,21 +241,20 @@ static int line(void *st, const char *p, size_t len, struct buf *out, struct api
         }
         const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error"));
         if (err) {
-            apierr_set(e, 502, APIERR_API, "upstream_error", NULL, "%s", err);
+            if (err[0])
+                apierr_set(e, 502, APIERR_API, "upstream_error", NULL, "%s", err);
+            else
+                apierr_set(e, 502, APIERR_API, "upstream_error", NULL,
+                           "backend %s reported an error without saying what",
+                           s->c.backend ? s->c.backend : "?");
             cJSON_Delete(root);
             s->failed = true;
             return DIALECT_FAIL;
         }
         s->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "done"));
         if (s->done) {
-            s->c.prompt_tokens = (long)cJSON_GetNumberValue(
-                cJSON_GetObjectItemCaseSensitive(root, "prompt_eval_count"));
-            s->c.completion_tokens =
-                (long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(root, "eval_count"));
-            if (s->c.prompt_tokens < 0)
-                s->c.prompt_tokens = 0;
-            if (s->c.completion_tokens < 0)
-                s->c.completion_tokens = 0;
+            s->c.prompt_tokens = count_item(root, "prompt_eval_count");
+            s->c.completion_tokens = count_item(root, "eval_count");
         }
         cJSON_Delete(root);
     }
@@ -301,16 +308,14 @@ static void upstream_error(int status, const char *body, size_t len, const char 
     const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error"));
     if (status < 400 || status > 599)
         status = 502;
-    if (text) {
+    if (text && text[0]) {
         apierr_set(e, status, APIERR_API, "upstream_error", NULL, "%s", text);
     } else {
         /* Not Ollama's JSON (a proxy's page, gin's plain-text 404): say who
          * answered what, with the start of it. */
-        size_t n = strcspn(body, "\r\n");
-        if (n > len)
-            n = len;
-        if (n > 120)
-            n = 120;
+        size_t n = 0; /* the first line, at most 120 bytes (body need not end in '\0') */
+        while (n < len && n < 120 && body[n] != '\r' && body[n] != '\n')
+            n++;
         apierr_set(e, status >= 500 ? 502 : status, APIERR_API, "upstream_error", NULL,
                    "backend %s answered HTTP %d%s%.*s", backend ? backend : "?", status,
                    n ? ": " : "", (int)n, body);
