@@ -98,7 +98,7 @@ static void flush(struct request *r)
 }
 
 /* The answer failed. Before anything reached the client it becomes a real
- * HTTP error; after that, one final SSE error frame and no [DONE]. */
+ * HTTP error; after that, the dialect's in-band error frame, and no clean end. */
 static void fail(struct request *r, const struct apierr *e)
 {
     if (r->ended)

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Exact cost per request, in user-space instructions, of one or more gateway
+# binaries (callgrind counts instructions, not seconds: the same binary and
+# load give the same count whatever else the machine is doing).
+#
+#   bash tests/bench/callgrind.sh [BINARY ...]     (default: build/ollama-gateway)
+#
+# For each binary: one worker under valgrind --tool=callgrind against the
+# fake Ollama (32-token answers), a warm-up of 50 requests, then two runs of
+# N1 and N2 sequential keep-alive requests; (Ir(N2) - Ir(N1)) / (N2 - N1) is
+# what one more request costs, start-up and warm-up cancelled out. Printed
+# for non-streamed and streamed chat completions. Loopback only.
+# Knobs: N1=100 N2=300 TOKENS=32 KIND="nonstream stream".
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+N1=${N1:-100}
+N2=${N2:-300}
+TOKENS=${TOKENS:-32}
+KIND=${KIND:-nonstream stream}
+BINS=("$@")
+[ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/build/ollama-gateway")
+command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+FAKE_PID=
+GW_PID=
+cleanup() {
+    [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null || true
+    [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" &
+FAKE_PID=$!
+for _ in $(seq 100); do grep -q port "$WORK/fake.out" 2>/dev/null && break; sleep 0.1; done
+FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$WORK/fake.out")
+[ -n "$FAKE_PORT" ] || { echo "callgrind.sh: the fake did not start" >&2; exit 1; }
+
+# load URL KIND N: N sequential keep-alive requests; exits non-zero unless all were answered whole.
+cat >"$WORK/load.mjs" <<'EOF'
+import http from 'node:http';
+const [url, kind, n] = process.argv.slice(2);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: kind === 'stream' });
+for (let i = 0; i < Number(n); i++) {
+  const text = await new Promise((resolve, reject) => {
+    const req = http.request(url + '/v1/chat/completions', { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      let t = ''; res.setEncoding('utf8'); res.on('data', (d) => { t += d; }); res.on('end', () => resolve(res.statusCode + ' ' + t));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  if (!text.startsWith('200 ') || (kind === 'stream' ? !text.includes('data: [DONE]') : !text.includes('"finish_reason"')))
+    { console.error('bad answer:', text.slice(0, 200)); process.exit(1); }
+}
+agent.destroy();
+EOF
+
+# measure BIN KIND N -> total Ir of one gateway run serving 50 + N requests
+measure() {
+    local bin=$1 kind=$2 n=$3 port
+    port=$(free_port)
+    cat >"$WORK/gateway.json" <<EOF
+{ "listen": ["127.0.0.1:$port"], "workers": 1, "auth": "none",
+  "backends": [{ "name": "fake", "url": "http://127.0.0.1:$FAKE_PORT" }],
+  "discovery_interval_s": 3600, "log": { "level": "warn", "access": "off" } }
+EOF
+    rm -f "$WORK"/cg.out*
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$bin" serve -c "$WORK/gateway.json" \
+        2>"$WORK/vg.err" &
+    GW_PID=$!
+    for _ in $(seq 300); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
+    kill -TERM "$GW_PID"
+    wait "$GW_PID" || true
+    GW_PID=
+    # the summary of every thread's file
+    cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
+}
+
+printf '%-44s %-10s %14s\n' binary load "Ir/request"
+for bin in "${BINS[@]}"; do
+    for kind in $KIND; do
+        a=$(measure "$bin" "$kind" "$N1")
+        b=$(measure "$bin" "$kind" "$N2")
+        printf '%-44s %-10s %14d\n' "$bin" "$kind" $(((b - a) / (N2 - N1)))
+    done
+done
