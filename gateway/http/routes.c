@@ -1,6 +1,7 @@
 #include "routes.h"
 
 #include "chat_dialect.h"
+#include "embeddings.h"
 #include "local.h"
 #include "native.h"
 
@@ -14,6 +15,7 @@
  * own path, and no prefix route shadows another. */
 static const struct route table[] = {
     {METHOD_POST, "/v1/chat/completions", ROUTE_GENERATES, &errshape_openai, &dialect_chat, NULL},
+    {METHOD_POST, "/v1/embeddings", ROUTE_GENERATES, &errshape_openai, &dialect_embeddings, NULL},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},
