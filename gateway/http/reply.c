@@ -21,6 +21,8 @@ static void add_headers(struct request *r, struct MHD_Response *resp, const char
     }
     if (r->w->draining)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (r->err.status == 405)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, routes_allowed(r->route));
 }
 
 static enum MHD_Result queue_whole(struct request *r, int status, const char *content_type,

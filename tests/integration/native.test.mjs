@@ -184,7 +184,9 @@ test('errors come in Ollama\'s shape: no key, wrong scope, unknown model, bad bo
   await expectOllamaError(await post(gw.url, '/api/chat', '{"model":', { headers: auth('user') }), 400, /JSON/, 'malformed JSON');
   await expectOllamaError(await post(gw.url, '/api/chat', { messages: [] }, { headers: auth('user') }), 400, /model is required/, 'no model');
   await expectOllamaError(await post(gw.url, '/api/chat', chatBody('llama3.2', { stream: 'yes' }), { headers: auth('user') }), 400, /stream/, 'stream not a bool');
-  await expectOllamaError(await fetch(`${gw.url}/api/chat`, { headers: auth('user') }), 405, /POST/, 'GET /api/chat');
+  const wrongMethod = await fetch(`${gw.url}/api/chat`, { headers: auth('user') });
+  assert.equal(wrongMethod.headers.get('allow'), 'POST', 'a 405 says what is allowed');
+  await expectOllamaError(wrongMethod, 405, /POST/, 'GET /api/chat');
   await expectOllamaError(await fetch(`${gw.url}/api/nope`, { headers: auth('user') }), 404, /api\/nope/, 'unknown route');
   assert.equal(fake.chats().length, 0, 'none of these reached a backend');
 });
