@@ -869,6 +869,7 @@ static const struct walk_key top_keys[] = {
      .fn = walk_set_bool,
      .off = offsetof(struct cfg, expose_backend_models),
      .def = 1},
+    {.name = "native_api", .fn = walk_set_bool, .off = offsetof(struct cfg, native_api), .def = 1},
     {.name = "limits",
      .fn = walk_set_object,
      .off = offsetof(struct cfg, limits),

@@ -104,6 +104,9 @@ struct cfg {
 
     unsigned discovery_interval_s; /* 1..3600, default 5 */
     bool expose_backend_models;    /* default true */
+    bool native_api;               /* default true: Ollama's native API (/api/..., GET /)
+                                      through the gateway, behind the same keys; false
+                                      answers those routes 404 */
     struct cfg_limits limits;
     struct {
         const char *const *origins; /* NULL-terminated; "*" allowed; NULL = no CORS */
