@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "config.h"
 #include "keys.h"
+#include "keysfile.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +29,7 @@
 #define EXIT_BAD 1     /* usage, configuration, keys file */
 #define EXIT_RUNTIME 2 /* I/O, memory */
 
-#define NAME_MAX_BYTES 128 /* as keys.c checks */
+#define NAME_MAX_BYTES 128 /* as keysfile.c checks */
 #define MODEL_MAX_BYTES 512
 #define MODELS_MAX 1000
 #define LIMIT_MAX 1000000000ull
@@ -370,31 +370,13 @@ static int load_config(struct ctx *c)
     return 0;
 }
 
-/* Serialise with other `key` commands: an exclusive flock on a lock file
- * beside the keys file (never on the keys file itself, which rename()
- * replaces). The lock file stays; deleting it would open a race. */
+/* Serialise with other `key` commands (keys_lock()). */
 static int lock_keys(struct ctx *c)
 {
-    char lock[PATH_MAX];
-    int n = snprintf(lock, sizeof lock, "%s.lock", c->file);
-    if (n < 0 || (size_t)n >= sizeof lock) {
-        fprintf(stderr, "ollama-gateway %s: %s: the path is too long\n", c->cmd, c->file);
-        return EXIT_RUNTIME;
-    }
-    c->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    char why[PATH_MAX + 256];
+    c->lockfd = keys_lock(c->file, why, sizeof why);
     if (c->lockfd < 0) {
-        int e = errno;
-        fprintf(stderr, "ollama-gateway %s: cannot open the lock file %s: %s%s\n", c->cmd, lock,
-                strerror(e),
-                e == ENOENT   ? " (does the folder exist? keys_file in the configuration names it)"
-                : e == EACCES ? " (run the command as the gateway's user, or with sudo)"
-                              : "");
-        return EXIT_RUNTIME;
-    }
-    while (flock(c->lockfd, LOCK_EX) < 0) {
-        if (errno == EINTR)
-            continue;
-        fprintf(stderr, "ollama-gateway %s: cannot lock %s: %s\n", c->cmd, lock, strerror(errno));
+        fprintf(stderr, "ollama-gateway %s: %s\n", c->cmd, why);
         return EXIT_RUNTIME;
     }
     return 0;
@@ -665,7 +647,7 @@ static int cmd_create(struct ctx *c)
 static void base_url(const struct cfg *cfg, char *out, size_t n)
 {
     const char *scheme = cfg->tls.cert ? "https" : "http";
-    const struct cfg_addr *a = &cfg->listen[0];
+    const struct netaddr *a = &cfg->listen[0];
     if (!a->wildcard)
         snprintf(out, n, "%s://%s", scheme, a->text);
     else if (a->family == AF_INET6)

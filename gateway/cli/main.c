@@ -11,6 +11,7 @@
 #include "jarena.h"
 #include "keycmd.h"
 #include "keys.h"
+#include "keysfile.h"
 #include "log.h"
 #include "reload.h"
 #include "snapshot.h"

@@ -10,6 +10,9 @@
  *
  * and returns NULL. `ollama-gateway check` and `serve` (and SIGHUP reloads)
  * all go through cfg_load(), so what check accepts, serve accepts (STYLE C3).
+ * The text is read by jsonfile.h, the tables are walked by walker.h and
+ * addresses are judged by netaddr.h; what is here (and in config.c) is the
+ * schema: which keys there are, what they mean, and how they go together.
  *
  * Ownership and threads: a struct cfg is never modified after cfg_load()
  * returns it. The caller gets one reference; cfg_ref()/cfg_unref() are atomic,
@@ -26,6 +29,7 @@
 #define GATEWAY_CONFIG_H
 
 #include "buf.h"
+#include "netaddr.h"
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
@@ -38,16 +42,6 @@
 /* At most this many "listen" addresses and "backends". */
 #define CFG_MAX_LISTEN 64
 #define CFG_MAX_BACKENDS 1024
-
-/* A "host:port" listen address. */
-struct cfg_addr {
-    const char *text; /* as written, for messages: "[::1]:8080" */
-    const char *host; /* no brackets: "127.0.0.1", "::1", "0.0.0.0", "::", "localhost" */
-    unsigned port;    /* 1..65535 */
-    int family;       /* AF_INET, AF_INET6, or AF_UNSPEC for "localhost" (both loopbacks) */
-    bool loopback;    /* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost" */
-    bool wildcard;    /* 0.0.0.0 or :: */
-};
 
 struct cfg_backend {
     const char *name;           /* unique, [A-Za-z0-9_.-]+; default "backend<N>" (N = its index) */
@@ -92,7 +86,7 @@ struct cfg {
                          cfg_load_buffer()); use it in messages */
     const char *dir;  /* absolute folder that relative paths were resolved against */
 
-    const struct cfg_addr *listen; /* default: one, 127.0.0.1:8080 */
+    const struct netaddr *listen; /* default: one, 127.0.0.1:8080 */
     size_t nlisten;
     struct {
         const char *cert; /* absolute; both NULL when there is no "tls" */
@@ -110,6 +104,9 @@ struct cfg {
 
     unsigned discovery_interval_s; /* 1..3600, default 5 */
     bool expose_backend_models;    /* default true */
+    bool native_api;               /* default true: Ollama's native API (/api/..., GET /)
+                                      through the gateway, behind the same keys; false
+                                      answers those routes 404 */
     struct cfg_limits limits;
     struct {
         const char *const *origins; /* NULL-terminated; "*" allowed; NULL = no CORS */
@@ -121,12 +118,13 @@ struct cfg {
     } log;
     struct {
         bool enabled; /* true when "metrics" is present */
-        struct cfg_addr listen;
+        struct netaddr listen;
     } metrics;
 
     /* Private to config.c and router.c. */
     struct arena *arena;
-    cJSON *json;                    /* the parsed file; options point into it */
+    cJSON *json;                    /* the parsed file; alias options and listen
+                                       texts point into it */
     const struct cfg_alias **exact; /* non-glob aliases sorted by name (strcmp) */
     size_t nexact;
     const struct cfg_alias **globs; /* glob aliases, in file order */
@@ -150,6 +148,11 @@ void cfg_errors_init(struct cfg_errors *e);
 void cfg_errors_free(struct cfg_errors *e);
 /* log_error() each line. */
 void cfg_errors_log(const struct cfg_errors *e);
+/* One problem found outside any parse (opening or reading a file), a whole
+ * message such as "PATH: cannot open: ...": added to e, or log_error()'d
+ * when e is NULL. */
+void cfg_errors_add(struct cfg_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * Load and check the file at path. Returns a snapshot holding one reference,

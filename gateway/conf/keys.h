@@ -1,6 +1,8 @@
 /*
- * keys: API keys. The keys file, its records, and checking a key a client
- * presents (DESIGN.md "Keys file").
+ * keys: API keys as every request meets them: the keyring (the records of
+ * the keys file, loaded), checking the key a client presents, a key's model
+ * scopes, and making new secrets (DESIGN.md "Keys file"). Reading, writing
+ * and locking the file itself is keysfile.h.
  *
  * A secret is "og-<id>-<secret>": <id> is KEY_ID_LEN characters of
  * [a-z0-9] (public: it names the key in logs, `key list` and messages) and
@@ -9,27 +11,19 @@
  * string is stored: API keys are high-entropy random tokens, so a fast hash
  * is right and a slow password hash would only cost CPU on every request.
  *
- * The keys file is JSON, {"version": 1, "keys": [record, ...]}, written only
- * by `ollama-gateway key ...` (keycmd.c) through keys_write_file(): a
- * temporary file in the same folder, fsync, rename, fsync of the folder;
- * mode 0600. keyring_load() refuses a file that is group- or world-readable
- * (or not a regular file) and says how to fix it.
- *
- * Record fields: "id", "name", "hash" ("blake2b:" + 64 hex digits),
- * "models" (array of globs over client-facing names; absent = every model),
- * "rpm", "tpm", "max_inflight" (absent or 0 = no limit), "expires"
- * ("YYYY-MM-DD": the key works until the end of that day, UTC), "disabled"
- * (bool), "revoked" (ISO-8601 UTC time it was revoked), "admin" (bool),
- * "created" (ISO-8601 UTC). Unknown fields are an error.
+ * keyring_verify() runs on every request: it parses the token in place,
+ * finds the id by binary search over the records (sorted by id at load),
+ * hashes the token once (BLAKE2b, well under a microsecond for 59 bytes) and
+ * compares in constant time. It allocates nothing and takes no lock.
  *
  * Ownership and threads: a struct keyring is immutable once loaded and
  * reference-counted (atomic), like struct cfg; any thread may verify against
- * it, take or drop a reference. Every pointer in it lives as long as it.
+ * it, take or drop a reference. Every pointer in it lives as long as it: all
+ * of it is in one arena (keysfile.c builds it), freed with the last
+ * reference.
  */
 #ifndef GATEWAY_KEYS_H
 #define GATEWAY_KEYS_H
-
-#include "config.h"
 
 #include <sodium.h>
 #include <stdatomic.h>
@@ -42,10 +36,6 @@
 /* "og-" + id + "-" + 43 base64url characters, and the terminating NUL. */
 #define KEY_SECRET_LEN (3 + KEY_ID_LEN + 1 + 43)
 #define KEY_SECRET_SIZE (KEY_SECRET_LEN + 1)
-/* At most this many records in a keys file. */
-#define KEYS_MAX 100000
-/* Largest keys file accepted. */
-#define KEYS_MAX_FILE_BYTES (64u << 20)
 
 struct key {
     char id[KEY_ID_LEN + 1];
@@ -66,28 +56,12 @@ struct keyring {
     const char *path;    /* as given to keyring_load */
     const struct key *v; /* sorted by id (strcmp) */
     size_t n;
-    void *priv; /* keys.c's allocations */
+    void *priv; /* the struct arena that holds everything above; freed with the keyring */
 };
 
-/*
- * Load and check the keys file at path. Returns a keyring holding one
- * reference, or NULL after reporting every problem to errs (or log_error()
- * when errs is NULL), each as "PATH: keys[N].field: what is wrong; how to
- * fix it". A missing file is a problem whose message says how to create a
- * key (`ollama-gateway key create NAME -c CONFIG`; config_path names the
- * configuration in that hint, may be NULL).
- */
 /* Is s[0..n) a key id: KEY_ID_LEN characters of [a-z0-9]? */
 bool keys_is_id(const char *s, size_t n);
 
-struct keyring *keyring_load(const char *path, const char *config_path, struct cfg_errors *errs);
-/*
- * The same checks on text[0..len) (need not be '\0'-terminated), named
- * `name` in messages and as the keyring's path. Never reads a file: for
- * `key` commands, which check what they are about to write, and the fuzzer.
- */
-struct keyring *keyring_load_buffer(const char *text, size_t len, const char *name,
-                                    struct cfg_errors *errs);
 /* An empty keyring (no key is valid), for auth "none" and tests. */
 struct keyring *keyring_empty(void);
 struct keyring *keyring_ref(struct keyring *k);
@@ -131,42 +105,5 @@ const char *key_verdict_text(enum key_verdict v);
 void key_generate(char *id, char *secret, unsigned char hash[KEY_HASH_LEN]);
 /* BLAKE2b-256 of s[0..len). */
 void key_hash(const char *s, size_t len, unsigned char hash[KEY_HASH_LEN]);
-
-/*
- * Replace the file at path with text[0..len) atomically: write a temporary
- * file (mode 0600) in the same folder, fsync it, rename it over path, fsync
- * the folder. Returns 0, or -1 with errno set and a message logged; path is
- * then untouched.
- */
-int keys_write_file(const char *path, const char *text, size_t len);
-
-/*
- * Is the file at path safe to read keys from? 0 when it is a regular file
- * with no group or world permission bits; else -1 with why[] saying what is
- * wrong and how to fix it ("chmod 600 PATH"). errno ENOENT when missing.
- */
-int keys_check_mode(const char *path, char *why, size_t whysize);
-
-/*
- * Read the keys file whole, checking on the open file what keys_check_mode()
- * checks, and the size (KEYS_MAX_FILE_BYTES). On KEYS_READ_OK *text is a
- * malloc'd, '\0'-terminated copy (caller frees) of *len bytes; otherwise
- * *text is NULL and why[] says what is wrong, without the path in front.
- */
-enum keys_read {
-    KEYS_READ_OK,
-    KEYS_READ_MISSING, /* no such file */
-    KEYS_READ_REFUSED, /* not a regular file, group/world permissions, too big: fixable */
-    KEYS_READ_FAILED,  /* an I/O error (errno set) */
-};
-enum keys_read keys_read_file(const char *path, char **text, size_t *len, char *why,
-                              size_t whysize);
-
-/*
- * "YYYY-MM-DD" (a real date, year 1970..9999) as the Unix second at which
- * that day ends in UTC: the key works until 23:59:59 of it. 0, or -1 when s
- * is not such a date.
- */
-int keys_parse_day(const char *s, int64_t *end);
 
 #endif

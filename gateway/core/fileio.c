@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,67 @@ int fileio_write_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+int fileio_read_all(int fd, size_t max, char **text, size_t *len)
+{
+    struct stat st;
+    *text = NULL;
+    *len = 0;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (st.st_size > 0 && (uintmax_t)st.st_size > max) {
+        errno = EFBIG;
+        return -1;
+    }
+    size_t cap = (st.st_size > 0 ? (size_t)st.st_size : 0) + 1, n = 0;
+    char *p = malloc(cap);
+    if (!p) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        char *dst = p + n;
+        size_t room = cap - 1 - n;
+        char probe;
+        if (room == 0) { /* full: is that the end, or did the file grow? */
+            dst = &probe;
+            room = 1;
+        }
+        ssize_t r = read(fd, dst, room);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        if (dst == &probe) {
+            if (n + 1 > max) {
+                errno = EFBIG;
+                goto fail;
+            }
+            size_t grown = cap <= max / 2 ? cap * 2 : max + 1; /* never room for more than max */
+            char *q = realloc(p, grown);
+            if (!q) {
+                errno = ENOMEM;
+                goto fail;
+            }
+            p = q;
+            cap = grown;
+            p[n] = probe;
+        }
+        n += (size_t)r;
+    }
+    p[n] = '\0';
+    *text = p;
+    *len = n;
+    return 0;
+fail:;
+    int e = errno;
+    free(p);
+    errno = e;
+    return -1;
 }
 
 int fileio_replace(const char *path, const char *text, size_t len, mode_t mode)

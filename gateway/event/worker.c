@@ -36,7 +36,7 @@ struct snapshot *worker_snapshot(struct worker *w)
 
 /* A listening socket of our own, so that every worker can bind the same
  * address with SO_REUSEPORT and the kernel spreads connections over them. */
-static int listen_socket(const struct cfg_addr *l)
+static int listen_socket(const struct netaddr *l)
 {
     struct sockaddr_storage ss = {0};
     socklen_t len;

@@ -1,6 +1,7 @@
 #include "reload.h"
 
 #include "keys.h"
+#include "keysfile.h"
 #include "log.h"
 
 #include <errno.h>

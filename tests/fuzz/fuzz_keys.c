@@ -12,6 +12,7 @@
  */
 #include "fuzz.h"
 #include "keys.h"
+#include "keysfile.h"
 #include "log.h"
 
 #include <fcntl.h>

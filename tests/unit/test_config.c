@@ -805,6 +805,37 @@ static void test_not_in_force(void **state)
     cfg_unref(c);
 }
 
+/* "native_api": Ollama's own API through the gateway, on unless turned off. */
+static void test_native_api(void **state)
+{
+    (void)state;
+    struct cfg *c = load_ok(MIN_OK);
+    assert_true(c->native_api);
+    cfg_unref(c);
+    c = load_ok("{\"native_api\": false, " MIN_TAIL);
+    assert_false(c->native_api);
+    cfg_unref(c);
+    c = load_ok("{\"native_api\": true, " MIN_TAIL);
+    assert_true(c->native_api);
+    /* in force: nothing to warn about */
+    struct notices ns = {.n = 0};
+    cfg_features_not_in_force(c, collect, &ns);
+    assert_int_equal(ns.n, 0);
+    cfg_unref(c);
+
+    expect_error("{\n\"native_api\": \"false\",\n" MIN_TAIL,
+                 "t.json:2: native_api: expected true or false, got the string \"false\"; write it "
+                 "without quotes");
+    expect_error("{\n\n\"native_api\": 0,\n" MIN_TAIL,
+                 "t.json:3: native_api: expected true or false, got the number 0");
+    expect_error("{\"native_api\": null, " MIN_TAIL,
+                 "t.json:1: native_api: expected true or false, got null");
+    expect_error("{\"native_api\": true,\n\"native_api\": false, " MIN_TAIL,
+                 "t.json:2: native_api: given twice (first on line 1); remove one");
+    expect_error("{\"nativ_api\": true, " MIN_TAIL,
+                 "t.json:1: unknown key \"nativ_api\" (did you mean \"native_api\"?)");
+}
+
 /* "auth": "none" is for loopback only unless the operator insists. */
 static void test_auth_none_public(void **state)
 {
@@ -865,16 +896,16 @@ static void test_errors_to_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_config),      cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_shipped_config),   cmocka_unit_test(test_comments),
-        cmocka_unit_test(test_syntax_errors),    cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_wrong_types),      cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_listen),           cmocka_unit_test(test_backends),
-        cmocka_unit_test(test_headers),          cmocka_unit_test(test_aliases),
-        cmocka_unit_test(test_enums_and_paths),  cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_not_in_force),
-        cmocka_unit_test(test_auth_none_public), cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_errors_to_log),
+        cmocka_unit_test(test_full_config),     cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_shipped_config),  cmocka_unit_test(test_comments),
+        cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_wrong_types),     cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_listen),          cmocka_unit_test(test_backends),
+        cmocka_unit_test(test_headers),         cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_enums_and_paths), cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_many_errors),     cmocka_unit_test(test_not_in_force),
+        cmocka_unit_test(test_native_api),      cmocka_unit_test(test_auth_none_public),
+        cmocka_unit_test(test_refcount),        cmocka_unit_test(test_errors_to_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

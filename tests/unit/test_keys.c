@@ -10,6 +10,7 @@
 #include "config.h"
 #include "keycmd.h"
 #include "keys.h"
+#include "keysfile.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
