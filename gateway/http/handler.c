@@ -89,6 +89,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Credentials and limits are checked before the body is read: a
          * refused request is never kept in memory and never reaches a backend. */
         struct apierr e;
+        /* Switched off, the native API is not there at all: 404 before the key. */
+        if ((r->route->flags & ROUTE_NATIVE) && !r->cfg->native_api) {
+            apierr_set(&e, 404, APIERR_INVALID, "not_found", NULL,
+                       "Ollama's native API is off on this gateway (native_api: false); "
+                       "use the OpenAI API under /v1");
+            return refuse(r, &e);
+        }
         if (auth_request(r, &e) < 0)
             return refuse(r, &e);
         /* An upload that streams to the backend starts now, not at its end. */

@@ -91,7 +91,7 @@ struct request {
     struct worker_watch hangup; /* the client's socket, while suspended (fd -1: unwatched) */
     bool keepalive_sent;        /* the streamed response began before the first token */
     bool cut;                   /* end the response abruptly (no clean end possible) */
-    char resp_id[48];           /* the response id (the dialect's prefix), the same on every chunk */
+    char resp_id[48]; /* the response id (the dialect's prefix), the same on every chunk */
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
     long prompt_tokens, completion_tokens;

@@ -393,3 +393,18 @@ test('several backends: management goes to the backend named by x-ollama-backend
     await b.close();
   }
 });
+
+test('"native_api": false turns the native routes off (404) and leaves /v1 alone', needGateway, async () => {
+  const fake = await startFake({});
+  const gw = await startGateway({ backends: [fake.url], config: { native_api: false } });
+  try {
+    await expectOllamaError(await post(gw.url, '/api/chat', chatBody('llama3.2')), 404, /native API is off/, 'chat');
+    await expectOllamaError(await fetch(`${gw.url}/api/tags`), 404, null, 'tags');
+    assert.equal((await fetch(`${gw.url}/`)).status, 404);
+    assert.equal((await fetch(`${gw.url}/v1/models`)).status, 200);
+    assert.equal(fake.chats().length, 0);
+  } finally {
+    await gw.stop();
+    await fake.close();
+  }
+});
