@@ -69,8 +69,10 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     str_field(&b, ",\"method\":", r->method);
     str_field(&b, ",\"path\":", r->path);
     int_field(&b, ",\"status\":", status);
-    str_field(&b, ",\"model\":", r->model);
-    str_field(&b, ",\"upstream_model\":", r->upstream_model);
+    /* an admin route may name no model ("" from the dialect): null, as for none */
+    str_field(&b, ",\"model\":", r->model && r->model[0] ? r->model : NULL);
+    str_field(&b, ",\"upstream_model\":",
+              r->upstream_model && r->upstream_model[0] ? r->upstream_model : NULL);
     /* the backend that served it: the last one tried (none when it was never sent) */
     str_field(&b, ",\"backend\":",
               r->attempts && r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);

@@ -293,6 +293,11 @@ test('model management needs an admin key; an admin pulls (progress streamed), c
   const copy = await post(gw.url, '/api/copy', { source: 'tinyllama', destination: 'tiny2' }, { headers: auth('root') });
   assert.equal(copy.status, 200);
   assert.equal(await copy.text(), '');
+  const copyLog = await waitFor(() => gw.accessLog('/api/copy').find((l) => l.key_name === 'root'), 2000, 10, 'access log of the copy');
+  assert.equal(copyLog.model, null, 'a copy names no model');
+  assert.equal(copyLog.backend, 'fake0');
+  assert.equal(copyLog.status, 200);
+  assert.equal(copyLog.key_name, 'root');
   const del = await fetch(`${gw.url}/api/delete`, { method: 'DELETE', headers: { 'content-type': 'application/json', ...auth('root') }, body: JSON.stringify({ model: 'tinyllama' }) });
   assert.equal(del.status, 200);
   assert.equal(fake.requestsTo('/api/delete')[0].method, 'DELETE');
