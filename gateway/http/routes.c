@@ -79,5 +79,7 @@ const char *routes_allowed(const struct route *rt)
     static const char *const names[] = {
         "",       "GET",         "POST",         "GET, POST",
         "DELETE", "GET, DELETE", "POST, DELETE", "GET, POST, DELETE"};
+    if (rt->methods & METHOD_HEAD)
+        return rt->methods & METHOD_POST ? "HEAD, POST" : "HEAD";
     return names[rt->methods & 7];
 }
