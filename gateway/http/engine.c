@@ -410,6 +410,7 @@ enum MHD_Result engine_upload(struct request *r, const char *data, size_t *size)
     }
     if (!*size) {
         r->upload_done = true;
+        r->t_sent = now_ms();   /* the backend can answer from now on */
         if (r->upload_paused) { /* curl waits: let it read the end */
             r->want_upload = true;
             worker_defer(r->w, &r->task);
@@ -418,8 +419,15 @@ enum MHD_Result engine_upload(struct request *r, const char *data, size_t *size)
     }
     if (r->ended) {
         /* The backend answered before the upload ended (it refused it, or
-         * failed): the answer goes now and the rest of the body is not read. */
+         * failed). The rest of the body is read and dropped, up to
+         * limits.max_body_bytes, and the answer sent at its end: answering
+         * while the client still sends makes the kernel reset the connection
+         * over the unread bytes, and the client loses the answer. Beyond
+         * that the answer goes at once. */
+        r->body_seen += *size;
         *size = 0;
+        if (r->body_seen <= r->body.max)
+            return MHD_YES;
         return engine_resumed(r);
     }
     size_t room = r->window.max - r->window.len;
@@ -452,6 +460,7 @@ static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud)
         n = avail;
     memcpy(dst, r->window.p + r->window_off, n);
     r->window_off += n;
+    r->t_last_up = now_ms();
     if (r->window_off == r->window.len) {
         buf_reset(&r->window);
         r->window_off = 0;
@@ -752,6 +761,20 @@ void engine_tick(struct worker_entry *ent, int64_t now)
         watch_hangup(r);
     const struct cfg_limits *l = &r->cfg->limits;
     struct apierr e;
+    /* While a streamed upload is still arriving, the backend cannot answer
+     * yet: what counts is that bytes keep moving (either way), and the
+     * first-token clock starts when the upload is complete. */
+    if (r->uploading && !r->upload_done) {
+        if (now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
+            abort_upstream(r);
+            apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
+                       "The upload to backend %s made no progress for %u s "
+                       "(limits.idle_stream_timeout_s)",
+                       backend_name(r), (unsigned)l->idle_stream_timeout_s);
+            fail(r, &e);
+        }
+        return;
+    }
     if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
         abort_upstream(r);
         apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,

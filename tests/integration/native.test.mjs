@@ -413,3 +413,45 @@ test('"native_api": false turns the native routes off (404) and leaves /v1 alone
     await fake.close();
   }
 });
+
+test('a blob upload that stops moving is cut after limits.idle_stream_timeout_s, whichever side stalls', needGateway, async () => {
+  const fake = await startFake({});
+  const gw = await startGateway({
+    backends: [{ name: 'fake0', url: fake.url }],
+    keys: [{ name: 'root', admin: true }],
+    config: { limits: { idle_stream_timeout_s: 1 } },
+  });
+  try {
+    // The backend stops reading: the gateway's window fills, the client waits, then gets a 504.
+    // (stallMs: the fake reads again after 2 s, and so sees the gateway's close.)
+    fake.scriptPath('/api/blobs', { stallAfterBytes: 2 << 20, stallMs: 2000 });
+    const t0 = performance.now();
+    // (12 MiB: what the backend never reads is read and dropped by the gateway, up
+    // to limits.max_body_bytes, so that the client can read the answer.)
+    const r = await uploadBlob(gw, gw.secret('root'), `sha256:${'2'.repeat(64)}`, 12 << 20);
+    assert.equal(r.status, 504, r.text);
+    assert.match(JSON.parse(r.text).error, /no progress/);
+    assert.ok(performance.now() - t0 < 10000);
+    const rec = fake.blobUploads()[0];
+    await waitFor(() => rec.closedAt !== null, 6000, 10, 'the stalled upload to the backend was closed');
+    const log = await waitFor(() => gw.accessLog(`/api/blobs/sha256:${'2'.repeat(64)}`)[0], 2000, 10, 'access log');
+    assert.equal(log.status, 504);
+    assert.equal(log.error, 'upstream_timeout');
+    assert.ok(rec.blob.bytes < 12 << 20);
+
+    // The client stops sending: the transfer to the backend is dropped.
+    fake.reset();
+    const u = new URL(gw.url);
+    const req = http.request({ host: u.hostname, port: u.port, path: `/api/blobs/sha256:${'3'.repeat(64)}`, method: 'POST',
+      headers: { ...bearer(gw.secret('root')), 'content-length': 8 << 20 } });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(1 << 20, 1));
+    const up = await fake.waitForRequest((x) => x.path.startsWith('/api/blobs/'), 3000);
+    await waitFor(() => up.closedAt !== null, 5000, 10, 'the backend transfer of a stalled client was closed');
+    req.destroy();
+    assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+  } finally {
+    await gw.stop();
+    await fake.close();
+  }
+});
