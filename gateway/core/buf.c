@@ -26,6 +26,13 @@ void buf_reset(struct buf *b)
         b->p[0] = '\0';
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+    b->len = len;
+    if (b->p)
+        b->p[len] = '\0';
+}
+
 int buf_reserve(struct buf *b, size_t n)
 {
     if (n > b->max - b->len)

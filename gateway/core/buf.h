@@ -31,6 +31,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Forget the contents, keep the allocation. */
 void buf_reset(struct buf *b);
+/* Cut the contents back to their first len bytes (len <= b->len): undo the
+ * appends of a write that failed halfway. */
+void buf_truncate(struct buf *b, size_t len);
 /* Make room for n more bytes without changing len. */
 int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n);

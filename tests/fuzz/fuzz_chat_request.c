@@ -11,7 +11,7 @@
  */
 #include "fuzz.h"
 #include "apierr.h"
-#include "chat.h"
+#include "chat_request.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

@@ -2,8 +2,7 @@
  * libFuzzer target: arbitrary upstream bytes through the NDJSON splitter into
  * chat_stream_line (cut into pieces chosen by the input), plus the same bytes
  * as a non-streamed answer (chat_complete, fast path on and off: the same
- * bytes) and as an error body
- * (chat_upstream_error).
+ * bytes) and as an error body (upstream_error_map).
  *
  * Invariants checked on the SSE output (abort on violation): every event is
  * "data: <one line>\n\n"; every payload is a JSON object, or [DONE] as the
@@ -16,9 +15,12 @@
  */
 #include "fuzz.h"
 #include "apierr.h"
-#include "chat.h"
+#include "chat_answer.h"
+#include "chat_complete.h"
+#include "chat_stream.h"
 #include "ndjson.h"
 #include "sse.h"
+#include "upstream_error.h"
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
@@ -281,7 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* and as an error body */
     static const int statuses[] = {400, 401, 403, 404, 429, 499, 500, 502, 503, 504, 200, 0};
-    chat_upstream_error(statuses[data[1] % 12], in, len, data[0] & 2 ? "fuzz" : NULL, &err);
+    upstream_error_map(statuses[data[1] % 12], in, len, data[0] & 2 ? "fuzz" : NULL, &err);
     CHECK(err.status >= 400 && err.status < 600);
     check_error_json(&err);
     return 0;
