@@ -47,6 +47,9 @@ void buf_consume(struct buf *b, size_t n);
 /* Append s as a quoted JSON string, escaping what JSON requires. Invalid
  * UTF-8 is passed through untouched (cJSON printed it, or a client sent it). */
 int buf_json_str(struct buf *b, const char *s, size_t n);
+/* The same without the quotes: the inside of a JSON string, so that one
+ * string can be written in several pieces. */
+int buf_json_esc(struct buf *b, const char *s, size_t n);
 /* Take the bytes away from b (caller frees); b is left empty. */
 char *buf_detach(struct buf *b, size_t *len);
 

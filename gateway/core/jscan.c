@@ -65,3 +65,24 @@ const char *jscan_string(const char *p, const char *end, bool verbatim, struct s
     }
     return NULL;
 }
+
+const char *jscan_count_array(const char *p, const char *end)
+{
+    long v;
+    if (p >= end || *p != '[')
+        return NULL;
+    p = jscan_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (;;) {
+        p = jscan_count(p, end, &v);
+        if (!p)
+            return NULL;
+        p = jscan_ws(p, end);
+        if (p < end && *p == ',') {
+            p = jscan_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == ']' ? p + 1 : NULL;
+    }
+}

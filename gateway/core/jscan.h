@@ -118,4 +118,8 @@ static inline const char *jscan_count(const char *p, const char *end, long *v)
     return p;
 }
 
+/* The JSON array at p whose elements are all counts (jscan_count), such as
+ * the "context" of an /api/generate answer: the end of it, or NULL. */
+const char *jscan_count_array(const char *p, const char *end);
+
 #endif

@@ -1,6 +1,7 @@
 #include "routes.h"
 
 #include "chat_dialect.h"
+#include "completions_dialect.h"
 #include "local.h"
 
 #include <string.h>
@@ -9,6 +10,7 @@
  * own path, and no prefix route shadows another. */
 static const struct route table[] = {
     {METHOD_POST, "/v1/chat/completions", ROUTE_GENERATES, &errshape_openai, &dialect_chat, NULL},
+    {METHOD_POST, "/v1/completions", ROUTE_GENERATES, &errshape_openai, &dialect_completions, NULL},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},

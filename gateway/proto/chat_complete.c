@@ -87,7 +87,7 @@ static int put_completion(struct buf *out, const struct completion *c, const cha
 static int fast_complete(const char *body, size_t len, struct completion *c)
 {
     struct ollama_fast_answer a;
-    if (!ollama_scan_answer(body, len, &a))
+    if (!ollama_scan_answer(body, len, &a) || !a.message || a.response)
         return 0;
     if (a.content.p)
         c->content = (struct jtext){.lit = a.content.p, .litlen = a.content.len};
@@ -131,16 +131,5 @@ int chat_complete(const char *body, size_t len, const char *client_model, const 
     }
     int rc = put_completion(out, &c, client_model, id, created);
     cJSON_Delete(j);
-    if (rc) {
-        buf_truncate(out, start);
-        apierr_set(err, 500, APIERR_API, "internal_error", NULL,
-                   "The gateway could not buffer the answer (out of memory or over the output "
-                   "limit).");
-        return -1;
-    }
-    if (prompt_tokens)
-        *prompt_tokens = c.pt;
-    if (completion_tokens)
-        *completion_tokens = c.ct;
-    return 0;
+    return ollama_answer_written(rc, out, start, c.pt, c.ct, prompt_tokens, completion_tokens, err);
 }

@@ -78,11 +78,6 @@ static int complete(void *st, const char *body, size_t len, struct buf *out, str
                          &s->c.prompt_tokens, &s->c.completion_tokens, err);
 }
 
-static int keepalive(struct buf *out)
-{
-    return sse_comment(out, "keep-alive");
-}
-
 static void release(void *st)
 {
     struct chat_state *s = st;
@@ -104,6 +99,6 @@ const struct dialect dialect_chat = {
     .eof = eof,
     .complete = complete,
     .upstream_error = upstream_error_map,
-    .keepalive = keepalive,
+    .keepalive = sse_keepalive,
     .release = release,
 };

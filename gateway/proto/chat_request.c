@@ -1,11 +1,12 @@
 #include "chat_request.h"
 
+#include "field.h"
 #include "json.h"
+#include "ollama.h"
+#include "sampling.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,23 +16,6 @@
 
 /* How many earlier assistant tool calls a tool message's name is looked up in. */
 #define TOOL_NAME_MEMORY 64
-
-static int oom(struct apierr *err)
-{
-    return apierr_set(err, 500, APIERR_API, "internal_error", NULL,
-                      "The gateway ran out of memory while handling this request.");
-}
-
-static int bad_type(struct apierr *err, const char *param, const char *expected, const cJSON *got)
-{
-    return apierr_invalid(err, param, "Invalid type for '%s': expected %s, but got %s instead.",
-                          param, expected, json_type_name(got));
-}
-
-static int missing(struct apierr *err, const char *param)
-{
-    return apierr_invalid(err, param, "Missing required parameter: '%s'.", param);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Request: messages                                                         */
@@ -136,19 +120,20 @@ static int xlate_parts(const cJSON *parts, int i, cJSON *nm, struct apierr *err)
     for (const cJSON *p = parts->child; p; p = p->next, j++) {
         snprintf(param, sizeof param, "messages[%d].content[%d]", i, j);
         if (!cJSON_IsObject(p))
-            return bad_type(err, param, "an object", p);
+            return field_bad_type(err, param, "an object", p);
         const cJSON *type = json_get(p, "type");
         if (!cJSON_IsString(type)) {
             snprintf(param, sizeof param, "messages[%d].content[%d].type", i, j);
-            return json_unset(type) ? missing(err, param) : bad_type(err, param, "a string", type);
+            return json_unset(type) ? field_missing(err, param)
+                                    : field_bad_type(err, param, "a string", type);
         }
         const char *t = type->valuestring;
         if (strcmp(t, "text") == 0 || strcmp(t, "refusal") == 0) {
             const cJSON *text = json_get(p, t);
             snprintf(param, sizeof param, "messages[%d].content[%d].%s", i, j, t);
             if (!cJSON_IsString(text))
-                return json_unset(text) ? missing(err, param)
-                                        : bad_type(err, param, "a string", text);
+                return json_unset(text) ? field_missing(err, param)
+                                        : field_bad_type(err, param, "a string", text);
             if (!ntext)
                 first = text->valuestring;
             ntext++;
@@ -161,18 +146,19 @@ static int xlate_parts(const cJSON *parts, int i, cJSON *nm, struct apierr *err)
                                         : "messages[%d].content[%d].image_url",
                      i, j);
             if (!cJSON_IsString(url))
-                return json_unset(url) ? missing(err, param)
-                                       : bad_type(err, param, "a string or {\"url\": string}", url);
+                return json_unset(url)
+                           ? field_missing(err, param)
+                           : field_bad_type(err, param, "a string or {\"url\": string}", url);
             const char *payload = image_payload(url->valuestring, param, err);
             if (!payload)
                 return -1;
             if (!images) {
                 images = cJSON_CreateArray();
                 if (!json_add(nm, "images", images))
-                    return oom(err);
+                    return field_oom(err);
             }
             if (!json_push(images, json_str_ref(payload)))
-                return oom(err);
+                return field_oom(err);
         } else {
             snprintf(param, sizeof param, "messages[%d].content[%d].type", i, j);
             return apierr_invalid(err, param,
@@ -182,7 +168,7 @@ static int xlate_parts(const cJSON *parts, int i, cJSON *nm, struct apierr *err)
         }
     }
     if (ntext <= 1)
-        return json_add(nm, "content", json_str_ref(first ? first : "")) ? 0 : oom(err);
+        return json_add(nm, "content", json_str_ref(first ? first : "")) ? 0 : field_oom(err);
 
     /* Several text parts: one string, parts separated by "\n". */
     struct buf joined;
@@ -201,7 +187,7 @@ static int xlate_parts(const cJSON *parts, int i, cJSON *nm, struct apierr *err)
     if (rc == 0)
         rc = json_add(nm, "content", cJSON_CreateString(joined.p)) ? 0 : -1;
     buf_free(&joined);
-    return rc == 0 ? 0 : oom(err);
+    return rc == 0 ? 0 : field_oom(err);
 }
 
 static int xlate_content(const cJSON *m, int i, bool may_be_null, cJSON *nm, struct apierr *err)
@@ -216,13 +202,13 @@ static int xlate_content(const cJSON *m, int i, bool may_be_null, cJSON *nm, str
                                   "content parts (null is allowed only on an assistant "
                                   "message with tool_calls).",
                                   param);
-        return json_add(nm, "content", json_str_ref("")) ? 0 : oom(err);
+        return json_add(nm, "content", json_str_ref("")) ? 0 : field_oom(err);
     }
     if (cJSON_IsString(c))
-        return json_add(nm, "content", json_str_ref(c->valuestring)) ? 0 : oom(err);
+        return json_add(nm, "content", json_str_ref(c->valuestring)) ? 0 : field_oom(err);
     if (cJSON_IsArray(c))
         return xlate_parts(c, i, nm, err);
-    return bad_type(err, param, "a string or an array of content parts", c);
+    return field_bad_type(err, param, "a string or an array of content parts", c);
 }
 
 static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_names *names,
@@ -231,12 +217,12 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
     char param[96];
     cJSON *out = cJSON_CreateArray();
     if (!json_add(nm, "tool_calls", out))
-        return oom(err);
+        return field_oom(err);
     int j = 0;
     for (const cJSON *tc = tcs->child; tc; tc = tc->next, j++) {
         snprintf(param, sizeof param, "messages[%d].tool_calls[%d]", i, j);
         if (!cJSON_IsObject(tc))
-            return bad_type(err, param, "an object", tc);
+            return field_bad_type(err, param, "an object", tc);
         const cJSON *type = json_get(tc, "type");
         if (!json_unset(type) &&
             !(cJSON_IsString(type) && strcmp(type->valuestring, "function") == 0)) {
@@ -246,16 +232,18 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
         const cJSON *id = json_get(tc, "id");
         if (!json_unset(id) && !cJSON_IsString(id)) {
             snprintf(param, sizeof param, "messages[%d].tool_calls[%d].id", i, j);
-            return bad_type(err, param, "a string", id);
+            return field_bad_type(err, param, "a string", id);
         }
         const cJSON *fn = json_get(tc, "function");
         snprintf(param, sizeof param, "messages[%d].tool_calls[%d].function", i, j);
         if (!cJSON_IsObject(fn))
-            return json_unset(fn) ? missing(err, param) : bad_type(err, param, "an object", fn);
+            return json_unset(fn) ? field_missing(err, param)
+                                  : field_bad_type(err, param, "an object", fn);
         const cJSON *name = json_get(fn, "name");
         snprintf(param, sizeof param, "messages[%d].tool_calls[%d].function.name", i, j);
         if (!cJSON_IsString(name))
-            return json_unset(name) ? missing(err, param) : bad_type(err, param, "a string", name);
+            return json_unset(name) ? field_missing(err, param)
+                                    : field_bad_type(err, param, "a string", name);
         if (!name->valuestring[0])
             return apierr_invalid(err, param, "'%s' must not be empty.", param);
 
@@ -279,8 +267,9 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
         } else if (cJSON_IsObject(args)) {
             nargs = json_ref(args); /* lenient: some clients send the object itself */
         } else {
-            return json_unset(args) ? missing(err, param)
-                                    : bad_type(err, param, "a string holding a JSON object", args);
+            return json_unset(args)
+                       ? field_missing(err, param)
+                       : field_bad_type(err, param, "a string holding a JSON object", args);
         }
 
         cJSON *ntc = cJSON_CreateObject(), *nfn = NULL;
@@ -289,10 +278,10 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
             !json_add(ntc, "function", nfn = cJSON_CreateObject()) ||
             !json_add(nfn, "name", json_str_ref(name->valuestring))) {
             cJSON_Delete(nargs);
-            return oom(err);
+            return field_oom(err);
         }
         if (!json_add(nfn, "arguments", nargs))
-            return oom(err);
+            return field_oom(err);
         if (cJSON_IsString(id))
             tool_names_add(names, id->valuestring, name->valuestring);
     }
@@ -305,12 +294,13 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
     char param[96];
     snprintf(param, sizeof param, "messages[%d]", i);
     if (!cJSON_IsObject(m))
-        return bad_type(err, param, "an object", m);
+        return field_bad_type(err, param, "an object", m);
 
     const cJSON *role = json_get(m, "role");
     snprintf(param, sizeof param, "messages[%d].role", i);
     if (!cJSON_IsString(role))
-        return json_unset(role) ? missing(err, param) : bad_type(err, param, "a string", role);
+        return json_unset(role) ? field_missing(err, param)
+                                : field_bad_type(err, param, "a string", role);
     const char *r = role->valuestring, *nrole;
     if (strcmp(r, "system") == 0 || strcmp(r, "developer") == 0)
         nrole = "system";
@@ -332,13 +322,13 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
 
     cJSON *nm = cJSON_CreateObject();
     if (!json_push(out, nm) || !json_add(nm, "role", json_str_ref(nrole)))
-        return oom(err);
+        return field_oom(err);
 
     bool assistant = nrole[0] == 'a';
     const cJSON *tcs = assistant ? json_get(m, "tool_calls") : NULL;
     if (!json_unset(tcs) && !cJSON_IsArray(tcs)) {
         snprintf(param, sizeof param, "messages[%d].tool_calls", i);
-        return bad_type(err, param, "an array", tcs);
+        return field_bad_type(err, param, "an array", tcs);
     }
     bool has_calls = cJSON_IsArray(tcs) && tcs->child;
     if (xlate_content(m, i, has_calls, nm, err) < 0)
@@ -350,7 +340,7 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
             th = json_get(m, "reasoning");
         if (cJSON_IsString(th) && th->valuestring[0] &&
             !json_add(nm, "thinking", json_str_ref(th->valuestring)))
-            return oom(err);
+            return field_oom(err);
         if (has_calls && xlate_tool_calls(tcs, i, nm, names, scratch, err) < 0)
             return -1;
     }
@@ -360,21 +350,21 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
         const cJSON *name = json_get(m, "name");
         if (!json_unset(id) && !cJSON_IsString(id)) {
             snprintf(param, sizeof param, "messages[%d].tool_call_id", i);
-            return bad_type(err, param, "a string", id);
+            return field_bad_type(err, param, "a string", id);
         }
         if (!json_unset(name) && !cJSON_IsString(name)) {
             snprintf(param, sizeof param, "messages[%d].name", i);
-            return bad_type(err, param, "a string", name);
+            return field_bad_type(err, param, "a string", name);
         }
         const char *tool = cJSON_IsString(name) && name->valuestring[0] ? name->valuestring : NULL;
         if (cJSON_IsString(id)) {
             if (!json_add(nm, "tool_call_id", json_str_ref(id->valuestring)))
-                return oom(err);
+                return field_oom(err);
             if (!tool)
                 tool = tool_names_find(names, id->valuestring);
         }
         if (tool && !json_add(nm, "tool_name", json_str_ref(tool)))
-            return oom(err);
+            return field_oom(err);
     }
     return 0;
 }
@@ -382,14 +372,14 @@ static int xlate_message(const cJSON *m, int i, cJSON *out, struct tool_names *n
 static int xlate_messages(const cJSON *msgs, cJSON *native, struct buf *scratch, struct apierr *err)
 {
     if (json_unset(msgs))
-        return missing(err, "messages");
+        return field_missing(err, "messages");
     if (!cJSON_IsArray(msgs))
-        return bad_type(err, "messages", "an array", msgs);
+        return field_bad_type(err, "messages", "an array", msgs);
     if (!msgs->child)
         return apierr_invalid(err, "messages", "'messages' must contain at least one message.");
     cJSON *out = cJSON_CreateArray();
     if (!json_add(native, "messages", out))
-        return oom(err);
+        return field_oom(err);
     struct tool_names names = {.n = 0};
     int i = 0;
     for (const cJSON *m = msgs->child; m; m = m->next, i++)
@@ -406,7 +396,7 @@ static int check_tool(const cJSON *t, int k, struct apierr *err)
     char param[96];
     snprintf(param, sizeof param, "tools[%d]", k);
     if (!cJSON_IsObject(t))
-        return bad_type(err, param, "an object", t);
+        return field_bad_type(err, param, "an object", t);
     const cJSON *type = json_get(t, "type");
     if (!json_unset(type) &&
         !(cJSON_IsString(type) && strcmp(type->valuestring, "function") == 0)) {
@@ -416,22 +406,24 @@ static int check_tool(const cJSON *t, int k, struct apierr *err)
     const cJSON *fn = json_get(t, "function");
     snprintf(param, sizeof param, "tools[%d].function", k);
     if (!cJSON_IsObject(fn))
-        return json_unset(fn) ? missing(err, param) : bad_type(err, param, "an object", fn);
+        return json_unset(fn) ? field_missing(err, param)
+                              : field_bad_type(err, param, "an object", fn);
     const cJSON *name = json_get(fn, "name");
     snprintf(param, sizeof param, "tools[%d].function.name", k);
     if (!cJSON_IsString(name))
-        return json_unset(name) ? missing(err, param) : bad_type(err, param, "a string", name);
+        return json_unset(name) ? field_missing(err, param)
+                                : field_bad_type(err, param, "a string", name);
     if (!name->valuestring[0])
         return apierr_invalid(err, param, "'%s' must not be empty.", param);
     const cJSON *desc = json_get(fn, "description");
     if (!json_unset(desc) && !cJSON_IsString(desc)) {
         snprintf(param, sizeof param, "tools[%d].function.description", k);
-        return bad_type(err, param, "a string", desc);
+        return field_bad_type(err, param, "a string", desc);
     }
     const cJSON *params = json_get(fn, "parameters");
     if (!json_unset(params) && !cJSON_IsObject(params)) {
         snprintf(param, sizeof param, "tools[%d].function.parameters", k);
-        return bad_type(err, param, "an object (a JSON Schema)", params);
+        return field_bad_type(err, param, "an object (a JSON Schema)", params);
     }
     return 0;
 }
@@ -455,13 +447,13 @@ static const char *choice_name(const cJSON *c, const char *param, struct apierr 
     const cJSON *fn = json_get(c, "function");
     snprintf(p, sizeof p, "%s.function", param);
     if (!cJSON_IsObject(fn)) {
-        json_unset(fn) ? missing(err, p) : bad_type(err, p, "an object", fn);
+        json_unset(fn) ? field_missing(err, p) : field_bad_type(err, p, "an object", fn);
         return NULL;
     }
     const cJSON *name = json_get(fn, "name");
     snprintf(p, sizeof p, "%s.function.name", param);
     if (!cJSON_IsString(name)) {
-        json_unset(name) ? missing(err, p) : bad_type(err, p, "a string", name);
+        json_unset(name) ? field_missing(err, p) : field_bad_type(err, p, "a string", name);
         return NULL;
     }
     return name->valuestring;
@@ -508,7 +500,7 @@ static int read_tool_choice(const cJSON *choice, const cJSON *tools, bool *none,
                               c);
     }
     if (!cJSON_IsObject(choice))
-        return bad_type(err, "tool_choice", "a string or an object", choice);
+        return field_bad_type(err, "tool_choice", "a string or an object", choice);
     if (!tools)
         return apierr_invalid(err, "tool_choice",
                               "'tool_choice' is only allowed when 'tools' are specified.");
@@ -517,8 +509,9 @@ static int read_tool_choice(const cJSON *choice, const cJSON *tools, bool *none,
     if (cJSON_IsString(type) && strcmp(type->valuestring, "allowed_tools") == 0) {
         const cJSON *at = json_get(choice, "allowed_tools");
         if (!cJSON_IsObject(at))
-            return json_unset(at) ? missing(err, "tool_choice.allowed_tools")
-                                  : bad_type(err, "tool_choice.allowed_tools", "an object", at);
+            return json_unset(at)
+                       ? field_missing(err, "tool_choice.allowed_tools")
+                       : field_bad_type(err, "tool_choice.allowed_tools", "an object", at);
         const cJSON *mode = json_get(at, "mode");
         if (!json_unset(mode) &&
             !(cJSON_IsString(mode) && (strcmp(mode->valuestring, "auto") == 0 ||
@@ -529,14 +522,14 @@ static int read_tool_choice(const cJSON *choice, const cJSON *tools, bool *none,
         const cJSON *list = json_get(at, "tools");
         if (!cJSON_IsArray(list))
             return json_unset(list)
-                       ? missing(err, "tool_choice.allowed_tools.tools")
-                       : bad_type(err, "tool_choice.allowed_tools.tools", "an array", list);
+                       ? field_missing(err, "tool_choice.allowed_tools.tools")
+                       : field_bad_type(err, "tool_choice.allowed_tools.tools", "an array", list);
         int k = 0;
         for (const cJSON *t = list->child; t; t = t->next, k++) {
             char param[96];
             snprintf(param, sizeof param, "tool_choice.allowed_tools.tools[%d]", k);
             if (!cJSON_IsObject(t))
-                return bad_type(err, param, "an object", t);
+                return field_bad_type(err, param, "an object", t);
             const char *name = choice_name(t, param, err);
             if (!name)
                 return -1;
@@ -569,7 +562,7 @@ static int xlate_tools(const cJSON *root, cJSON *native, bool *has_tools, struct
     const cJSON *tools = json_get(root, "tools");
     *has_tools = false;
     if (!json_unset(tools) && !cJSON_IsArray(tools))
-        return bad_type(err, "tools", "an array", tools);
+        return field_bad_type(err, "tools", "an array", tools);
     if (json_unset(tools) || !tools->child)
         tools = NULL;
     int k = 0;
@@ -587,7 +580,7 @@ static int xlate_tools(const cJSON *root, cJSON *native, bool *has_tools, struct
 
     cJSON *out = cJSON_CreateArray();
     if (!json_add(native, "tools", out))
-        return oom(err);
+        return field_oom(err);
     for (const cJSON *t = tools->child; t; t = t->next) {
         const char *name = tool_name(t);
         if ((only && strcmp(only, name) != 0) || (allowed && !allowed_has(allowed, name)))
@@ -601,7 +594,7 @@ static int xlate_tools(const cJSON *root, cJSON *native, bool *has_tools, struct
             (cJSON_IsString(desc) &&
              !json_add(nfn, "description", json_str_ref(desc->valuestring))) ||
             (cJSON_IsObject(params) && !json_add(nfn, "parameters", json_ref(params))))
-            return oom(err);
+            return field_oom(err);
     }
     *has_tools = out->child != NULL;
     return 0;
@@ -610,153 +603,34 @@ static int xlate_tools(const cJSON *root, cJSON *native, bool *has_tools, struct
 /* ------------------------------------------------------------------------ */
 /* Request: options, format, thinking                                        */
 
-/* A finite number in [min, max] (either bound may be +-INFINITY). */
-static int opt_number(const cJSON *root, const char *key, const char *native_key, double min,
-                      double max, cJSON *opts, struct apierr *err)
-{
-    const cJSON *v = json_get(root, key);
-    if (json_unset(v))
-        return 0;
-    if (!cJSON_IsNumber(v))
-        return bad_type(err, key, "a number", v);
-    double d = v->valuedouble;
-    if (!isfinite(d))
-        return apierr_invalid(err, key, "Invalid '%s': it must be a finite number.", key);
-    if (d < min || d > max) {
-        if (isinf(max))
-            return apierr_invalid(err, key, "Invalid '%s': %g is below the minimum of %g.", key, d,
-                                  min);
-        return apierr_invalid(err, key, "Invalid '%s': %g is outside the range %g to %g.", key, d,
-                              min, max);
-    }
-    return json_add(opts, native_key, json_ref(v)) ? 0 : oom(err);
-}
-
-/* An integer in [min, max]; *out gets it when present (else it is untouched). */
-static int get_int(const cJSON *root, const char *key, double min, double max, bool *present,
-                   long long *out, struct apierr *err)
-{
-    const cJSON *v = json_get(root, key);
-    *present = false;
-    if (json_unset(v))
-        return 0;
-    if (!cJSON_IsNumber(v) || !json_is_integer(v->valuedouble))
-        return bad_type(err, key, "an integer", v);
-    double d = v->valuedouble;
-    if (d < min || d > max)
-        return apierr_invalid(err, key, "Invalid '%s': %.0f is outside the range %.0f to %.0f.",
-                              key, d, min, max);
-    *present = true;
-    *out = (long long)d;
-    return 0;
-}
-
-static int xlate_stop(const cJSON *root, cJSON *opts, struct apierr *err)
-{
-    const cJSON *stop = json_get(root, "stop");
-    if (json_unset(stop))
-        return 0;
-    if (cJSON_IsString(stop)) {
-        cJSON *arr = cJSON_CreateArray();
-        if (!json_add(opts, "stop", arr) || !json_push(arr, json_str_ref(stop->valuestring)))
-            return oom(err);
-        return 0;
-    }
-    if (!cJSON_IsArray(stop))
-        return bad_type(err, "stop", "a string or an array of strings", stop);
-    int k = 0;
-    for (const cJSON *s = stop->child; s; s = s->next, k++) {
-        if (!cJSON_IsString(s)) {
-            char param[32];
-            snprintf(param, sizeof param, "stop[%d]", k);
-            return bad_type(err, param, "a string", s);
-        }
-    }
-    if (stop->child && !json_add(opts, "stop", json_ref(stop)))
-        return oom(err);
-    return 0;
-}
-
-static int xlate_options(const cJSON *root, struct chat_req *r, struct apierr *err)
-{
-    cJSON *opts = cJSON_CreateObject();
-    if (!opts)
-        return oom(err);
-    r->options = opts;
-    if (opt_number(root, "temperature", "temperature", 0, INFINITY, opts, err) < 0 ||
-        opt_number(root, "top_p", "top_p", 0, 1, opts, err) < 0 ||
-        opt_number(root, "presence_penalty", "presence_penalty", -INFINITY, INFINITY, opts, err) <
-            0 ||
-        opt_number(root, "frequency_penalty", "frequency_penalty", -INFINITY, INFINITY, opts, err) <
-            0 ||
-        opt_number(root, "min_p", "min_p", 0, 1, opts, err) < 0)
-        return -1;
-
-    /* repeat_penalty (Ollama's name) or repetition_penalty (vLLM's): > 0. */
-    const char *rp =
-        json_unset(json_get(root, "repeat_penalty")) ? "repetition_penalty" : "repeat_penalty";
-    if (opt_number(root, rp, "repeat_penalty", 0, INFINITY, opts, err) < 0)
-        return -1;
-    const cJSON *rpv = json_get(opts, "repeat_penalty");
-    if (rpv && rpv->valuedouble <= 0)
-        return apierr_invalid(err, rp, "Invalid '%s': it must be greater than 0.", rp);
-
-    bool present;
-    long long v;
-    if (get_int(root, "seed", -9.2e18, 9.2e18, &present, &v, err) < 0)
-        return -1;
-    if (present && !json_add(opts, "seed", json_ref(json_get(root, "seed"))))
-        return oom(err);
-    if (get_int(root, "top_k", 0, 2147483647, &present, &v, err) < 0)
-        return -1;
-    if (present && !json_add(opts, "top_k", json_ref(json_get(root, "top_k"))))
-        return oom(err);
-
-    long long mt = -1, mct = -1;
-    if (get_int(root, "max_tokens", 1, 2147483647, &present, &mt, err) < 0 ||
-        get_int(root, "max_completion_tokens", 1, 2147483647, &present, &mct, err) < 0)
-        return -1;
-    long long n = mct > 0 ? mct : mt;
-    r->max_tokens = (long)n;
-    if (n > 0 && !json_add(opts, "num_predict", cJSON_CreateNumber((double)n)))
-        return oom(err);
-
-    if (xlate_stop(root, opts, err) < 0)
-        return -1;
-    if (!opts->child) {
-        cJSON_Delete(opts);
-        r->options = NULL;
-    }
-    return 0;
-}
-
 static int xlate_format(const cJSON *root, cJSON *native, struct apierr *err)
 {
     const cJSON *rf = json_get(root, "response_format");
     if (json_unset(rf))
         return 0;
     if (!cJSON_IsObject(rf))
-        return bad_type(err, "response_format", "an object", rf);
+        return field_bad_type(err, "response_format", "an object", rf);
     const cJSON *type = json_get(rf, "type");
     if (!cJSON_IsString(type))
-        return json_unset(type) ? missing(err, "response_format.type")
-                                : bad_type(err, "response_format.type", "a string", type);
+        return json_unset(type) ? field_missing(err, "response_format.type")
+                                : field_bad_type(err, "response_format.type", "a string", type);
     const char *t = type->valuestring;
     if (strcmp(t, "text") == 0)
         return 0;
     if (strcmp(t, "json_object") == 0)
-        return json_add(native, "format", json_str_ref("json")) ? 0 : oom(err);
+        return json_add(native, "format", json_str_ref("json")) ? 0 : field_oom(err);
     if (strcmp(t, "json_schema") == 0) {
         const cJSON *js = json_get(rf, "json_schema");
         if (!cJSON_IsObject(js))
-            return json_unset(js) ? missing(err, "response_format.json_schema")
-                                  : bad_type(err, "response_format.json_schema", "an object", js);
+            return json_unset(js)
+                       ? field_missing(err, "response_format.json_schema")
+                       : field_bad_type(err, "response_format.json_schema", "an object", js);
         const cJSON *schema = json_get(js, "schema");
         if (!cJSON_IsObject(schema))
-            return json_unset(schema) ? missing(err, "response_format.json_schema.schema")
-                                      : bad_type(err, "response_format.json_schema.schema",
-                                                 "an object (a JSON Schema)", schema);
-        return json_add(native, "format", json_ref(schema)) ? 0 : oom(err);
+            return json_unset(schema) ? field_missing(err, "response_format.json_schema.schema")
+                                      : field_bad_type(err, "response_format.json_schema.schema",
+                                                       "an object (a JSON Schema)", schema);
+        return json_add(native, "format", json_ref(schema)) ? 0 : field_oom(err);
     }
     return apierr_invalid(err, "response_format.type",
                           "Invalid value for 'response_format.type': '%.40s'. Supported values "
@@ -810,18 +684,18 @@ static int xlate_think(const cJSON *root, cJSON *native, struct apierr *err)
     cJSON *out = NULL;
 
     if (!json_unset(reasoning) && !cJSON_IsObject(reasoning))
-        return bad_type(err, "reasoning", "an object", reasoning);
+        return field_bad_type(err, "reasoning", "an object", reasoning);
     const cJSON *reffort = cJSON_IsObject(reasoning) ? json_get(reasoning, "effort") : NULL;
     if (!json_unset(reffort) && !cJSON_IsString(reffort))
-        return bad_type(err, "reasoning.effort", "a string", reffort);
+        return field_bad_type(err, "reasoning.effort", "a string", reffort);
     if (!json_unset(effort) && !cJSON_IsString(effort))
-        return bad_type(err, "reasoning_effort", "a string", effort);
+        return field_bad_type(err, "reasoning_effort", "a string", effort);
 
     if (!json_unset(think)) {
         if (cJSON_IsBool(think))
-            return json_add(native, "think", json_ref(think)) ? 0 : oom(err);
+            return json_add(native, "think", json_ref(think)) ? 0 : field_oom(err);
         if (!cJSON_IsString(think))
-            return bad_type(err, "think", "a boolean or a string", think);
+            return field_bad_type(err, "think", "a boolean or a string", think);
         chosen = think, param = "think";
     } else if (!json_unset(reffort)) {
         chosen = reffort, param = "reasoning.effort";
@@ -834,37 +708,16 @@ static int xlate_think(const cJSON *root, cJSON *native, struct apierr *err)
     if (rc == -1)
         return bad_effort(err, param, chosen->valuestring);
     if (rc < 0)
-        return oom(err);
+        return field_oom(err);
     if (out && !json_add(native, "think", out))
-        return oom(err);
+        return field_oom(err);
     return 0;
 }
 
 static int xlate_misc(const cJSON *root, struct chat_req *r, cJSON *native, struct apierr *err)
 {
-    const cJSON *stream = json_get(root, "stream");
-    if (!json_unset(stream) && !cJSON_IsBool(stream))
-        return bad_type(err, "stream", "a boolean", stream);
-    r->stream = cJSON_IsTrue(stream);
-
-    const cJSON *so = json_get(root, "stream_options");
-    if (!json_unset(so) && !cJSON_IsObject(so))
-        return bad_type(err, "stream_options", "an object", so);
-    const cJSON *iu = cJSON_IsObject(so) ? json_get(so, "include_usage") : NULL;
-    if (!json_unset(iu) && !cJSON_IsBool(iu))
-        return bad_type(err, "stream_options.include_usage", "a boolean", iu);
-    r->include_usage = r->stream && cJSON_IsTrue(iu);
-
-    bool present;
-    long long n = 1;
-    if (get_int(root, "n", -2147483648.0, 2147483647, &present, &n, err) < 0)
+    if (field_stream(root, &r->stream, &r->include_usage, err) < 0 || field_n(root, err) < 0)
         return -1;
-    if (n < 1)
-        return apierr_invalid(err, "n", "Invalid 'n': it must be at least 1.");
-    if (n > 1)
-        return apierr_invalid(err, "n",
-                              "Invalid 'n': this gateway returns exactly one choice (Ollama "
-                              "cannot generate several); send n=1 or omit it.");
 
     const cJSON *fns = json_get(root, "functions");
     if (!json_unset(fns) && !(cJSON_IsArray(fns) && !fns->child))
@@ -874,63 +727,32 @@ static int xlate_misc(const cJSON *root, struct chat_req *r, cJSON *native, stru
 
     const cJSON *lp = json_get(root, "logprobs");
     if (!json_unset(lp) && !cJSON_IsBool(lp))
-        return bad_type(err, "logprobs", "a boolean", lp);
+        return field_bad_type(err, "logprobs", "a boolean", lp);
     r->logprobs = cJSON_IsTrue(lp);
     if (cJSON_IsBool(lp) && !json_add(native, "logprobs", json_ref(lp)))
-        return oom(err);
+        return field_oom(err);
+    bool present;
     long long top;
-    if (get_int(root, "top_logprobs", 0, 20, &present, &top, err) < 0)
+    if (field_int(root, "top_logprobs", 0, 20, &present, &top, err) < 0)
         return -1;
     if (present && !json_add(native, "top_logprobs", json_ref(json_get(root, "top_logprobs"))))
-        return oom(err);
+        return field_oom(err);
     return 0;
 }
 
 int chat_req_parse(struct chat_req *r, const char *body, size_t len, struct apierr *err)
 {
     struct buf scratch;
-    size_t at;
     memset(r, 0, sizeof *r);
     r->max_tokens = -1;
     buf_init(&scratch, SCRATCH_MAX);
 
-    if (!len) {
-        apierr_invalid(err, NULL, "The request body is empty; send a JSON object.");
+    if (field_start(&scratch, body, len, &r->root, &r->model, &r->native, err) < 0)
         goto out_fail;
-    }
-    r->root = json_parse(&scratch, body, len, &at);
-    if (!r->root) {
-        apierr_invalid(err, NULL,
-                       "We could not parse the JSON body of your request (error at byte %zu). "
-                       "Send a valid JSON object.",
-                       at);
-        goto out_fail;
-    }
     const cJSON *root = r->root;
-    if (!cJSON_IsObject(root)) {
-        apierr_invalid(err, NULL, "The request body must be a JSON object, not %s.",
-                       json_type_name(root));
-        goto out_fail;
-    }
-
-    const cJSON *model = json_get(root, "model");
-    if (!cJSON_IsString(model)) {
-        json_unset(model) ? missing(err, "model") : bad_type(err, "model", "a string", model);
-        goto out_fail;
-    }
-    if (!model->valuestring[0]) {
-        apierr_invalid(err, "model", "'model' must not be empty.");
-        goto out_fail;
-    }
-    r->model = model->valuestring;
-
-    r->native = cJSON_CreateObject();
-    if (!r->native) {
-        oom(err);
-        goto out_fail;
-    }
     if (xlate_messages(json_get(root, "messages"), r->native, &scratch, err) < 0 ||
-        xlate_misc(root, r, r->native, err) < 0 || xlate_options(root, r, err) < 0 ||
+        xlate_misc(root, r, r->native, err) < 0 ||
+        sampling_options(root, &r->options, &r->max_tokens, err) < 0 ||
         xlate_format(root, r->native, err) < 0 ||
         xlate_tools(root, r->native, &r->has_tools, err) < 0 ||
         xlate_think(root, r->native, err) < 0)
@@ -946,67 +768,12 @@ out_fail:
 
 void chat_req_free(struct chat_req *r)
 {
-    /* native and options borrow from root: free them first */
-    cJSON_Delete(r->options);
-    cJSON_Delete(r->native);
-    cJSON_Delete(r->root);
-    r->options = r->native = r->root = NULL;
+    field_free(&r->options, &r->native, &r->root);
     r->model = NULL;
 }
 
 int chat_req_to_ollama(const struct chat_req *r, const char *upstream_model,
                        const cJSON *alias_options, struct buf *out, struct apierr *err)
 {
-    int rc = -1;
-    char *text = NULL;
-    cJSON *w = cJSON_CreateObject();
-    cJSON *opts = cJSON_CreateObject();
-    if (!w || !opts) {
-        cJSON_Delete(opts);
-        goto out;
-    }
-    if (!json_add(w, "model", json_str_ref(upstream_model)) ||
-        !json_add(w, "stream", cJSON_CreateBool(r->stream))) {
-        cJSON_Delete(opts);
-        goto out;
-    }
-    for (const cJSON *it = r->native ? r->native->child : NULL; it; it = it->next) {
-        if (!json_add(w, it->string, json_ref(it))) {
-            cJSON_Delete(opts);
-            goto out;
-        }
-    }
-    /* Alias defaults first, each unless the client set it; then the client's. */
-    if (cJSON_IsObject(alias_options)) {
-        for (const cJSON *a = alias_options->child; a; a = a->next) {
-            if (!a->string || (r->options && json_get(r->options, a->string)))
-                continue;
-            if (!json_add(opts, a->string, json_ref(a))) {
-                cJSON_Delete(opts);
-                goto out;
-            }
-        }
-    }
-    for (const cJSON *c = r->options ? r->options->child : NULL; c; c = c->next) {
-        if (!json_add(opts, c->string, json_ref(c))) {
-            cJSON_Delete(opts);
-            goto out;
-        }
-    }
-    if (!opts->child)
-        cJSON_Delete(opts);
-    else if (!json_add(w, "options", opts))
-        goto out;
-
-    text = cJSON_PrintUnformatted(w);
-    if (text && buf_append(out, text, strlen(text)) == 0)
-        rc = 0;
-out:
-    if (text)
-        cJSON_free(text);
-    cJSON_Delete(w);
-    if (rc < 0)
-        apierr_set(err, 500, APIERR_API, "internal_error", NULL,
-                   "The gateway could not build the backend request (out of memory).");
-    return rc;
+    return ollama_body(upstream_model, r->stream, r->native, r->options, alias_options, out, err);
 }

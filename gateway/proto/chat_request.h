@@ -45,13 +45,11 @@
  *    `reasoning_content` (or `reasoning`) becomes native `thinking`.
  *  - Tool messages: tool_call_id is kept; tool_name is the message's `name`,
  *    else the name of the earlier assistant tool call with that id.
- *  - Sampling: temperature (>= 0), top_p (0..1), presence_penalty,
- *    frequency_penalty (finite numbers), seed (integer), stop (string or array
- *    of strings), max_completion_tokens or else max_tokens (integer >= 1) ->
- *    num_predict; Ollama extensions top_k (integer >= 0), min_p (0..1),
- *    repeat_penalty (> 0; also spelled repetition_penalty). Nothing else goes
- *    into `options`: no sampling default is ever injected (PROTOCOL.md §5.6).
- *    Client options win over the alias's `options`.
+ *  - Sampling: sampling.h's rules, shared with legacy completions
+ *    (temperature, top_p, penalties, seed, stop, max_completion_tokens or
+ *    max_tokens -> num_predict, top_k, min_p, repeat_penalty). Nothing else
+ *    goes into `options`: no sampling default is ever injected (PROTOCOL.md
+ *    §5.6). Client options win over the alias's `options` (ollama_body).
  *  - response_format: text (nothing), json_object -> format "json",
  *    json_schema -> format = json_schema.schema, which must be an object.
  *  - tools: [{type:"function", function:{name, description?, parameters?}}].

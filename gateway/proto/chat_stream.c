@@ -246,9 +246,7 @@ int chat_stream_line(struct chat_stream *s, const char *line, size_t len, struct
         ret = CHAT_DONE;
     }
     if (rc) {
-        apierr_set(err, 500, APIERR_API, "internal_error", NULL,
-                   "The gateway could not buffer the streamed answer (out of memory or over the "
-                   "output limit).");
+        apierr_no_room(err, "the streamed answer");
         goto out_fail;
     }
     if (ret == CHAT_DONE)
@@ -266,12 +264,5 @@ out_fail:
 
 int chat_stream_eof(struct chat_stream *s, struct apierr *err)
 {
-    if (s->done)
-        return CHAT_DONE;
-    if (!s->failed)
-        upstream_fail(err, s->backend, "closed the stream before the answer was complete.");
-    else
-        upstream_fail(err, s->backend, "stream had already failed.");
-    s->failed = true;
-    return CHAT_FAIL;
+    return ollama_eof(s->done, &s->failed, s->backend, err) == DIALECT_DONE ? CHAT_DONE : CHAT_FAIL;
 }

@@ -59,6 +59,89 @@ cJSON *ollama_answer(const char *body, size_t len, const char *backend, struct a
     return j;
 }
 
+int ollama_body(const char *model, bool stream, const cJSON *fields, const cJSON *client_options,
+                const cJSON *alias_options, struct buf *out, struct apierr *err)
+{
+    int rc = -1;
+    char *text = NULL;
+    cJSON *w = cJSON_CreateObject();
+    cJSON *opts = cJSON_CreateObject();
+    if (!w || !opts) {
+        cJSON_Delete(opts);
+        goto out;
+    }
+    if (!json_add(w, "model", json_str_ref(model)) ||
+        !json_add(w, "stream", cJSON_CreateBool(stream))) {
+        cJSON_Delete(opts);
+        goto out;
+    }
+    for (const cJSON *it = fields ? fields->child : NULL; it; it = it->next) {
+        if (!json_add(w, it->string, json_ref(it))) {
+            cJSON_Delete(opts);
+            goto out;
+        }
+    }
+    /* Alias defaults first, each unless the client set it; then the client's. */
+    if (cJSON_IsObject(alias_options)) {
+        for (const cJSON *a = alias_options->child; a; a = a->next) {
+            if (!a->string || (client_options && json_get(client_options, a->string)))
+                continue;
+            if (!json_add(opts, a->string, json_ref(a))) {
+                cJSON_Delete(opts);
+                goto out;
+            }
+        }
+    }
+    for (const cJSON *c = client_options ? client_options->child : NULL; c; c = c->next) {
+        if (!json_add(opts, c->string, json_ref(c))) {
+            cJSON_Delete(opts);
+            goto out;
+        }
+    }
+    if (!opts->child)
+        cJSON_Delete(opts);
+    else if (!json_add(w, "options", opts))
+        goto out;
+
+    text = cJSON_PrintUnformatted(w);
+    if (text && buf_append(out, text, strlen(text)) == 0)
+        rc = 0;
+out:
+    if (text)
+        cJSON_free(text);
+    cJSON_Delete(w);
+    if (rc < 0)
+        apierr_set(err, 500, APIERR_API, "internal_error", NULL,
+                   "The gateway could not build the backend request (out of memory).");
+    return rc;
+}
+
+int ollama_eof(bool done, bool *failed, const char *backend, struct apierr *err)
+{
+    if (done)
+        return DIALECT_DONE;
+    if (!*failed)
+        upstream_fail(err, backend, "closed the stream before the answer was complete.");
+    else
+        upstream_fail(err, backend, "stream had already failed.");
+    *failed = true;
+    return DIALECT_FAIL;
+}
+
+int ollama_answer_written(int rc, struct buf *out, size_t start, long pt, long ct,
+                          long *prompt_tokens, long *completion_tokens, struct apierr *err)
+{
+    if (rc) {
+        buf_truncate(out, start);
+        return apierr_no_room(err, "the answer");
+    }
+    if (prompt_tokens)
+        *prompt_tokens = pt;
+    if (completion_tokens)
+        *completion_tokens = ct;
+    return 0;
+}
+
 long ollama_count(const cJSON *obj, const char *key)
 {
     const cJSON *v = json_get(obj, key);
@@ -100,13 +183,30 @@ struct answer_scan {
     unsigned seen; /* 1 << index in answer_keys */
 };
 
+/* /api/chat's keys first: a chat answer never gets as far as the others. */
 static const char *const answer_keys[] = {
     "\"model\"",         "\"created_at\"",        "\"message\"",
     "\"done\"",          "\"done_reason\"",       "\"total_duration\"",
     "\"load_duration\"", "\"prompt_eval_count\"", "\"prompt_eval_duration\"",
-    "\"eval_count\"",    "\"eval_duration\"",
+    "\"eval_count\"",    "\"eval_duration\"",     "\"response\"",
+    "\"thinking\"",      "\"context\"",
 };
-enum { A_MODEL, A_CREATED, A_MESSAGE, A_DONE, A_REASON, A_COUNTS };
+enum {
+    A_MODEL,
+    A_CREATED,
+    A_MESSAGE,
+    A_DONE,
+    A_REASON,
+    A_TOTAL_DURATION,
+    A_LOAD_DURATION,
+    A_PROMPT_COUNT,
+    A_PROMPT_DURATION,
+    A_COUNT,
+    A_DURATION,
+    A_RESPONSE,
+    A_THINKING,
+    A_CONTEXT,
+};
 
 static const char *answer_member(void *ud, const struct str *key, const char *p, const char *end)
 {
@@ -123,10 +223,16 @@ static const char *answer_member(void *ud, const struct str *key, const char *p,
     switch (k) {
     case A_MODEL:
     case A_CREATED:
+    case A_THINKING: /* /api/generate's thinking: legacy completions drop it */
         return jscan_string(p, end, false, &ignored);
     case A_MESSAGE:
         f->message = true;
         return ollama_scan_message(p, end, &f->content, &f->thinking);
+    case A_RESPONSE:
+        f->response = true;
+        return f->content.p ? NULL : jscan_string(p, end, true, &f->content);
+    case A_CONTEXT:
+        return jscan_count_array(p, end);
     case A_DONE: {
         const char *q = jscan_word(p, end, "true");
         return q ? q : jscan_word(p, end, "false");
@@ -149,5 +255,5 @@ bool ollama_scan_answer(const char *body, size_t len, struct ollama_fast_answer 
     struct answer_scan a = {.f = f};
     memset(f, 0, sizeof *f);
     const char *p = jscan_object(body, end, answer_member, &a);
-    return p && jscan_ws(p, end) == end && f->message;
+    return p && jscan_ws(p, end) == end;
 }

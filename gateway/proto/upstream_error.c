@@ -94,6 +94,8 @@ void upstream_error_map(int status, const char *body, size_t len, const char *ba
         const char *param = NULL;
         if (has(text, "does not support tools"))
             param = "tools";
+        else if (has(text, "does not support insert"))
+            param = "suffix";
         else if (has(text, "does not support thinking") || has(text, "invalid think value"))
             param = "reasoning_effort";
         else if (has(text, "does not support"))

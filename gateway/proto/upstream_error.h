@@ -24,8 +24,9 @@
  * {"error":"text"}, gin's plain-text 404, a proxy's HTML page, nothing) from
  * backend_name (may be NULL) to an OpenAI error. The message names the backend
  * and Ollama's reason; the raw body is never passed through.
- *   400 -> 400 invalid_request_error (param "tools", "reasoning_effort" or
- *          "model" when Ollama names a missing capability)
+ *   400 -> 400 invalid_request_error (param "tools", "suffix" (insert),
+ *          "reasoning_effort" or "model" when Ollama names a missing
+ *          capability)
  *   404 {"error":"... not found"} -> 404 invalid_request_error model_not_found;
  *          any other 404 (a wrong URL) -> 502 upstream_error, no_retry
  *   500 with a deterministic cause: invalid format / schema -> 400 (param

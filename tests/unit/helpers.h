@@ -1,7 +1,9 @@
 /*
  * What the unit tests of the translations share: q(), which lets test JSON be
- * written with single quotes, check_frames(), the SSE framing check, and
- * setup_sodium(), the group setup of tests that make random ids.
+ * written with single quotes, check_frames(), the SSE framing check,
+ * setup_sodium(), the group setup of tests that make random ids, and
+ * failing_malloc(), an allocator for cJSON_InitHooks that fails on the
+ * fail_at-th call (counted in allocs), for out-of-memory tests.
  * static inline, so a test file that does not use one pays nothing for it.
  * Include after <cmocka.h>.
  */
@@ -11,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* 'x' -> "x", in one of a rotating set of static buffers (no test text
@@ -47,6 +50,15 @@ static inline void check_frames(const char *p, size_t len)
         }
         p = sep + 2;
     }
+}
+
+static long fail_at __attribute__((unused)), allocs __attribute__((unused));
+
+static inline void *failing_malloc(size_t n)
+{
+    if (++allocs == fail_at)
+        return NULL;
+    return malloc(n);
 }
 
 /* Group setup: random ids come from libsodium. */

@@ -688,15 +688,6 @@ static void req_logprobs(void **state)
 }
 
 /* Out of memory anywhere in cJSON: a clean 500 or success, never a leak or crash. */
-static long fail_at, allocs;
-
-static void *failing_malloc(size_t n)
-{
-    if (++allocs == fail_at)
-        return NULL;
-    return malloc(n);
-}
-
 static void req_out_of_memory(void **state)
 {
     (void)state;

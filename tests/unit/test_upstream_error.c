@@ -57,6 +57,8 @@ static void upstream_error_mapping(void **state)
          "invalid model name"},
         {400, "{\"error\":\"registry.ollama.ai/library/gemma:2b does not support tools\"}", 400,
          APIERR_INVALID, NULL, "tools", false, "does not support tools"},
+        {400, "{\"error\":\"registry.ollama.ai/library/llama3.2:latest does not support insert\"}",
+         400, APIERR_INVALID, NULL, "suffix", false, "does not support insert"},
         {400, "{\"error\":\"\\\"qwen\\\" does not support thinking\"}", 400, APIERR_INVALID, NULL,
          "reasoning_effort", false, NULL},
         {404, "{\"error\":\"model 'llama9' not found\"}", 404, APIERR_INVALID, "model_not_found",
