@@ -40,6 +40,13 @@ int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)
     return -1;
 }
 
+int apierr_no_room(struct apierr *e, const char *what)
+{
+    return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
+                      "The gateway could not buffer %s (out of memory or over the output limit).",
+                      what);
+}
+
 int apierr_json(const struct apierr *e, struct buf *out)
 {
     const char *msg = e->message;

@@ -38,6 +38,11 @@ int apierr_set(struct apierr *e, int status, const char *type, const char *code,
 int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* err = 500 internal_error: an answer did not fit (memory ran out, or the
+ * output buffer's ceiling was reached); what names it ("the answer").
+ * Returns -1. */
+int apierr_no_room(struct apierr *e, const char *what);
+
 /* Append {"error":{...}} to out. */
 int apierr_json(const struct apierr *e, struct buf *out);
 

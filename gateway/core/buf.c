@@ -26,6 +26,13 @@ void buf_reset(struct buf *b)
         b->p[0] = '\0';
 }
 
+void buf_truncate(struct buf *b, size_t len)
+{
+    b->len = len;
+    if (b->p)
+        b->p[len] = '\0';
+}
+
 int buf_reserve(struct buf *b, size_t n)
 {
     if (n > b->max - b->len)
@@ -114,15 +121,12 @@ void buf_consume(struct buf *b, size_t n)
     b->p[b->len] = '\0';
 }
 
-int buf_json_str(struct buf *b, const char *s, size_t n)
+/* Append the escaped bytes of s (no quotes); on -1 the caller rolls back.
+ * Always inlined: buf_json_str runs for every string of every answer, and
+ * was a single function before buf_json_esc shared its loop. */
+__attribute__((always_inline)) static inline int json_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t start = b->len;
-    /* Worst case is 6 bytes per input byte; reserve once for the common case. */
-    if (buf_reserve(b, n + 2) < 0)
-        return -1;
-    if (buf_append(b, "\"", 1) < 0)
-        goto fail;
     size_t run = 0; /* bytes copied verbatim since the last escape */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -157,17 +161,35 @@ int buf_json_str(struct buf *b, const char *s, size_t n)
             continue;
         }
         if (buf_append(b, s + i - run, run) < 0 || buf_append(b, esc, elen) < 0)
-            goto fail;
+            return -1;
         run = 0;
     }
-    if (buf_append(b, s + n - run, run) < 0 || buf_append(b, "\"", 1) < 0)
-        goto fail;
+    return buf_append(b, s + n - run, run);
+}
+
+int buf_json_str(struct buf *b, const char *s, size_t n)
+{
+    size_t start = b->len;
+    /* Worst case is 6 bytes per input byte; reserve once for the common case. */
+    if (buf_reserve(b, n + 2) < 0)
+        return -1;
+    if (buf_append(b, "\"", 1) < 0 || json_escape(b, s, n) < 0 || buf_append(b, "\"", 1) < 0) {
+        buf_truncate(b, start);
+        return -1;
+    }
     return 0;
-fail:
-    b->len = start;
-    if (b->p)
-        b->p[start] = '\0';
-    return -1;
+}
+
+int buf_json_esc(struct buf *b, const char *s, size_t n)
+{
+    size_t start = b->len;
+    if (buf_reserve(b, n) < 0)
+        return -1;
+    if (json_escape(b, s, n) < 0) {
+        buf_truncate(b, start);
+        return -1;
+    }
+    return 0;
 }
 
 char *buf_detach(struct buf *b, size_t *len)

@@ -31,6 +31,9 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Forget the contents, keep the allocation. */
 void buf_reset(struct buf *b);
+/* Cut the contents back to their first len bytes (len <= b->len): undo the
+ * appends of a write that failed halfway. */
+void buf_truncate(struct buf *b, size_t len);
 /* Make room for n more bytes without changing len. */
 int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n);
@@ -44,6 +47,9 @@ void buf_consume(struct buf *b, size_t n);
 /* Append s as a quoted JSON string, escaping what JSON requires. Invalid
  * UTF-8 is passed through untouched (cJSON printed it, or a client sent it). */
 int buf_json_str(struct buf *b, const char *s, size_t n);
+/* The same without the quotes: the inside of a JSON string, so that one
+ * string can be written in several pieces. */
+int buf_json_esc(struct buf *b, const char *s, size_t n);
 /* Take the bytes away from b (caller frees); b is left empty. */
 char *buf_detach(struct buf *b, size_t *len);
 

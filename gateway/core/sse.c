@@ -67,6 +67,11 @@ int sse_comment(struct buf *out, const char *text)
     return 0;
 }
 
+int sse_keepalive(struct buf *out)
+{
+    return sse_comment(out, "keep-alive");
+}
+
 int sse_done(struct buf *out)
 {
     static const char done[] = "data: [DONE]\n\n";

@@ -38,6 +38,10 @@ int sse_end(struct buf *out);
  * early or inject fields. */
 int sse_comment(struct buf *out, const char *text);
 
+/* Append the comment ": keep-alive\n\n", what an OpenAI stream sends while
+ * the first token is awaited (dialect.h's keepalive()). */
+int sse_keepalive(struct buf *out);
+
 /* Append "data: [DONE]\n\n", the end-of-stream marker for a complete answer. */
 int sse_done(struct buf *out);
 

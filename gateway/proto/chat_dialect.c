@@ -1,9 +1,13 @@
 /* OpenAI chat completions as a dialect of the relay engine (dialect.h): the
- * glue between the engine's calls and chat.h's translation. */
+ * glue between the engine's calls and the chat_request, chat_stream and
+ * chat_complete translations. */
 #include "chat_dialect.h"
 
-#include "chat.h"
+#include "chat_complete.h"
+#include "chat_request.h"
+#include "chat_stream.h"
 #include "sse.h"
+#include "upstream_error.h"
 
 struct chat_state {
     struct dialect_common c;
@@ -74,11 +78,6 @@ static int complete(void *st, const char *body, size_t len, struct buf *out, str
                          &s->c.prompt_tokens, &s->c.completion_tokens, err);
 }
 
-static int keepalive(struct buf *out)
-{
-    return sse_comment(out, "keep-alive");
-}
-
 static void release(void *st)
 {
     struct chat_state *s = st;
@@ -99,7 +98,7 @@ const struct dialect dialect_chat = {
     .line = line,
     .eof = eof,
     .complete = complete,
-    .upstream_error = chat_upstream_error,
-    .keepalive = keepalive,
+    .upstream_error = upstream_error_map,
+    .keepalive = sse_keepalive,
     .release = release,
 };

@@ -2,7 +2,7 @@
  * are in embeddings.h. */
 #include "embeddings.h"
 
-#include "chat.h" /* chat_upstream_error: Ollama's error answers are alike on every route */
+#include "upstream_error.h" /* Ollama's error answers are alike on every route */
 #include "diag.h"
 
 #include <cjson/cJSON.h>
@@ -874,7 +874,7 @@ const struct dialect dialect_embeddings = {
     .line = line,
     .eof = eof,
     .complete = complete,
-    .upstream_error = chat_upstream_error,
+    .upstream_error = upstream_error_map,
     .keepalive = NULL,
     .release = release,
 };

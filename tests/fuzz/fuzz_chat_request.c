@@ -11,7 +11,7 @@
  */
 #include "fuzz.h"
 #include "apierr.h"
-#include "chat.h"
+#include "chat_request.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -24,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    alias = cJSON_Parse("{\"num_ctx\":8192,\"temperature\":0.5,\"stop\":[\"<|end|>\"]}");
+    alias = fuzz_alias_options();
     return 0;
 }
 

@@ -2,8 +2,7 @@
  * libFuzzer target: arbitrary upstream bytes through the NDJSON splitter into
  * chat_stream_line (cut into pieces chosen by the input), plus the same bytes
  * as a non-streamed answer (chat_complete, fast path on and off: the same
- * bytes) and as an error body
- * (chat_upstream_error).
+ * bytes) and as an error body (upstream_error_map).
  *
  * Invariants checked on the SSE output (abort on violation): every event is
  * "data: <one line>\n\n"; every payload is a JSON object, or [DONE] as the
@@ -16,9 +15,11 @@
  */
 #include "fuzz.h"
 #include "apierr.h"
-#include "chat.h"
-#include "ndjson.h"
+#include "chat_answer.h"
+#include "chat_complete.h"
+#include "chat_stream.h"
 #include "sse.h"
+#include "upstream_error.h"
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
@@ -55,33 +56,24 @@ static const cJSON *get(const cJSON *o, const char *k)
 struct seen {
     int roles, finishes, usages, errors, dones, chunks;
     unsigned next_index;
+    bool include_usage;
 };
 
-static void check_chunk(const cJSON *j, struct seen *v, bool include_usage)
+static void check_chunk(const cJSON *j, void *ud)
 {
-    const cJSON *e = get(j, "error");
-    if (e) {
-        CHECK(cJSON_IsObject(e));
-        CHECK(cJSON_IsString(get(e, "message")));
+    struct seen *v = ud;
+    int kind = fuzz_openai_chunk(j, "chatcmpl-fuzz", "chat.completion.chunk");
+    if (kind == FUZZ_ERROR) {
         v->errors++;
         return;
     }
     CHECK(!v->errors && !v->usages);
-    CHECK(strcmp(get(j, "id")->valuestring, "chatcmpl-fuzz") == 0);
-    CHECK(strcmp(get(j, "object")->valuestring, "chat.completion.chunk") == 0);
-    CHECK(get(j, "created")->valuedouble == 1700000000.0);
-    CHECK(strcmp(get(j, "model")->valuestring, "gpt-\"fuzz\"") == 0);
-    const cJSON *choices = get(j, "choices");
-    CHECK(cJSON_IsArray(choices));
-    if (!choices->child) {
-        CHECK(include_usage && v->finishes == 1);
-        const cJSON *u = get(j, "usage");
-        CHECK(cJSON_IsNumber(get(u, "prompt_tokens")));
-        CHECK(get(u, "total_tokens")->valuedouble ==
-              get(u, "prompt_tokens")->valuedouble + get(u, "completion_tokens")->valuedouble);
+    if (kind == FUZZ_USAGE) {
+        CHECK(v->include_usage && v->finishes == 1);
         v->usages++;
         return;
     }
+    const cJSON *choices = get(j, "choices");
     CHECK(!choices->child->next);
     const cJSON *c = choices->child;
     CHECK(get(c, "index")->valuedouble == 0);
@@ -120,26 +112,8 @@ static void check_chunk(const cJSON *j, struct seen *v, bool include_usage)
 
 static void check_sse(const struct buf *out, int rc, bool include_usage, unsigned tool_calls)
 {
-    struct seen v = {0};
-    const char *p = out->p ? out->p : "", *end = p + out->len;
-    while (p < end) {
-        const char *sep = strstr(p, "\n\n");
-        CHECK(sep && sep < end);
-        CHECK(memcmp(p, "data: ", 6) == 0);
-        const char *payload = p + 6;
-        size_t n = (size_t)(sep - payload);
-        CHECK(!memchr(payload, '\n', n));
-        CHECK(!v.dones);
-        if (n == 6 && memcmp(payload, "[DONE]", 6) == 0) {
-            v.dones++;
-        } else {
-            cJSON *j = cJSON_ParseWithLength(payload, n);
-            CHECK(cJSON_IsObject(j));
-            check_chunk(j, &v, include_usage);
-            cJSON_Delete(j);
-        }
-        p = sep + 2;
-    }
+    struct seen v = {.include_usage = include_usage};
+    v.dones = fuzz_sse(out, check_chunk, &v);
     CHECK(v.next_index == tool_calls);
     if (rc == CHAT_DONE) {
         CHECK(v.dones == 1 && v.finishes == 1 && v.roles == 1 && !v.errors);
@@ -179,26 +153,13 @@ static void mask_generated_ids(struct buf *b)
 static void run_stream(struct feed *f, const char *in, size_t len, unsigned step,
                        bool include_usage, bool fast)
 {
-    struct ndjson nd;
     memset(f, 0, sizeof *f);
     chat_set_fast_path(fast);
     buf_init(&f->out, 16u << 20);
     CHECK(chat_stream_init(&f->s, "gpt-\"fuzz\"", include_usage, "chatcmpl-fuzz", 1700000000) == 0);
     chat_stream_set_backend(&f->s, "fuzz");
-    ndjson_init(&nd, 1u << 20);
     f->rc = CHAT_MORE;
-
-    int stop = 0;
-    for (size_t at = 0, k = 0; at < len && !stop; k++) {
-        size_t n = step * (k % 3 + 1);
-        if (n > len - at)
-            n = len - at;
-        stop = ndjson_feed(&nd, in + at, n, on_line, f);
-        at += n;
-    }
-    if (!stop)
-        stop = ndjson_finish(&nd, on_line, f);
-    if (stop == -1) {
+    if (fuzz_split(in, len, step, on_line, f) == -1) {
         /* over-long line: the server would fail the stream like this */
         CHECK(f->rc == CHAT_MORE);
         f->rc = CHAT_FAIL;
@@ -211,7 +172,6 @@ static void run_stream(struct feed *f, const char *in, size_t len, unsigned step
         CHECK(f->err.status == 502 || f->err.status == 500);
         CHECK(sse_error(&f->out, &f->err) == 0);
     }
-    ndjson_free(&nd);
     chat_set_fast_path(true);
 }
 
@@ -281,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* and as an error body */
     static const int statuses[] = {400, 401, 403, 404, 429, 499, 500, 502, 503, 504, 200, 0};
-    chat_upstream_error(statuses[data[1] % 12], in, len, data[0] & 2 ? "fuzz" : NULL, &err);
+    upstream_error_map(statuses[data[1] % 12], in, len, data[0] & 2 ? "fuzz" : NULL, &err);
     CHECK(err.status >= 400 && err.status < 600);
     check_error_json(&err);
     return 0;

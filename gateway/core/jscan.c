@@ -1,0 +1,88 @@
+#include "jscan.h"
+
+const char *jscan_string(const char *p, const char *end, bool verbatim, struct str *lit)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *start = p;
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            lit->p = start;
+            lit->len = (size_t)(p + 1 - start);
+            return p + 1;
+        }
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\')
+            continue;
+        if (++p >= end)
+            return NULL;
+        switch (*p) {
+        case '"':
+        case '\\':
+        case 'n':
+        case 'r':
+        case 't':
+            break;
+        case 'u': {
+            if (end - p < 5)
+                return NULL;
+            /* Only \u00XX for a control character other than \n \r \t, in
+             * lower-case hex, is written back identically. Elsewhere any
+             * escape but a surrogate (which cJSON may refuse) will do. */
+            if (!verbatim) {
+                unsigned v = 0;
+                for (int k = 1; k <= 4; k++) {
+                    const char *h = strchr(hex, p[k] | 0x20);
+                    if (!p[k] || !h || !*h)
+                        return NULL;
+                    v = v * 16 + (unsigned)(h - hex);
+                }
+                if (v >= 0xd800 && v <= 0xdfff)
+                    return NULL;
+                p += 4;
+                break;
+            }
+            if (p[1] != '0' || p[2] != '0' || (p[3] != '0' && p[3] != '1'))
+                return NULL;
+            const char *h = strchr(hex, p[4]);
+            if (!h || !*h)
+                return NULL;
+            int v = (p[3] - '0') * 16 + (int)(h - hex);
+            if (v == 0 || v == '\n' || v == '\r' || v == '\t')
+                return NULL;
+            p += 4;
+            break;
+        }
+        default:
+            if (verbatim)
+                return NULL;
+            if (!*p || !strchr("/bf", *p)) /* strchr finds the NUL too */
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+const char *jscan_count_array(const char *p, const char *end)
+{
+    long v;
+    if (p >= end || *p != '[')
+        return NULL;
+    p = jscan_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (;;) {
+        p = jscan_count(p, end, &v);
+        if (!p)
+            return NULL;
+        p = jscan_ws(p, end);
+        if (p < end && *p == ',') {
+            p = jscan_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == ']' ? p + 1 : NULL;
+    }
+}
