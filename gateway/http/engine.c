@@ -372,6 +372,7 @@ enum MHD_Result engine_start(struct request *r)
 {
     const struct dialect *d = r->route->dialect;
     struct apierr e = {0};
+    r->dst_live = true; /* released at the end, whatever happens from here */
     if (translate(r, &e) < 0)
         return reply_error(r, &e);
     if (d->id_prefix)
@@ -383,7 +384,6 @@ enum MHD_Result engine_start(struct request *r)
         apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
         return reply_error(r, &e);
     }
-    r->dst_live = true;
     if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0) {
         r->uploading = true;
         buf_init(&r->window, UPLOAD_WINDOW);

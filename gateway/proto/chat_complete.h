@@ -5,7 +5,7 @@
  * The plain answer takes a fast path (ollama_scan_answer): its content is
  * copied as the JSON literal it is; the output is byte for byte the general
  * cJSON path's (chat_set_fast_path in chat_answer.h turns it off for the tests
- * that check this). Rules are pinned by tests/unit/test_chat_complete.c.
+ * that check this). Rules are pinned by tests/unit/proto/test_chat_complete.c.
  *
  * Owns nothing: input bytes are borrowed for the call, output is appended to
  * the caller's buf. Any thread; nothing cJSON allocates outlives the call

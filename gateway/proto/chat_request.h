@@ -5,7 +5,7 @@
  * No I/O, no clocks, no global state: JSON text in, JSON text out, so every
  * rule can be unit-tested and fuzzed (DESIGN.md, "Pure translation code"). The
  * rules and their sources are in PROTOCOL.md §5; each is pinned by a test in
- * tests/unit/test_chat_request.c.
+ * tests/unit/proto/test_chat_request.c.
  *
  * Ownership. A struct chat_req owns its parsed client body (`root`) and the
  * native trees built from it (`native`, `options`, whose strings mostly point

@@ -11,7 +11,7 @@
  * finish chunk (delta {}; "length" if Ollama said so, else "tool_calls" if
  * any tool call was emitted, else "stop"), the usage chunk (choices [] and
  * usage) if asked for, and "data: [DONE]". Each rule is pinned by a test in
- * tests/unit/test_chat_stream.c.
+ * tests/unit/proto/test_chat_stream.c.
  *
  * The plain token line, almost all of a stream, takes a fast path (jscan.h):
  * its content literal is copied as it stands; it writes exactly what the

@@ -1,7 +1,7 @@
 /*
  * completions_answer: a native /api/generate answer as an OpenAI legacy
  * completion (object "text_completion"), streamed (NDJSON lines -> SSE
- * chunks) or whole. Rules pinned by tests/unit/test_completions.c.
+ * chunks) or whole. Rules pinned by tests/unit/proto/test_completions.c.
  *
  * Whole: {"id":"cmpl-…","object":"text_completion","created","model": the
  * client's name,"choices":[{"text","index":0,"logprobs","finish_reason":

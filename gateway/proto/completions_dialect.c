@@ -22,9 +22,7 @@ struct completions_state {
 
 /* want.echo is allocated here, on the first successful translation (a
  * failover translates again from the same body: the copy is kept), and freed
- * by release(), or by begin() when that fails: the engine calls release()
- * only after a successful begin(), and begin() always follows a successful
- * translate(). */
+ * by release(), which the engine calls for every state translate() touched. */
 static int translate(void *st, const char *body, size_t len, dialect_resolve_fn resolve, void *ctx,
                      struct buf *native, struct apierr *err)
 {

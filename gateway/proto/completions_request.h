@@ -2,7 +2,7 @@
  * completions_request: a client's OpenAI legacy /v1/completions body,
  * validated and translated into the native /api/generate body, as pure
  * functions (JSON text in, JSON text out). Each rule is pinned by a test in
- * tests/unit/test_completions.c.
+ * tests/unit/proto/test_completions.c.
  *
  * Request rules (anything else is a 400 naming the field in `param`, before
  * a backend is chosen):

@@ -20,7 +20,10 @@
  *   2. begin(): the answer starts: the engine's response id and time.
  *   3. line() for each native NDJSON line of a streamed answer, then eof();
  *      or complete() once with a whole non-streamed native answer.
- *   4. release().
+ *   4. release(), once for every request whose translate() was called,
+ *      whatever happened after it (a failed translate or begin included): it
+ *      frees what the state holds, as they left it, and may run on a state
+ *      it has already released.
  * upstream_error() turns a backend's non-200 answer into the dialect's error;
  * errors render through `errors` (a whole response before the first byte, an
  * in-band frame after it).

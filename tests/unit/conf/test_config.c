@@ -250,7 +250,7 @@ static void test_shipped_config(void **state)
     char path[PATH_MAX];
     const char *slash = strrchr(__FILE__, '/');
     int n = (int)(slash ? slash - __FILE__ : 0);
-    snprintf(path, sizeof path, "%.*s%s../../conf/gateway.json", n, __FILE__, n ? "/" : "");
+    snprintf(path, sizeof path, "%.*s%s../../../conf/gateway.json", n, __FILE__, n ? "/" : "");
     struct cfg_errors e;
     cfg_errors_init(&e);
     struct cfg *c = cfg_load(path, &e);
