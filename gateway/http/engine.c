@@ -739,6 +739,16 @@ void engine_granted(struct request *r)
         fail(r, &e);
 }
 
+/* The backend is too slow for a limit: drop the transfer, answer 504. */
+static void time_out(struct request *r, const char *what, const char *limit, unsigned seconds)
+{
+    struct apierr e;
+    abort_upstream(r);
+    apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL, "Backend %s %s %u s (limits.%s)",
+               backend_name(r), what, seconds, limit);
+    fail(r, &e);
+}
+
 void engine_tick(struct worker_entry *ent, int64_t now)
 {
     struct request *r = request_of(ent, live);
@@ -760,38 +770,24 @@ void engine_tick(struct worker_entry *ent, int64_t now)
     if (r->suspended)
         watch_hangup(r);
     const struct cfg_limits *l = &r->cfg->limits;
-    struct apierr e;
     /* While a streamed upload is still arriving, the backend cannot answer
      * yet: what counts is that bytes keep moving (either way), and the
      * first-token clock starts when the upload is complete. */
     if (r->uploading && !r->upload_done) {
-        if (now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
-            abort_upstream(r);
-            apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
-                       "The upload to backend %s made no progress for %u s "
-                       "(limits.idle_stream_timeout_s)",
-                       backend_name(r), (unsigned)l->idle_stream_timeout_s);
-            fail(r, &e);
-        }
+        if (now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000)
+            time_out(r, "saw no progress in the upload for", "idle_stream_timeout_s",
+                     l->idle_stream_timeout_s);
         return;
     }
     if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
-        abort_upstream(r);
-        apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
-                   "Backend %s did not start answering within %u s "
-                   "(limits.first_token_timeout_s)",
-                   backend_name(r), (unsigned)l->first_token_timeout_s);
-        fail(r, &e);
+        time_out(r, "did not start answering within", "first_token_timeout_s",
+                 l->first_token_timeout_s);
         return;
     }
     /* Upstream silence counts only while we are reading (P6). */
     if (r->t_first && !r->paused &&
         now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
-        abort_upstream(r);
-        apierr_set(&e, 504, APIERR_API, "upstream_timeout", NULL,
-                   "Backend %s sent nothing for %u s (limits.idle_stream_timeout_s)",
-                   backend_name(r), (unsigned)l->idle_stream_timeout_s);
-        fail(r, &e);
+        time_out(r, "sent nothing for", "idle_stream_timeout_s", l->idle_stream_timeout_s);
         return;
     }
     const struct dialect *d = r->route->dialect;

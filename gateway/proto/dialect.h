@@ -60,8 +60,10 @@ struct dialect_common {
 
 /* The engine's answer to "where does this model go". */
 struct dialect_model {
-    const char *name;     /* the name the backend knows the model by */
-    const cJSON *options; /* the alias's "options" (client options win), or NULL */
+    const char *name;     /* the name the backend knows the model by; lives as long as
+                             the request (a dialect may keep the pointer) */
+    const cJSON *options; /* the alias's "options" (client options win), or NULL; valid
+                             during the call */
 };
 
 /* Called by translate() exactly once, as soon as it knows the model the

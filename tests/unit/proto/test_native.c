@@ -32,7 +32,9 @@ static int resolve(void *ctx, const char *client_model, bool stream, struct dial
     f->stream = stream;
     if (f->refuse)
         return apierr_set(e, 403, APIERR_PERMISSION, "model_not_allowed", "model", "no");
-    m->name = f->want_name ? f->want_name : client_model;
+    /* The engine's names live as long as the request: a copy, not the
+     * client's string, which dies with the parsed body. */
+    m->name = f->want_name ? f->want_name : f->model;
     m->options = f->options;
     return 0;
 }
