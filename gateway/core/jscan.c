@@ -86,3 +86,23 @@ const char *jscan_count_array(const char *p, const char *end)
         return p < end && *p == ']' ? p + 1 : NULL;
     }
 }
+
+bool jscan_has_nul(const char *p, const char *end)
+{
+    /* Outside strings a backslash is not valid JSON at all, so counting the
+     * run of backslashes before each "u0000" is enough: an odd run ends in
+     * the escape's own backslash. */
+    for (const char *u = p; end - u >= 5; u++) {
+        u = memchr(u, 'u', (size_t)(end - u));
+        if (!u || end - u < 5)
+            return false;
+        if (memcmp(u, "u0000", 5) != 0)
+            continue;
+        size_t run = 0;
+        for (const char *b = u; b > p && b[-1] == '\\'; b--)
+            run++;
+        if (run % 2 == 1)
+            return true;
+    }
+    return false;
+}

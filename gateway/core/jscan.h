@@ -122,4 +122,10 @@ static inline const char *jscan_count(const char *p, const char *end, long *v)
  * the "context" of an /api/generate answer: the end of it, or NULL. */
 const char *jscan_count_array(const char *p, const char *end);
 
+/* Does the JSON text [p, end) escape a NUL (\u0000) inside a string? cJSON
+ * would end the string there and keep the shorter text, so a model name
+ * "m\u0000x" would silently become "m". A backslash-escaped backslash
+ * ("\\u0000", the six characters) is not one. */
+bool jscan_has_nul(const char *p, const char *end);
+
 #endif

@@ -4,6 +4,7 @@
 #include "backends.h"
 #include "clock.h"
 #include "jarena.h"
+#include "jscan.h"
 #include "log.h"
 #include "rand.h"
 #include "reply.h"
@@ -372,6 +373,14 @@ enum MHD_Result engine_start(struct request *r)
 {
     const struct dialect *d = r->route->dialect;
     struct apierr e = {0};
+    /* cJSON ends a string at an escaped NUL and keeps the rest of the
+     * request: "m\u0000x" would be served as the model "m". Refused whole. */
+    if (r->body.p && jscan_has_nul(r->body.p, r->body.p + r->body.len)) {
+        apierr_invalid(&e, NULL,
+                       "The request holds a NUL character (\\u0000) in a string, which the "
+                       "gateway does not accept");
+        return reply_error(r, &e);
+    }
     r->dst_live = true; /* released at the end, whatever happens from here */
     if (translate(r, &e) < 0)
         return reply_error(r, &e);

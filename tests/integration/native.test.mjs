@@ -191,6 +191,24 @@ test('errors come in Ollama\'s shape: no key, wrong scope, unknown model, bad bo
   assert.equal(fake.chats().length, 0, 'none of these reached a backend');
 });
 
+test('a NUL escaped in a string is refused whole (cJSON would cut "m\\u0000x" to "m" and serve another model)', needGateway, async () => {
+  const { fake, gw } = env;
+  const body = '{"model":"llama3.2\\u0000evil","messages":[{"role":"user","content":"hi"}]}';
+  await expectOllamaError(await post(gw.url, '/api/chat', body, { headers: auth('user') }), 400, /NUL/, 'native');
+  const openai = await post(gw.url, '/v1/chat/completions', body, { headers: auth('user') });
+  assert.equal(openai.status, 400);
+  assert.match((await openai.json()).error.message, /NUL/);
+  const log = await waitFor(() => gw.accessLog('/v1/chat/completions').at(-1), 2000, 10, 'access log');
+  assert.equal(log.status, 400);
+  assert.equal(fake.chats().length, 0, 'nothing reached the backend');
+  // an escaped backslash before "u0000" is ordinary text
+  fake.script({ tokens: ['ok'] });
+  const fine = await post(gw.url, '/api/chat', '{"model":"llama3.2","stream":false,"messages":[{"role":"user","content":"a\\\\u0000b"}]}', { headers: auth('user') });
+  assert.equal(fine.status, 200);
+  assert.equal((await fine.json()).message.content, 'ok');
+  assert.equal(fake.chats()[0].body.messages[0].content, 'a\\u0000b');
+});
+
 test('a backend\'s error keeps Ollama\'s status and text, before and after the first line', needGateway, async () => {
   const { fake, gw } = env;
   fake.script({ status: 400, error: '"llama3.2" does not support thinking' });
