@@ -1,0 +1,35 @@
+// Memory given back: large requests do not leave the process larger for good
+// (cli/main.c malloc_policy). Measured on the release build only: a
+// sanitizer's allocator keeps freed memory on purpose.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { needGateway, startFake, startGateway, runGateway, waitFor, rssKiB } from './harness.mjs';
+
+test('ten concurrent 10 MB requests: RSS comes back near where it was', needGateway, async (t) => {
+  const v = await runGateway(['--version']);
+  if (/sanitizers/.test(v.stdout)) {
+    t.skip(`a sanitized build (${v.stdout.trim()}) keeps freed memory on purpose`);
+    return;
+  }
+  const fake = await startFake({});
+  const gw = await startGateway({ backends: [fake.url], config: { limits: { max_body_bytes: 32 << 20 } } });
+  try {
+    const before = rssKiB(gw.proc.pid);
+    const content = 'x'.repeat(10 << 20);
+    const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content }] });
+    const rs = await Promise.all(Array.from({ length: 10 }, async () => {
+      const r = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return { status: r.status, text: await r.text() };
+    }));
+    for (const r of rs) assert.equal(r.status, 200, r.text.slice(0, 200));
+    await waitFor(() => gw.accessLog('/v1/chat/completions').length === 10, 5000, 20, 'ten requests complete');
+    const peak = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'utf8'))[1]);
+    const after = rssKiB(gw.proc.pid);
+    assert.ok(peak - before > 100 * 1024, `the requests did use memory (peak ${peak} KiB, before ${before} KiB)`);
+    assert.ok(after - before < 24 * 1024, `RSS ${before} KiB before, ${after} KiB after (peak ${peak} KiB)`);
+  } finally {
+    await gw.stop();
+    await fake.close();
+  }
+});
