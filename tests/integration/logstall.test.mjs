@@ -62,3 +62,26 @@ test('a stalled access-log reader stalls no worker; lines stay whole; drops are 
     assert.ok(Buffer.byteLength(l.path) <= 256 && l.path.endsWith('...'), l.path);
   }
 });
+
+test('a reader that never reads does not keep the gateway from exiting', needGateway, async () => {
+  const fake2 = await startFake();
+  const g = await startGateway({ holdStdout: true, backends: [fake2.url], config: { workers: 2 } });
+  try {
+    let next = 0;
+    const client = async () => {
+      while (next < REQUESTS) {
+        next++;
+        const r = await fetch(`${g.url}${LONG}`, { signal: AbortSignal.timeout(10000) });
+        await r.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, client));
+    // the exit waits LOG_FLUSH_MS (2 s) for the writer, then leaves it
+    const code = await g.stop(10000);
+    assert.equal(code, 0, `exit on SIGTERM\nstderr:\n${g.stderr}`);
+    assert.match(g.stderr, /the log reader did not read: some lines were not written/);
+  } finally {
+    await g.kill();
+    await fake2.close();
+  }
+});
