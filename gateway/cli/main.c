@@ -163,6 +163,12 @@ static int cmd_serve(const char *path)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    /* From here no thread writes its own log lines: a reader that stalls
+     * must not stall a worker (log.h). Started after the mask so the writer
+     * takes no signal. */
+    bool writer = log_writer_start(LOG_RING_BYTES) == 0;
+    if (!writer)
+        log_warn_errno("cannot start the log writer; logging synchronously");
 
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
@@ -225,6 +231,10 @@ out:
     if (sfd >= 0)
         close(sfd);
     cfg_unref(cfg);
+    /* The last lines, written before the process exits; bounded, so that a
+     * reader that never reads cannot keep the gateway from exiting. */
+    if (writer && log_writer_stop(LOG_FLUSH_MS) < 0)
+        log_warn("the log reader did not read: some lines were not written");
     return rc;
 }
 

@@ -154,6 +154,15 @@ __attribute__((always_inline)) static inline int json_escape(struct buf *b, cons
                 esc[4] = hex[c >> 4];
                 esc[5] = hex[c & 15];
                 elen = 6;
+            } else if (c >= 0x80) {
+                size_t k = buf_utf8_len((const unsigned char *)s + i, n - i);
+                if (k) {
+                    run += k;
+                    i += k - 1;
+                    continue;
+                }
+                memcpy(esc, "\xef\xbf\xbd", 3); /* U+FFFD */
+                elen = 3;
             }
         }
         if (!elen) {

@@ -44,8 +44,33 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((forma
 int buf_put_int(struct buf *b, long long v);
 /* Drop n bytes from the front (n <= len). */
 void buf_consume(struct buf *b, size_t n);
-/* Append s as a quoted JSON string, escaping what JSON requires. Invalid
- * UTF-8 is passed through untouched (cJSON printed it, or a client sent it). */
+/*
+ * The length (1 to 4) of the well-formed UTF-8 sequence that s[0..n) starts
+ * with (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF),
+ * or 0 when it starts none. n >= 1.
+ */
+static inline size_t buf_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c < 0xc2 || c > 0xf4)
+        return 0;
+    size_t k = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return k;
+}
+
+/* Append s as a quoted JSON string, escaping what JSON requires. Each byte
+ * that is not part of well-formed UTF-8 becomes U+FFFD, so the output is
+ * always valid JSON, whatever a client or a backend sent. */
 int buf_json_str(struct buf *b, const char *s, size_t n);
 /* The same without the quotes: the inside of a JSON string, so that one
  * string can be written in several pieces. */

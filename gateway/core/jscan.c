@@ -15,6 +15,14 @@ const char *jscan_string(const char *p, const char *end, bool verbatim, struct s
         }
         if (c < 0x20)
             return NULL;
+        if (c >= 0x80 && verbatim) {
+            /* buf_json_str writes U+FFFD for a byte of malformed UTF-8 */
+            size_t k = buf_utf8_len((const unsigned char *)p, (size_t)(end - p));
+            if (!k)
+                return NULL;
+            p += k - 1;
+            continue;
+        }
         if (c != '\\')
             continue;
         if (++p >= end)

@@ -42,9 +42,9 @@ static inline const char *jscan_ws(const char *p, const char *end)
  * end of the literal is returned, or NULL. With `verbatim`, only literals
  * that buf_json_str would write byte for byte from the text they decode to
  * are taken (escapes \" \\ \n \r \t, and lower-case \u00XX for the other
- * control characters but NUL), so the caller may copy *lit to its output as
- * it stands. Without it, any escape cJSON decodes is taken (a lone surrogate
- * escape, which cJSON may refuse, never is).
+ * control characters but NUL, and only well-formed UTF-8), so the caller may copy *lit to its
+ * output as it stands. Without it, any escape cJSON decodes is taken (a lone surrogate escape,
+ * which cJSON may refuse, never is).
  */
 const char *jscan_string(const char *p, const char *end, bool verbatim, struct str *lit);
 

@@ -9,20 +9,33 @@
 #include <sys/time.h>
 #include <time.h>
 
-/* ,"name":"value" or ,"name":null; name is a literal with its quotes. */
-static void str_field(struct buf *b, const char *name, const char *value)
+/* Longest text of a string field, in bytes, "..." included: a client's
+ * 64 KiB model name must not make a 64 KiB line (or, past the buffer's
+ * ceiling, a line that is not JSON). */
+#define FIELD_MAX 256
+
+/* ,"name":"value" or ,"name":null; name is a literal with its quotes. A value
+ * longer than FIELD_MAX is cut at a character boundary and ends in "..."
+ * inside the string; malformed UTF-8 becomes U+FFFD (buf_json_str). */
+static int str_field(struct buf *b, const char *name, const char *value)
 {
-    buf_puts(b, name);
-    if (value)
-        buf_json_str(b, value, strlen(value));
-    else
-        buf_puts(b, "null");
+    int rc = buf_puts(b, name);
+    if (!value)
+        return rc | buf_puts(b, "null");
+    size_t n = strlen(value);
+    if (n <= FIELD_MAX)
+        return rc | buf_json_str(b, value, n);
+    size_t cut = FIELD_MAX - 3;
+    /* back over at most three continuation bytes, to the start of the
+     * character the cut would split */
+    for (int k = 0; k < 3 && ((unsigned char)value[cut] & 0xc0) == 0x80; k++)
+        cut--;
+    return rc | buf_append(b, "\"", 1) | buf_json_esc(b, value, cut) | buf_append(b, "...\"", 4);
 }
 
-static void int_field(struct buf *b, const char *name, long long v)
+static int int_field(struct buf *b, const char *name, long long v)
 {
-    buf_puts(b, name);
-    buf_put_int(b, v);
+    return buf_puts(b, name) | buf_put_int(b, v);
 }
 
 /* "2026-11-22T10:00:00" for the current second, formatted once per second
@@ -60,34 +73,39 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
                   '"',
                   '\0'};
 
-    buf_puts(&b, "{\"ts\":\"");
-    buf_puts(&b, second_stamp(tv.tv_sec));
-    buf_puts(&b, ms);
-    str_field(&b, ",\"request_id\":", r->id);
-    str_field(&b, ",\"key_id\":", r->key ? r->key->id : NULL);
-    str_field(&b, ",\"key_name\":", r->key ? r->key->name : NULL);
-    str_field(&b, ",\"method\":", r->method);
-    str_field(&b, ",\"path\":", r->path);
-    int_field(&b, ",\"status\":", status);
+    int rc = 0;
+    rc |= buf_puts(&b, "{\"ts\":\"");
+    rc |= buf_puts(&b, second_stamp(tv.tv_sec));
+    rc |= buf_puts(&b, ms);
+    rc |= str_field(&b, ",\"request_id\":", r->id);
+    rc |= str_field(&b, ",\"key_id\":", r->key ? r->key->id : NULL);
+    rc |= str_field(&b, ",\"key_name\":", r->key ? r->key->name : NULL);
+    rc |= str_field(&b, ",\"method\":", r->method);
+    rc |= str_field(&b, ",\"path\":", r->path);
+    rc |= int_field(&b, ",\"status\":", status);
     /* an admin route may name no model ("" from the dialect): null, as for none */
-    str_field(&b, ",\"model\":", r->model && r->model[0] ? r->model : NULL);
-    str_field(&b, ",\"upstream_model\":",
-              r->upstream_model && r->upstream_model[0] ? r->upstream_model : NULL);
+    rc |= str_field(&b, ",\"model\":", r->model && r->model[0] ? r->model : NULL);
+    rc |= str_field(&b, ",\"upstream_model\":",
+                    r->upstream_model && r->upstream_model[0] ? r->upstream_model : NULL);
     /* the backend that served it: the last one tried (none when it was never sent) */
-    str_field(&b, ",\"backend\":",
-              r->attempts && r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
-    int_field(&b, ",\"attempts\":", (long)r->attempts);
-    int_field(&b, ",\"queue_ms\":", r->queue_ms);
-    buf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
-    int_field(&b, ",\"prompt_tokens\":", r->prompt_tokens);
-    int_field(&b, ",\"completion_tokens\":", r->completion_tokens);
+    rc |= str_field(&b, ",\"backend\":",
+                    r->attempts && r->backend >= 0 ? r->cfg->backends[r->backend].name : NULL);
+    rc |= int_field(&b, ",\"attempts\":", (long)r->attempts);
+    rc |= int_field(&b, ",\"queue_ms\":", r->queue_ms);
+    rc |= buf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
+    rc |= int_field(&b, ",\"prompt_tokens\":", r->prompt_tokens);
+    rc |= int_field(&b, ",\"completion_tokens\":", r->completion_tokens);
     if (r->t_first)
-        int_field(&b, ",\"ttft_ms\":", r->t_first - r->t_start);
+        rc |= int_field(&b, ",\"ttft_ms\":", r->t_first - r->t_start);
     else
-        buf_puts(&b, ",\"ttft_ms\":null");
-    int_field(&b, ",\"duration_ms\":", now - r->t_start);
-    str_field(&b, ",\"error\":", r->err.status ? (r->err.code ? r->err.code : r->err.type) : NULL);
-    if (buf_puts(&b, "}") == 0)
+        rc |= buf_puts(&b, ",\"ttft_ms\":null");
+    rc |= int_field(&b, ",\"duration_ms\":", now - r->t_start);
+    rc |= str_field(
+        &b, ",\"error\":", r->err.status ? (r->err.code ? r->err.code : r->err.type) : NULL);
+    rc |= buf_puts(&b, "}");
+    /* every field is bounded, so this cannot fail but on OOM; a line with a
+     * field missing would not be JSON */
+    if (rc == 0)
         log_access_line(b.p, b.len);
     buf_free(&b);
 }

@@ -96,6 +96,7 @@ export async function get(url, opts = {}) {
  *               opts.config says otherwise) and these keys are made with
  *               `key create` (then `key disable`/`key revoke`) after the config
  *               is written, before the daemon starts (→ gw.keys)
+ * opts.holdStdout: do not read the daemon's stdout until gw.readStdout()
  * opts.editKeys (doc, keys) => void: change the parsed keys file after the
  *               keys were made (e.g. an expiry in the past, which `key create`
  *               refuses); it is written back atomically with mode 0600
@@ -177,7 +178,7 @@ async function launch(config, port, opts) {
     });
   });
   proc.on('error', (e) => { stderr += `spawn error: ${e.message}\n`; });
-  createInterface({ input: proc.stdout }).on('line', (line) => {
+  const readStdout = () => createInterface({ input: proc.stdout }).on('line', (line) => {
     stdoutRaw.push(line);
     try {
       stdoutLines.push(JSON.parse(line));
@@ -185,6 +186,9 @@ async function launch(config, port, opts) {
       stdoutLines.push({ __unparsable: line });
     }
   });
+  // opts.holdStdout: nobody reads the access log until gw.readStdout() (a
+  // stalled reader: the pipe fills up and stays full)
+  if (!opts.holdStdout) readStdout();
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d) => { stderr += d; });
 
@@ -206,6 +210,8 @@ async function launch(config, port, opts) {
     },
     stdoutLines,
     stdoutRaw,
+    /** With opts.holdStdout: start reading stdout now. */
+    readStdout,
     get stderr() { return stderr; },
     get exitCode() { return exitCode; },
     get exitSignal() { return exitSignal; },

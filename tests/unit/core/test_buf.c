@@ -192,7 +192,8 @@ static const char *json(struct buf *b, const char *s, size_t n)
     return b->p;
 }
 
-/* JSON escaping: quotes, backslash, every control character; UTF-8 and DEL as is. */
+/* JSON escaping: quotes, backslash, every control character; UTF-8 and DEL as is,
+ * malformed UTF-8 as U+FFFD. */
 static void json_escaping(void **state)
 {
     (void)state;
@@ -207,8 +208,22 @@ static void json_escaping(void **state)
     assert_string_equal(json(&b, "\x7f", 1), "\"\x7f\"");
     assert_string_equal(json(&b, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14),
                         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
-    /* invalid UTF-8 passes through untouched */
-    assert_string_equal(json(&b, "\xff\xc3", 2), "\"\xff\xc3\"");
+    /* each byte of malformed UTF-8 becomes U+FFFD, so the JSON stays valid */
+#define FFFD "\xef\xbf\xbd"
+    assert_string_equal(json(&b, "\xff\xc3", 2), "\"" FFFD FFFD "\"");
+    assert_string_equal(json(&b,
+                             "a\xc0\x80"
+                             "b",
+                             4),
+                        "\"a" FFFD FFFD "b\"");                                 /* overlong */
+    assert_string_equal(json(&b, "\xed\xa0\x80", 3), "\"" FFFD FFFD FFFD "\""); /* surrogate */
+    assert_string_equal(json(&b, "\xf4\x90\x80\x80", 4),
+                        "\"" FFFD FFFD FFFD FFFD "\"");                      /* above U+10FFFF */
+    assert_string_equal(json(&b, "x\xe2\x82", 3), "\"x" FFFD FFFD "\"");     /* cut short */
+    assert_string_equal(json(&b, "\xe2\x82\"", 3), "\"" FFFD FFFD "\\\"\""); /* cut by a quote */
+    assert_string_equal(json(&b, "\xf4\x8f\xbf\xbf\xed\x9f\xbf", 7),
+                        "\"\xf4\x8f\xbf\xbf\xed\x9f\xbf\""); /* U+10FFFF, U+D7FF */
+#undef FFFD
     /* only n bytes are read */
     assert_string_equal(json(&b, "abc\"", 3), "\"abc\"");
 

@@ -476,6 +476,12 @@ static void fast_path_matches_general_path(void **state)
         "{\"model\":\"m\",\"message\":{\"content\":\"ok\"},\"done\":false} trailing",
         "{\"model\":\"m\",\"message\":{\"content\":\"\"},\"done\":false}",
         "{\"model\":\"m\",\"message\":{\"content\":\"\\u0000nul\"},\"done\":false}",
+        /* malformed UTF-8 (a stray byte, a cut sequence, a surrogate) becomes
+         * U+FFFD on the general path, so the fast path must hand it over */
+        "{\"model\":\"m\",\"message\":{\"content\":\"bad \xff byte\"},\"done\":false}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"cut \xe2\x82\"},\"done\":false}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"\xed\xa0\x80\"},\"done\":false}",
+        "{\"model\":\"m\",\"message\":{\"content\":\"good \xe2\x82\xac\"},\"done\":false}",
         "{\"model\":\"m\",\"message\":{\"content\":\"last\"},\"done\":true,\"done_reason\":"
         "\"stop\","
         "\"eval_count\":9}",
