@@ -13,6 +13,15 @@
 #include <unistd.h>
 
 static struct cfg *started; /* the start-up configuration: what needs a restart */
+static unsigned generation; /* reloads put in force since the start */
+
+/* Say that a reload is in force, numbered, so that one reload can be told
+ * from the next in the log (the tests wait for this line). */
+static void log_in_force(const char *what, const char *path)
+{
+    log_info("reload %u in force: %s from %s", ++generation, what, path);
+}
+
 static struct {
     int fd;     /* inotify descriptor, -1 = none */
     int wd;     /* the keys file's folder */
@@ -253,6 +262,7 @@ int reload_all(const char *path)
     snapshot_unref(cur);
     log_info("reloaded %s: %zu keys, %zu backends%s, %zu aliases", path, nkeys, nbackends,
              same ? " (unchanged)" : "", naliases);
+    log_in_force("configuration and keys", path);
     return 0;
 }
 
@@ -276,6 +286,7 @@ int reload_keys(void)
     if (!s)
         return -1;
     snapshot_publish(s);
+    log_in_force("keys", s->cfg->keys_file);
     return 0;
 }
 

@@ -344,10 +344,13 @@ test('a missing keys file: check warns and names it; serve starts closed (401) u
     await expect401(await chat(gw.url, simpleChat('llama3.2')), null, 'no key, no keys file');
     await expect401(await get(`${gw.url}/v1/models`), null, 'GET /v1/models, no keys file');
     // a key created while it runs is in force without a signal (inotify)
+    const from = gw.stderr.length;
     const secret = await createKey(gw.configPath, 'first');
     sentTokens.add(secret);
-    await waitFor(async () => (await chat(gw.url, simpleChat('llama3.2'), { headers: bearer(secret) })).status === 200,
-      5000, 50, 'the first key to be picked up');
+    // the watch reloads the keys and says so
+    await gw.waitForStderr(/reload \d+ in force: keys from /, 5000, from);
+    const first = await jsonOf(await chat(gw.url, simpleChat('llama3.2'), { headers: bearer(secret) }));
+    assert.equal(first.status, 200, `the first key picked up: ${first.text}`);
     assert.equal(fake.chats().length, 1, 'only the authenticated request reached the backend');
   } finally {
     await gw.stop();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
-  useGateway, needGateway, chat, readSSE, choiceChunks, deltas, toolCallDeltas, simpleChat, sleep, waitFor,
+  useGateway, needGateway, chat, readSSE, choiceChunks, deltas, toolCallDeltas, simpleChat, waitFor,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach }, {
@@ -255,9 +255,10 @@ test('thinking streams as reasoning_content and reasoning, before the content', 
   const firstContent = ds.findIndex((d) => d.content);
   const lastReasoning = ds.map((d) => !!d.reasoning_content).lastIndexOf(true);
   assert.ok(lastReasoning < firstContent, 'reasoning before content');
-  for (const d of ds) {
-    if (d.reasoning_content !== undefined) assert.equal(d.reasoning, d.reasoning_content, 'both names carry the same text');
-  }
+  // every delta carries both names or neither (a reasoning without its
+  // reasoning_content, or the other way round, fails too)
+  for (const d of ds) assert.equal(d.reasoning, d.reasoning_content, 'both names carry the same text');
+  assert.ok(ds.some((d) => d.reasoning_content !== undefined), 'some delta carries reasoning_content');
   assert.equal(fake.chats()[0].body.model, 'qwen3');
 });
 
@@ -296,8 +297,17 @@ test('slow client: a large answer read slowly arrives complete and in order (bac
   assert.equal(res.statusCode, 200);
   res.pause();
   const rec = await fake.waitForRequest((r) => r.path === '/api/chat', 5000);
-  // Not reading: the gateway must stop reading from the fake once its buffers are full.
-  await sleep(1500);
+  // Not reading: the gateway must stop reading from the fake once its buffers
+  // are full. Wait until the fake's writes have stalled (linesWritten the same
+  // for 500 ms) or it finished: a gateway that buffers everything lets the
+  // fake write all N lines, and the assertion below fails.
+  let seen = -1;
+  let seenAt = 0;
+  await waitFor(() => {
+    if (rec.finished) return true;
+    if (rec.linesWritten !== seen) { seen = rec.linesWritten; seenAt = performance.now(); return false; }
+    return performance.now() - seenAt >= 500;
+  }, 20000, 50, 'the fake\'s writes stalled (or it finished)');
   const writtenWhilePaused = rec.linesWritten;
   assert.ok(!rec.finished && writtenWhilePaused < N,
     `fake wrote ${writtenWhilePaused}/${N} lines (${Math.round(writtenWhilePaused * pad.length / 1048576)} MiB) while the client read nothing: the gateway buffers instead of pausing the upstream`);

@@ -102,6 +102,7 @@ export async function get(url, opts = {}) {
  *               refuses); it is written back atomically with mode 0600
  * Returns {url, port, proc, configPath, keysPath, dir, stdoutLines (parsed
  * access-log objects), stdoutRaw (every stdout line), stderr (getter),
+ * waitForStderr(re, timeoutMs, from) (a stderr line matching re),
  * keys ([{name, id, secret}], empty without opts.keys), stop(), kill()}.
  */
 export async function startGateway(opts = {}) {
@@ -190,7 +191,15 @@ async function launch(config, port, opts) {
   // stalled reader: the pipe fills up and stays full)
   if (!opts.holdStdout) readStdout();
   proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (d) => { stderr += d; });
+  // waitForStderr's waiters: each is checked against every complete line
+  const stderrWaiters = new Set();
+  const checkStderr = () => {
+    for (const w of stderrWaiters) {
+      const m = findLine(stderr, w.from, w.re);
+      if (m) { stderrWaiters.delete(w); w.resolve(m); }
+    }
+  };
+  proc.stderr.on('data', (d) => { stderr += d; checkStderr(); });
 
   const url = `http://127.0.0.1:${port}`;
   const gw = {
@@ -216,6 +225,29 @@ async function launch(config, port, opts) {
     get exitCode() { return exitCode; },
     get exitSignal() { return exitSignal; },
     exited,
+    /**
+     * Resolve on the first complete stderr line that starts at or after
+     * character offset `from` (default 0; pass gw.stderr.length taken before
+     * the action to see only what followed it) and matches `re`: resolves
+     * {line, match, end (the offset just past that line)}. Rejects after
+     * timeoutMs, or at once if the gateway has exited without such a line.
+     */
+    waitForStderr(re, timeoutMs = 5000, from = 0) {
+      const m = findLine(stderr, from, re);
+      if (m) return Promise.resolve(m);
+      return new Promise((resolve, reject) => {
+        const w = { re, from, resolve: null };
+        const done = () => { clearTimeout(t); stderrWaiters.delete(w); };
+        w.resolve = (v) => { done(); resolve(v); };
+        const fail = (why) => {
+          done();
+          reject(new Error(`waitForStderr ${re}: ${why}\nstderr since offset ${from}:\n${stderr.slice(from)}`));
+        };
+        const t = setTimeout(() => fail(`no such line within ${timeoutMs} ms`), timeoutMs);
+        stderrWaiters.add(w);
+        exited.then(() => setImmediate(() => { if (stderrWaiters.has(w)) fail('the gateway exited'); }));
+      });
+    },
     /** Access-log lines (parsed) for a path, optionally after index `from`. */
     accessLog(pathname) { return stdoutLines.filter((l) => l.path === pathname); },
     /** SIGTERM; resolves with the exit code (SIGKILL after graceMs). */
@@ -271,6 +303,21 @@ async function launch(config, port, opts) {
     if (!ready) return fail(`did not answer GET /readyz 200 within ${timeoutMs} ms`);
   }
   return gw;
+}
+
+/** The first complete line of text starting at or after offset `from` that matches re. */
+function findLine(text, from, re) {
+  let start = from > 0 ? text.lastIndexOf('\n', from - 1) + 1 : 0;
+  if (start < from) start = text.indexOf('\n', from) + 1 || text.length; // from is mid-line: the next line
+  while (start < text.length) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) return null; // not complete yet
+    const line = text.slice(start, nl);
+    const match = line.match(re);
+    if (match) return { line, match, end: nl + 1 };
+    start = nl + 1;
+  }
+  return null;
 }
 
 /** Run the binary to completion (check, --version …): {code, stdout, stderr}. */

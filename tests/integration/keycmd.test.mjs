@@ -237,7 +237,9 @@ test('key revoke, disable, enable: the record changes, the file stays 0600, noth
     assert.equal(r.stdout, '');
     const rec = recordOf(t, id);
     assert.ok(rec.revoked, `revoked: ${JSON.stringify(rec)}`);
-    if (typeof rec.revoked === 'string') assert.ok(Math.abs(Date.parse(rec.revoked) - Date.now()) < 5 * 60000, `revoked time: ${rec.revoked}`);
+    // a UTC time (the keys file refuses anything else), about now
+    assert.match(String(rec.revoked), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, `revoked is a UTC time: ${JSON.stringify(rec.revoked)}`);
+    assert.ok(Math.abs(Date.parse(rec.revoked) - Date.now()) < 5 * 60000, `revoked time: ${rec.revoked}`);
     assert.equal(rec.hash, hash, 'the hash is kept');
     assert.equal(t.mode(), 0o600);
     const o = recordOf(t, keyIdOf(other));

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  needGateway, runGateway, startGateway, startFake, chat, jsonOf, simpleChat, sseRecords, readSSE, get, sleep, waitFor,
+  needGateway, runGateway, startGateway, startFake, chat, jsonOf, simpleChat, sseRecords, readSSE, get, waitFor,
   freePort, within, TEST_ALIASES,
 } from './harness.mjs';
 
@@ -137,11 +137,13 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
       recs.push(r);
       if (!signalled && r.data) {
         signalled = true;
+        const from = gw.stderr.length;
         gw.proc.kill('SIGTERM');
-        // new connections are refused once the gateway is shutting down
-        await sleep(300);
+        // new connections are refused once the gateway is shutting down: it
+        // says so on stderr, then stops listening
+        await gw.waitForStderr(/finishing requests in flight/, 3000, from);
         // (a fresh connection: fetch's pool may hold an idle keep-alive one)
-        const late = await new Promise((resolve) => {
+        const probe = () => new Promise((resolve) => {
           const req = http.get({ host: '127.0.0.1', port: gw.port, path: '/healthz', agent: false, timeout: 2000 }, (r) => {
             r.resume();
             resolve(r.statusCode);
@@ -149,6 +151,10 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
           req.on('error', (e) => resolve(e.code));
           req.on('timeout', () => { req.destroy(); resolve('timeout'); });
         });
+        // the listener closes right after that line (the workers stop): a
+        // short bound for it, then the answer must not be 200
+        const late = await waitFor(async () => { const v = await probe(); return v !== 200 ? v : null; }, 1000, 20,
+          'a new connection after SIGTERM is not served').catch(() => 200);
         assert.notEqual(late, 200, 'a new connection after SIGTERM is not served');
       }
     }
@@ -185,14 +191,17 @@ test('SIGHUP reloads the configuration; an invalid one is refused and the old st
   try {
     assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-one')))).status, 200);
     assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status, 404);
+    const before = gw.stderr.length;
     writeFileSync(gw.configPath, JSON.stringify({ ...gw.config, aliases: { 'alias-two': 'qwen3' } }, null, 2));
     gw.proc.kill('SIGHUP');
-    await waitFor(async () => (await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status === 200, 5000, 100, 'alias-two after SIGHUP');
+    await gw.waitForStderr(/reload \d+ in force: configuration and keys from /, 5000, before);
+    assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status, 200, 'alias-two after SIGHUP');
     assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-one')))).status, 404, 'old alias gone');
     assert.equal(fake.chats().at(-1).body.model, 'qwen3', 'new alias target used');
+    const from = gw.stderr.length;
     writeFileSync(gw.configPath, '{ "backends": "broken" ');
     gw.proc.kill('SIGHUP');
-    await sleep(1000);
+    await gw.waitForStderr(/reload refused: /, 3000, from);
     assert.equal(gw.exitCode, null, 'still running after a bad reload');
     assert.equal((await jsonOf(await chat(gw.url, simpleChat('alias-two')))).status, 200, 'old configuration still in force');
     assert.match(gw.stderr, /(refus|keep|kept|stay|still|old|previous|in force|unchanged)/i, `the refused reload is logged:\n${gw.stderr}`);

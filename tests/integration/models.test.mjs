@@ -2,7 +2,7 @@
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  useGateway, needGateway, startGateway, startFake, get, jsonOf, chat, simpleChat, waitFor, sleep, TEST_ALIASES,
+  useGateway, needGateway, startGateway, startFake, get, jsonOf, chat, simpleChat, waitFor, TEST_ALIASES,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach });
@@ -176,8 +176,16 @@ test('two backends: a model only one backend has is routed there', needGateway, 
 // Model-aware routing and failover (issue #4); routing.test.mjs has the rest.
 test('two backends: a loaded model is preferred (no cold start)', needGateway, async () => {
   await twoBackends(async (a, b, gw) => {
+    const loadedAnywhere = async () => {
+      const r = await get(`${gw.url}/api/ps`);
+      assert.equal(r.status, 200);
+      return ((await r.json()).models ?? []).some((m) => m.name.startsWith('llama3.2'));
+    };
+    assert.equal(await loadedAnywhere(), false, 'nothing loaded yet');
     b.setLoaded(['llama3.2']);
-    await sleep(2500); // two discovery rounds
+    // discovery saw it: the gateway's /api/ps (loaded anywhere) lists it, and
+    // only B has it loaded
+    await waitFor(loadedAnywhere, 5000, 50, 'llama3.2 loaded (gateway /api/ps) after B\'s next poll');
     for (let i = 0; i < 4; i++) await (await chat(gw.url, simpleChat('llama3.2'))).arrayBuffer();
     assert.equal(b.chats().length, 4, `A got ${a.chats().length}, B (model loaded) got ${b.chats().length}`);
   });

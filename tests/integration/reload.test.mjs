@@ -23,8 +23,28 @@ async function statusWith(s, model = 'llama3.2') {
 
 /** How long the keys file's reload is given: "within ~1 s", with slack for a loaded machine. */
 const PICKUP_MS = 2000;
-/** How long a refused change is given to (wrongly) take effect before we look. */
-const SETTLE_MS = 1200;
+/** How long a SIGHUP reload is given to be logged. */
+const SIGHUP_MS = 3000;
+
+/**
+ * Every reload put in force logs "reload N in force: WHAT from PATH" (N counts
+ * up from 1); a refused one logs why and that the old state stays. These wait
+ * for such a line after stderr offset `from` (gw.stderr.length taken before
+ * the change) and return it, so that a test knows the reload happened before
+ * it looks at the effect.
+ */
+async function keysReloaded(gw, from, timeoutMs = PICKUP_MS) {
+  return gw.waitForStderr(/reload (\d+) in force: keys from /, timeoutMs, from);
+}
+async function keysRefused(gw, from, timeoutMs = PICKUP_MS) {
+  return gw.waitForStderr(/changed but has problems \(above\): the keys in force stay/, timeoutMs, from);
+}
+async function allReloaded(gw, from, timeoutMs = SIGHUP_MS) {
+  return gw.waitForStderr(/reload (\d+) in force: configuration and keys from /, timeoutMs, from);
+}
+async function allRefused(gw, from, timeoutMs = SIGHUP_MS) {
+  return gw.waitForStderr(/reload refused: /, timeoutMs, from);
+}
 
 function keyOf(name) {
   return env.gw.keys.find((k) => k.name === name);
@@ -44,11 +64,13 @@ test('a request in flight when its key is revoked completes normally', needGatew
     recs.push(r);
     if (!revokedAt && r.data) {
       revokedAt = performance.now();
+      const from = gw.stderr.length;
       const rv = await runGateway(['key', 'revoke', c.id, '-c', gw.configPath]);
       assert.equal(rv.code, 0, `key revoke: ${rv.stderr}`);
       fake.script(null);
       // the revocation takes effect for new requests while this stream runs
-      await waitFor(async () => (await statusWith(c.secret)) === 401, PICKUP_MS, 50, 'revoked key refused');
+      await keysReloaded(gw, from);
+      assert.equal(await statusWith(c.secret), 401, 'revoked key refused once the keys file was reloaded');
       pickedUp = true;
     }
   }
@@ -64,9 +86,11 @@ test('key revoke while running is picked up without a signal; other keys still w
   const a = keyOf('a');
   assert.equal(await statusWith(a.secret), 200);
   const t0 = performance.now();
+  const from = gw.stderr.length;
   const rv = await runGateway(['key', 'revoke', a.id, '-c', gw.configPath]);
   assert.equal(rv.code, 0, rv.stderr);
-  await waitFor(async () => (await statusWith(a.secret)) === 401, PICKUP_MS, 50, 'revoked key a refused without SIGHUP');
+  await keysReloaded(gw, from);
+  assert.equal(await statusWith(a.secret), 401, 'revoked key a refused without SIGHUP');
   const dt = performance.now() - t0;
   assert.ok(dt < PICKUP_MS, `picked up after ${Math.round(dt)} ms`);
   const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2'), { headers: bearer(a.secret) }));
@@ -77,9 +101,11 @@ test('key revoke while running is picked up without a signal; other keys still w
 
 test('key create while running: the new key works within ~1 s', needGateway, async () => {
   const { gw } = env;
+  const from = gw.stderr.length;
   const s = await createKey(gw.configPath, 'late');
   gw.keys.push({ name: 'late', id: s.slice(3, 15), secret: s });
-  await waitFor(async () => (await statusWith(s)) === 200, PICKUP_MS, 50, 'the new key accepted');
+  await keysReloaded(gw, from);
+  assert.equal(await statusWith(s), 200, 'the new key accepted');
   assert.equal(await statusWith(keyOf('b').secret), 200, 'key b still works');
   const m = await jsonOf(await get(`${gw.url}/v1/models`, { headers: { 'x-api-key': s } }));
   assert.equal(m.status, 200);
@@ -88,12 +114,16 @@ test('key create while running: the new key works within ~1 s', needGateway, asy
 test('key disable and enable while running are picked up', needGateway, async () => {
   const { gw } = env;
   const d = keyOf('d');
+  let from = gw.stderr.length;
   let r = await runGateway(['key', 'disable', d.id, '-c', gw.configPath]);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(async () => (await statusWith(d.secret)) === 401, PICKUP_MS, 50, 'disabled key refused');
+  await keysReloaded(gw, from);
+  assert.equal(await statusWith(d.secret), 401, 'disabled key refused');
+  from = gw.stderr.length;
   r = await runGateway(['key', 'enable', d.id, '-c', gw.configPath]);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(async () => (await statusWith(d.secret)) === 200, PICKUP_MS, 50, 'enabled key accepted again');
+  await keysReloaded(gw, from);
+  assert.equal(await statusWith(d.secret), 200, 'enabled key accepted again');
 });
 
 test('a valid keys file written by hand (atomically, 0600) is picked up', needGateway, async () => {
@@ -102,14 +132,18 @@ test('a valid keys file written by hand (atomically, 0600) is picked up', needGa
   const b = keyOf('b');
   const doc = JSON.parse(original);
   doc.keys = doc.keys.filter((k) => k.id !== b.id);
+  let from = gw.stderr.length;
   try {
     writeFileAtomic(gw.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o600);
-    await waitFor(async () => (await statusWith(b.secret)) === 401, PICKUP_MS, 50, 'key b gone after the file lost it');
+    await keysReloaded(gw, from);
+    assert.equal(await statusWith(b.secret), 401, 'key b gone after the file lost it');
     assert.equal(await statusWith(keyOf('d').secret), 200, 'key d still works');
   } finally {
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, original, 0o600);
   }
-  await waitFor(async () => (await statusWith(b.secret)) === 200, PICKUP_MS, 50, 'key b back');
+  await keysReloaded(gw, from);
+  assert.equal(await statusWith(b.secret), 200, 'key b back');
 });
 
 test('a broken keys file is refused: the old keys keep working and stderr says so', needGateway, async () => {
@@ -117,10 +151,11 @@ test('a broken keys file is refused: the old keys keep working and stderr says s
   const original = readFileSync(gw.keysPath, 'utf8');
   const b = keyOf('b');
   const errBefore = gw.stderr.length;
+  let from;
   try {
     writeFileAtomic(gw.keysPath, '{"version": 1, "keys": [ {"id": ', 0o600);
-    await waitFor(() => gw.stderr.length > errBefore, PICKUP_MS, 50, 'a message on stderr about the broken keys file');
-    await sleep(300);
+    // the refusal's last line: everything it logs is on stderr by then
+    from = (await keysRefused(gw, errBefore)).end;
     const msg = gw.stderr.slice(errBefore);
     assert.match(msg, /key/i, `the message is about the keys: ${msg}`);
     assert.match(msg, /(keep|kept|stay|still|unchanged|in force|old|previous|refus|ignor)/i, `the message says the keys stay: ${msg}`);
@@ -128,17 +163,20 @@ test('a broken keys file is refused: the old keys keep working and stderr says s
     assert.equal(await statusWith(keyOf('d').secret), 200, 'key d still works');
     assert.equal(await statusWith(keyOf('a').secret), 401, 'the revoked key a stays revoked');
     // a keys file that parses but is wrong (no keys array) is refused too
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, '{"version": 1, "keys": "none"}\n', 0o600);
-    await sleep(SETTLE_MS);
+    await keysRefused(gw, from);
     assert.equal(await statusWith(b.secret), 200, 'key b still works after an invalid (but parseable) file');
     // an empty file
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, '', 0o600);
-    await sleep(SETTLE_MS);
+    await keysRefused(gw, from);
     assert.equal(await statusWith(b.secret), 200, 'key b still works after an empty file');
   } finally {
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, original, 0o600);
   }
-  await sleep(300);
+  await keysReloaded(gw, from);
   assert.equal(await statusWith(b.secret), 200);
   assert.equal(gw.exitCode, null, 'still running');
 });
@@ -150,24 +188,33 @@ test('a keys file readable by others is refused (chmod 644, or written 0644): ol
   const doc = JSON.parse(original);
   doc.keys = doc.keys.filter((k) => k.id !== b.id);
   const errBefore = gw.stderr.length;
+  let from;
   try {
     // a new file without key b, but world-readable: refused, so b keeps working
     writeFileAtomic(gw.keysPath, `${JSON.stringify(doc, null, 2)}\n`, 0o644);
-    await sleep(SETTLE_MS);
+    await keysRefused(gw, errBefore);
     assert.equal(await statusWith(b.secret), 200, 'a 0644 keys file was loaded (key b removed by it)');
     assert.match(gw.stderr.slice(errBefore), /chmod 600/, `stderr says how to fix it: ${gw.stderr.slice(errBefore)}`);
     // back to the full file, then chmod 644 on it and SIGHUP
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, original, 0o600);
-    await sleep(SETTLE_MS);
+    await keysReloaded(gw, from);
+    // (the chmod alone may also make the watch reload the keys, which is
+    // refused the same way; the SIGHUP's own refusal is what is waited for)
+    from = gw.stderr.length;
     chmodSync(gw.keysPath, 0o644);
     gw.proc.kill('SIGHUP');
-    await sleep(SETTLE_MS);
+    const refused = await allRefused(gw, from);
+    assert.match(refused.line, /the keys file has problems/, refused.line);
+    assert.match(gw.stderr.slice(from), /chmod 600/, `stderr says how to fix it: ${gw.stderr.slice(from)}`);
     assert.equal(gw.exitCode, null, 'still running');
     assert.equal(await statusWith(b.secret), 200, 'key b still works after chmod 644');
     assert.equal(await statusWith(keyOf('d').secret), 200, 'key d still works after chmod 644');
   } finally {
+    from = gw.stderr.length;
     writeFileAtomic(gw.keysPath, original, 0o600);
   }
+  await keysReloaded(gw, from);
   assert.equal(statSync(gw.keysPath).mode & 0o777, 0o600);
 });
 
@@ -180,17 +227,17 @@ test('SIGHUP with a broken gateway.json: the old configuration stays, the refusa
   try {
     writeFileSync(gw.configPath, '{ "backends": "broken" ');
     gw.proc.kill('SIGHUP');
-    await waitFor(() => gw.stderr.length > errBefore, 3000, 50, 'a message about the refused reload');
-    await sleep(300);
+    await allRefused(gw, errBefore);
     const msg = gw.stderr.slice(errBefore);
     assert.match(msg, /(refus|keep|kept|stay|still|old|previous|in force|unchanged)/i, `the log says the reload was refused: ${msg}`);
     assert.equal(gw.exitCode, null, 'still running');
     assert.equal(await statusWith(s, 'alias-one'), 200, 'alias-one (old config) still works');
     assert.equal(await statusWith(s, 'gpt-3.5-turbo'), 200);
     // a config that parses but is invalid (unknown key) is refused too
+    const from = gw.stderr.length;
     writeFileSync(gw.configPath, JSON.stringify({ ...gw.config, aliases: { 'alias-x': 'llama3.2' }, nope: 1 }));
     gw.proc.kill('SIGHUP');
-    await sleep(SETTLE_MS);
+    await allRefused(gw, from);
     assert.equal(gw.exitCode, null);
     assert.equal(await statusWith(s, 'alias-one'), 200, 'alias-one still works');
     assert.equal(await statusWith(s, 'alias-x'), 404, 'the invalid config\'s alias is not in force');
@@ -203,9 +250,11 @@ test('SIGHUP with a valid new gateway.json that adds an alias: it works afterwar
   const { gw, fake } = env;
   const s = keyOf('b').secret;
   assert.equal(await statusWith(s, 'alias-two'), 404);
+  const from = gw.stderr.length;
   writeFileSync(gw.configPath, `${JSON.stringify({ ...gw.config, aliases: { ...gw.config.aliases, 'alias-two': 'qwen3' } }, null, 2)}\n`);
   gw.proc.kill('SIGHUP');
-  await waitFor(async () => (await statusWith(s, 'alias-two')) === 200, 3000, 100, 'alias-two after SIGHUP');
+  await allReloaded(gw, from);
+  assert.equal(await statusWith(s, 'alias-two'), 200, 'alias-two after SIGHUP');
   assert.equal(fake.chats().at(-1).body.model, 'qwen3', 'the new alias target is used');
   assert.equal(await statusWith(s, 'alias-one'), 200, 'alias-one still there');
   // auth still on, revocations still in force
@@ -217,8 +266,19 @@ test('SIGHUP with a valid new gateway.json that adds an alias: it works afterwar
 
 test('SIGHUP reloads the keys too (nothing changed: everything keeps working)', needGateway, async () => {
   const { gw } = env;
-  for (let i = 0; i < 3; i++) gw.proc.kill('SIGHUP');
-  await sleep(800);
+  // three SIGHUPs, three reloads: each one logged with the next number, and
+  // each one reads the keys file again (its summary line is logged before)
+  let last = null;
+  for (let i = 0; i < 3; i++) {
+    const from = gw.stderr.length;
+    gw.proc.kill('SIGHUP');
+    const r = await allReloaded(gw, from);
+    const n = Number(r.match[1]);
+    if (last !== null) assert.equal(n, last + 1, `reload numbers count up: ${r.line}`);
+    last = n;
+    const since = gw.stderr.slice(from, r.end);
+    assert.match(since, /keys\.json: \d+ keys, \d+ usable/, `SIGHUP ${i + 1} read the keys file: ${since}`);
+  }
   assert.equal(gw.exitCode, null);
   assert.equal(await statusWith(keyOf('b').secret), 200);
   assert.equal(await statusWith(keyOf('a').secret), 401);
@@ -238,7 +298,9 @@ test('SIGHUP that raises a backend max_inflight lets the queued requests in at o
     await sleep(300);
     assert.equal(fake.chats().length, 1, 'max_inflight 1: the other two wait in the queue');
     writeFileSync(gw.configPath, `${JSON.stringify({ ...gw.config, backends: [{ ...solo, max_inflight: 3 }] }, null, 2)}\n`);
+    const from = gw.stderr.length;
     gw.proc.kill('SIGHUP');
+    await allReloaded(gw, from);
     await waitFor(() => fake.chats().length === 3, 1500, 20, 'the queued requests sent once the limit is 3');
     assert.ok(performance.now() - t0 < 2400, 'they went in before the first request ended');
     for (const r of await Promise.all(answers)) assert.equal(r.status, 200, r.text);

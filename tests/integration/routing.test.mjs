@@ -41,11 +41,13 @@ async function withBackends(specs, config, fn) {
       backends: specs.map((s) => ({ name: s.name, url: f[s.name].url, ...(s.backend ?? {}) })),
       config,
     });
+    // The gateway polls every backend once and stores the answers before it
+    // listens (reload_start), so its answering /healthz (startGateway) is the
+    // signal that these polls are in force.
     for (const s of specs) {
       await waitFor(() => ['/api/tags', '/api/ps'].every((p) => f[s.name].requests.some((r) => r.path === p && r.status === 200)),
         5000, 20, `backend ${s.name} polled (/api/tags and /api/ps)`);
     }
-    await sleep(100); // the poll answers are parsed and stored
     for (const s of specs) f[s.name].reset();
     await fn({ gw, f, urls });
   } finally {
@@ -93,6 +95,21 @@ async function twoPolls(fake) {
   const ps = () => fake.requests.filter((r) => r.path === '/api/ps' && r.status === 200).length;
   const n = ps();
   await waitFor(() => ps() >= n + 2, 5000, 20, 'two more /api/ps polls');
+}
+
+/**
+ * Wait for `rounds` more /api/ps polls of a fake, then until what the last
+ * one answered is in force: discovery polls the backends one after the other
+ * (/api/tags, /api/ps, store) in one thread, so the next request it makes
+ * (the next backend's, or the next round's) comes after the store.
+ */
+async function pollsStored(fake, rounds = 2, others = []) {
+  const ps = () => fake.requests.filter((r) => r.path === '/api/ps' && r.status === 200);
+  const n = ps().length;
+  await waitFor(() => ps().length >= n + rounds, 2000 + rounds * 2000, 20, `${rounds} more /api/ps polls`);
+  const at = ps()[n + rounds - 1].receivedAt;
+  await waitFor(() => [fake, ...others].some((x) => x.requests.some((r) => r.receivedAt > at && r.path !== '/api/ps')),
+    4000, 20, 'discovery made its next request (the /api/ps answer is stored)');
 }
 
 /** The /api/chat requests a fake received for the request whose prompt is id. */
@@ -222,15 +239,13 @@ test('a loaded model is preferred (/api/ps) over an idle backend that would cold
     { name: 'B', models: LLAMA },
   ], {}, async ({ gw, f }) => {
     f.B.setLoaded(['llama3.2']);
-    await twoPolls(f.B);
-    await sleep(100);
+    await pollsStored(f.B, 2, [f.A]);
     for (let i = 0; i < 4; i++) assertOk(await ask(gw, 'llama3.2', { stream: i % 2 === 1 }));
     assert.equal(f.A.chats().length, 0, 'A (index 0, model not loaded) got nothing');
     assert.equal(f.B.chats().length, 4, 'B (model loaded) got every request');
     // loaded on both: lower index wins ties (sequential requests: equal in flight)
     f.A.setLoaded(['llama3.2:latest']);
-    await twoPolls(f.A);
-    await sleep(100);
+    await pollsStored(f.A, 2, [f.B]);
     const r = await ask(gw, 'llama3.2');
     assertOk(r);
     assert.equal((await logOf(gw, r.id)).backend, 'A', 'ties go to the lower index');
@@ -268,8 +283,8 @@ test('a cold load happens once: while one backend loads the model, more requests
     f.A.script(() => (++n === 1 ? { tokens: ['loaded'], firstDelayMs: 1500 } : { tokens: ['warm'] }));
     f.B.script({ tokens: ['from B'] });
     const first = ask(gw, 'llama3.2', { stream: true });
+    // A has the request: the gateway counts the model as loading there
     await f.A.waitForRequest((r) => r.path === '/api/chat');
-    await sleep(150);
     const more = await Promise.all([ask(gw, 'llama3.2'), ask(gw, 'llama3.2', { stream: true })]);
     for (const r of [await first, ...more]) assertOk(r);
     assert.equal(f.B.chats().length, 0, `B was not made to load the model too (B got ${f.B.chats().length})`);
@@ -290,16 +305,17 @@ test('a cold load under way on a full backend: more requests queue there, not lo
     let n = 0;
     f.A.script(() => (++n === 1 ? { tokens: ['loaded'], firstDelayMs: 1500 } : { tokens: ['warm'] }));
     const p1 = ask(gw, 'llama3.2', { stream: true });
-    await f.A.waitForRequest((r) => r.path === '/api/chat');
-    await sleep(100);
+    // A has the first request: the model is loading there, A is full
+    const c1 = await f.A.waitForRequest((r) => r.path === '/api/chat');
     const p2 = ask(gw, 'llama3.2');
-    await sleep(400);
-    assert.equal(f.B.chats().length, 0, 'B was not made to load the model');
-    assert.equal(f.A.chats().length, 1, 'the second request waits for A');
     const [r1, r2] = await Promise.all([p1, p2]);
     assertOk(r1);
     assertOk(r2);
+    // both are over (their answers came): check what happened meanwhile
+    await logOf(gw, r2.id);
+    assert.equal(f.B.chats().length, 0, 'B was not made to load the model');
     assert.equal(chatsFor(f.A, r2.id).length, 1, 'served by A once its slot was free');
+    assert.ok(chatsFor(f.A, r2.id)[0].receivedAt >= endOf(c1), 'the second request waits for A (sent after the first ended)');
     const l2 = await logOf(gw, r2.id);
     assert.equal(l2.backend, 'A');
     assert.ok(l2.queue_ms >= 500, `queued on A (queue_ms ${l2.queue_ms})`);
@@ -319,7 +335,7 @@ test('a backend that just answered for a model counts as having it loaded, for ~
     assertOk(r);
     assert.equal((await logOf(gw, r.id)).backend, 'B', 'B answered a moment ago: loaded there, preferred over A (index 0)');
     // five rounds later, /api/ps still empty: nothing counts as loaded, the tie goes to A
-    await sleep(5000);
+    await pollsStored(f.B, 5, [f.A]);
     const later = await ask(gw, 'llama3.2');
     assertOk(later);
     assert.equal((await logOf(gw, later.id)).backend, 'A', 'the last answer is too old to count as loaded');
@@ -443,7 +459,8 @@ test('a dead backend is taken out (readyz stays 200) and comes back when it answ
     assert.equal(l1.backend, 'B', JSON.stringify(l1));
     assert.ok([1, 2].includes(l1.attempts), JSON.stringify(l1));
     // after a discovery round A is down: no more attempts on it
-    await sleep(1600);
+    // (discovery logs it once that is stored)
+    await gw.waitForStderr(/backend A \(.*\) is down/, 4000);
     assert.equal((await get(`${gw.url}/readyz`)).status, 200, 'readyz 200 while B is up');
     for (let i = 0; i < 4; i++) {
       const r = await ask(gw, 'llama3.2', { stream: i % 2 === 0 });
@@ -453,16 +470,15 @@ test('a dead backend is taken out (readyz stays 200) and comes back when it answ
       assert.equal(l.attempts, 1, `A is down: not tried (${JSON.stringify(l)})`);
     }
     // A comes back on the same port
+    const upFrom = gw.stderr.length;
     f.A = await startFake({ port, models: LLAMA, loaded: LLAMA });
     await f.A.waitForRequest((r) => r.path === '/api/tags' && r.status === 200, 4000);
-    const end = performance.now() + 5000;
-    let back = null;
-    while (!back && performance.now() < end) {
-      const r = await ask(gw, 'llama3.2');
-      assertOk(r);
-      if ((await logOf(gw, r.id)).backend === 'A') back = r;
-      else await sleep(200);
-    }
+    // discovery says A is up again (logged once its poll is stored): A
+    // (index 0, model loaded) serves the very next request
+    await gw.waitForStderr(/backend A \(.*\) is up/, 5000, upFrom);
+    const r = await ask(gw, 'llama3.2');
+    assertOk(r);
+    const back = (await logOf(gw, r.id)).backend === 'A' ? r : null;
     assert.ok(back, 'A serves again within 5 s of answering its polls');
     assert.equal(chatsFor(f.A, back.id).length, 1);
     const paths = new Set(f.A.requests.map((r) => r.path));
@@ -476,7 +492,12 @@ test('health checks never generate, on any backend (only /api/version, /api/tags
     { name: 'B', models: ['qwen3:latest'] },
     { name: 'C', models: [] },
   ], {}, async ({ f }) => {
-    await sleep(2300);
+    // two discovery rounds on every backend (bounded as the 2.3 s this once slept)
+    const t0 = performance.now();
+    for (const x of Object.values(f)) {
+      await waitFor(() => x.requests.filter((r) => r.path === '/api/tags').length >= 2 && x.requests.some((r) => r.path === '/api/ps'),
+        Math.max(0, 2300 - (performance.now() - t0)) + 50, 20, 'two discovery rounds');
+    }
     for (const [n, x] of Object.entries(f)) {
       const seen = new Set(x.requests.map((r) => `${r.method} ${r.path}`));
       for (const p of seen) {
@@ -791,7 +812,8 @@ test('a queued client that leaves frees its place; the next waiter goes first; t
     await sleep(200);
     leaver.abort();
     assert.ok((await r2).aborted, 'the leaver was aborted');
-    await sleep(300);
+    // the gateway saw it leave: its access-log line is written when it ends
+    await logOf(gw, id2);
     const r4 = ask(gw, 'llama3.2', { id: tag('third') }); // would be 503 if the leaver still held its place
     const rs = await Promise.all([r1, r3, r4]);
     for (const r of rs) assertOk(r);
