@@ -135,9 +135,12 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
         if (si.ssi_signo != SIGHUP)
             return (int)si.ssi_signo;
         log_info("SIGHUP: reloading %s", config_path);
-        if (reload_all(config_path) == 0)
+        /* A refused reload read no keys (or dropped them): a change to the
+         * keys file still waiting stays due, or a revocation would be lost. */
+        if (reload_all(config_path) == 0) {
             apply_reload(guard);
-        reload_at = -1; /* the keys were just read */
+            reload_at = -1; /* the keys were just read */
+        }
     }
 }
 

@@ -7,7 +7,7 @@ import { chmodSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   useGateway, needGateway, runGateway, createKey, bearer, chat, get, jsonOf, readSSE, sseRecords, simpleChat, sleep,
-  waitFor, writeFileAtomic, TEST_ALIASES, startGateway, startFake,
+  waitFor, writeFileAtomic, TEST_ALIASES, startGateway, startFake, keyIdOf,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach }, {
@@ -310,5 +310,28 @@ test('SIGHUP that raises a backend max_inflight lets the queued requests in at o
   } finally {
     assert.equal(await gw.stop(), 0);
     await fake.close();
+  }
+});
+
+test('a keys-file change pending when a refused SIGHUP arrives still takes effect (a revocation is not lost)', needGateway, async () => {
+  const { gw } = env;
+  const made = gw.stderr.length;
+  const secret = await createKey(gw.configPath, 'pending-revoke');
+  await keysReloaded(gw, made);
+  const k = { secret, id: keyIdOf(secret) };
+  const original = readFileSync(gw.configPath, 'utf8');
+  assert.equal(await statusWith(k.secret), 200);
+  const from = gw.stderr.length;
+  try {
+    // the revocation and a broken gateway.json land within the keys file's settle time
+    const rv = await runGateway(['key', 'revoke', k.id, '-c', gw.configPath]);
+    assert.equal(rv.code, 0, rv.stderr);
+    writeFileSync(gw.configPath, '{ "backends": "broken" ');
+    gw.proc.kill('SIGHUP');
+    await allRefused(gw, from);
+    await keysReloaded(gw, from);
+    assert.equal(await statusWith(k.secret), 401, 'the revoked key is refused');
+  } finally {
+    writeFileSync(gw.configPath, original);
   }
 });
