@@ -508,8 +508,11 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
 static int on_line(void *ud, const char *line, size_t len)
 {
     struct request *r = ud;
+    /* Lines, not bytes, are what the stream's clocks count: a backend that
+     * dribbles a byte at a time must not keep a stream alive forever. */
+    r->t_last_up = now_ms();
     if (!r->t_first)
-        first_answer(r, now_ms());
+        first_answer(r, r->t_last_up);
     r->up_lines++;
     struct apierr e = {0};
     int rc = r->route->dialect->line(r->dst, line, len, &r->out, &e);
@@ -531,7 +534,6 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (!r->up_status)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
-    r->t_last_up = now_ms();
     if (r->up_status < 200 || r->up_status > 299) {
         buf_append(&r->uperr, p, n); /* beyond 64 KiB the start is enough */
         return n;
@@ -540,7 +542,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return r->err.status ? CURL_WRITEFUNC_ERROR : n;
     if (!r->stream) {
         if (!r->t_first)
-            first_answer(r, r->t_last_up);
+            first_answer(r, now_ms());
         if (buf_append(&r->out, p, n) < 0) {
             struct apierr e;
             apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
@@ -779,13 +781,19 @@ void engine_tick(struct worker_entry *ent, int64_t now)
                      l->idle_stream_timeout_s);
         return;
     }
-    if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
-        time_out(r, "did not start answering within", "first_token_timeout_s",
-                 l->first_token_timeout_s);
+    /* A non-streamed answer must be complete within the limit (the client
+     * waits for all of it): its first byte proves nothing, since a backend
+     * can dribble the rest. */
+    if ((!r->t_first || !r->stream) &&
+        now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
+        time_out(r,
+                 r->stream ? "did not start answering within" : "did not finish answering within",
+                 "first_token_timeout_s", l->first_token_timeout_s);
         return;
     }
-    /* Upstream silence counts only while we are reading (P6). */
-    if (r->t_first && !r->paused &&
+    /* Upstream silence (no complete line) counts only while we are reading
+     * (P6): unpausing restarts it. */
+    if (r->stream && r->t_first && !r->paused &&
         now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
         time_out(r, "sent nothing for", "idle_stream_timeout_s", l->idle_stream_timeout_s);
         return;
@@ -817,6 +825,7 @@ void engine_run_task(struct worker_task *t)
         r->want_unpause = false;
         if (r->paused && r->easy) {
             r->paused = false;
+            r->t_last_up = now_ms();
             curl_easy_pause(r->easy, r->upload_paused ? CURLPAUSE_SEND : CURLPAUSE_CONT);
         }
     }
