@@ -490,10 +490,8 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
     if (r->client_gone)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (r->out.len) {
-        size_t n = r->out.len < max ? r->out.len : max;
-        memcpy(dst, r->out.p, n);
-        buf_consume(&r->out, n);
-        if (r->paused && r->out.len < OUT_LOW) {
+        size_t n = buf_read(&r->out, &r->out_rd, dst, max);
+        if (r->paused && buf_unread(&r->out, &r->out_rd) < OUT_LOW) {
             r->want_unpause = true;
             worker_defer(r->w, &r->task);
         }
@@ -556,7 +554,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     }
     /* Check room before touching the bytes: after a pause curl hands us the
      * very same bytes again (P7). */
-    if (r->out.len >= OUT_HIGH) {
+    if (buf_unread(&r->out, &r->out_rd) >= OUT_HIGH) {
         r->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }

@@ -81,10 +81,11 @@ struct request {
     struct ndjson nd;
     long up_status;   /* backend's HTTP status, 0 until known */
     struct buf uperr; /* a non-200 answer's body */
-    struct buf out;   /* bytes waiting for the client */
-    bool stream;      /* the client asked for a streamed answer */
-    bool suspended;   /* MHD connection suspended by us (P1) */
-    bool paused;      /* curl transfer paused by us (P7) */
+    struct buf out;   /* bytes for the client: out_rd.off of them sent already */
+    struct buf_reader out_rd;
+    bool stream;    /* the client asked for a streamed answer */
+    bool suspended; /* MHD connection suspended by us (P1) */
+    bool paused;    /* curl transfer paused by us (P7) */
     bool want_resume, want_unpause, want_upload;
     bool ended;                 /* out holds the last bytes of the response */
     bool client_gone;           /* the client hung up */
