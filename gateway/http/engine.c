@@ -54,10 +54,16 @@ static const char *backend_name(const struct request *r)
 #define BUSY_RETRY_AFTER_S 2
 
 /* Leave the queue, and give back the backend slot r holds. */
+static void leave_queue(struct request *r)
+{
+    backends_leave(r->snap->backends, &r->waiter);
+    r->queued = false;
+}
+
 static void release_route(struct request *r)
 {
     struct backends *b = r->snap->backends;
-    backends_leave(b, &r->waiter);
+    leave_queue(r);
     if (r->holds_slot) {
         backends_done(b, r->backend, r->upstream_model, r->cold, r->t_first != 0, now_ms());
         r->holds_slot = false;
@@ -313,8 +319,9 @@ static int route(struct request *r, struct apierr *e)
         return send_to(r, idx, ask.names[k], e);
     case CHOICE_QUEUE:
         r->backend = idx;
+        r->queued = true;
         if (use_name(r, ask.names[k], e) < 0) {
-            backends_leave(r->snap->backends, &r->waiter);
+            leave_queue(r);
             return -1;
         }
         r->t_queued = now;
@@ -701,7 +708,7 @@ static void tick_queued(struct request *r, int64_t now)
     if (r->suspended)
         watch_hangup(r);
     if (now - r->t_queued >= (int64_t)l->queue_timeout_s * 1000) {
-        backends_leave(r->snap->backends, &r->waiter);
+        leave_queue(r);
         r->queue_ms = (long)(now - r->t_queued);
         apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
                    "Every backend that serves '%s' stayed busy for %u s "
@@ -712,7 +719,7 @@ static void tick_queued(struct request *r, int64_t now)
         return;
     }
     if (!backends_is_up(r->snap->backends, r->backend)) {
-        backends_leave(r->snap->backends, &r->waiter);
+        leave_queue(r);
         if (route(r, &e) < 0)
             fail(r, &e);
     }
@@ -720,7 +727,8 @@ static void tick_queued(struct request *r, int64_t now)
 
 void engine_granted(struct request *r)
 {
-    r->waiter.state = WAITER_IDLE;
+    backends_taken(r->snap->backends, &r->waiter);
+    r->queued = false;
     r->holds_slot = true; /* the slot came with the grant */
     int64_t now = now_ms();
     r->queue_ms += (long)(now - r->t_queued);
@@ -754,7 +762,7 @@ void engine_tick(struct worker_entry *ent, int64_t now)
     struct request *r = request_of(ent, live);
     if (!r->route->dialect || r->phase == PHASE_BODY || r->ended)
         return;
-    if (r->waiter.state == WAITER_QUEUED) {
+    if (r->queued) {
         tick_queued(r, now);
         return;
     }
@@ -843,7 +851,7 @@ void engine_run_task(struct worker_task *t)
 void engine_shutdown(struct worker_entry *ent)
 {
     struct request *r = request_of(ent, live);
-    if (r->easy || r->waiter.state != WAITER_IDLE) {
+    if (r->easy || r->queued) {
         abort_upstream(r);
         struct apierr e;
         apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
@@ -857,8 +865,8 @@ void engine_shutdown(struct worker_entry *ent)
 void engine_completed(struct request *r, enum MHD_RequestTerminationCode toe)
 {
     worker_unwatch(r->w, &r->hangup);
-    if (r->easy || r->waiter.state != WAITER_IDLE) {
-        if (r->waiter.state == WAITER_QUEUED)
+    if (r->easy || r->queued) {
+        if (r->queued)
             r->queue_ms += (long)(now_ms() - r->t_queued);
         abort_upstream(r);
         if (!r->err.status)

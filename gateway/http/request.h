@@ -62,14 +62,18 @@ struct request {
     int backend;                   /* index in cfg->backends, or -1 */
     /* routing (backends.h): the slot on backend, the queue, failover */
     struct route_waiter waiter; /* in a backend's queue, or granted a slot */
-    bool holds_slot;            /* backend's slot is ours until backends_done */
-    bool cold;                  /* this request started a cold load on backend */
-    int tried[3];               /* the backends tried, in order */
-    unsigned attempts;          /* how many of tried[] */
-    int64_t t_queued, t_sent;   /* monotonic ms: entered the queue; sent to backend */
-    long queue_ms;              /* time spent waiting for a slot */
-    CURL *easy;                 /* owned; NULL once finished or aborted */
-    struct buf upbody;          /* the native request body (curl reads it while sending) */
+    /* waiter is queued, or granted and not yet taken from the inbox: this
+     * thread's own view, so that no tick reads waiter.state, which the
+     * thread granting the slot writes (backends.h) */
+    bool queued;
+    bool holds_slot;          /* backend's slot is ours until backends_done */
+    bool cold;                /* this request started a cold load on backend */
+    int tried[3];             /* the backends tried, in order */
+    unsigned attempts;        /* how many of tried[] */
+    int64_t t_queued, t_sent; /* monotonic ms: entered the queue; sent to backend */
+    long queue_ms;            /* time spent waiting for a slot */
+    CURL *easy;               /* owned; NULL once finished or aborted */
+    struct buf upbody;        /* the native request body (curl reads it while sending) */
     /* a streamed upload (ROUTE_UPLOAD): the client's body passes through a
      * bounded window on its way to the backend, never whole in memory */
     struct buf window;   /* received from the client, not yet read by curl */
