@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -157,6 +158,37 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
     assert.equal(sse.content, tokens.join(''));
     const code = await within(gw.exited, 15000);
     assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+  } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('limits.shutdown_grace_s: a stream still running when it ends is cut, the upstream closed, exit 0', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({
+    backends: [fake.url],
+    config: { aliases: TEST_ALIASES, limits: { shutdown_grace_s: 1, idle_stream_timeout_s: 60 } },
+  });
+  try {
+    // 100 lines 100 ms apart: 10 s, far beyond the 1 s grace period
+    fake.script({ tokens: Array.from({ length: 100 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const res = await chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }));
+    assert.equal(res.status, 200);
+    const reading = readSSE(res, { timeoutMs: 15000 }).catch((e) => ({ failed: e }));
+    await fake.waitForRequest((r) => r.path === '/api/chat' && r.linesWritten > 0);
+    const t0 = performance.now();
+    gw.proc.kill('SIGTERM');
+    const code = await within(gw.exited, 8000);
+    const ms = performance.now() - t0;
+    assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+    assert.ok(ms >= 900 && ms < 1000 + 250 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (grace 1 s)`);
+    assert.match(gw.stderr, /up to 1 s/);
+    const sse = await reading;
+    assert.ok(sse.failed || sse.done === false, 'the stream did not end as if complete');
+    const rec = fake.chats()[0];
+    await waitFor(() => rec.closedAt !== null, 2000, 10, 'the upstream request closed');
+    assert.ok(rec.linesWritten < 100, `the backend was stopped after ${rec.linesWritten} lines`);
   } finally {
     await gw.kill();
     await fake.close();
