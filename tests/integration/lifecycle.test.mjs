@@ -164,7 +164,7 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
   }
 });
 
-test('limits.shutdown_grace_s: a stream still running when it ends is cut, the upstream closed, exit 0', needGateway, async () => {
+test('limits.shutdown_grace_s: a stream still running when it ends is stopped, the upstream closed, exit 0', needGateway, async () => {
   const fake = await startFake();
   const gw = await startGateway({
     backends: [fake.url],
@@ -185,10 +185,48 @@ test('limits.shutdown_grace_s: a stream still running when it ends is cut, the u
     assert.ok(ms >= 900 && ms < 1000 + 250 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (grace 1 s)`);
     assert.match(gw.stderr, /up to 1 s/);
     const sse = await reading;
-    assert.ok(sse.failed || sse.done === false, 'the stream did not end as if complete');
+    assert.ok(!sse.failed && sse.done === false && sse.errors.length === 1, 'the stream ended with an error frame, not as if complete');
     const rec = fake.chats()[0];
     await waitFor(() => rec.closedAt !== null, 2000, 10, 'the upstream request closed');
     assert.ok(rec.linesWritten < 100, `the backend was stopped after ${rec.linesWritten} lines`);
+  } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('end of the grace period: 20 streams in flight each get the error frame and a clean end', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({
+    backends: [fake.url],
+    config: { aliases: TEST_ALIASES, limits: { shutdown_grace_s: 1, idle_stream_timeout_s: 60 } },
+  });
+  try {
+    fake.script({ tokens: Array.from({ length: 100 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const N = 20;
+    const streams = [];
+    for (let i = 0; i < N; i++) {
+      streams.push(chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }))
+        .then((res) => readSSE(res, { timeoutMs: 15000 }))
+        .catch((e) => ({ failed: String(e) })));
+    }
+    await waitFor(() => fake.chats().length === N && fake.chats().every((r) => r.linesWritten > 0),
+      5000, 10, `${N} streams under way`);
+    gw.proc.kill('SIGTERM');
+    const got = await Promise.all(streams);
+    const code = await within(gw.exited, 8000);
+    assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+    let framed = 0;
+    for (const [i, sse] of got.entries()) {
+      assert.ok(!sse.failed, `stream ${i} was cut (${sse.failed})`);
+      assert.equal(sse.done, false, `stream ${i}: no [DONE]`);
+      assert.equal(sse.partial, false, `stream ${i}: the last record is whole`);
+      assert.equal(sse.errors.length, 1, `stream ${i}: one error frame`);
+      assert.equal(sse.errors[0].error.code, 'backend_unavailable');
+      assert.match(sse.content, /^ t0/);
+      framed++;
+    }
+    assert.equal(framed, N);
   } finally {
     await gw.kill();
     await fake.close();
