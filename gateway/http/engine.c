@@ -380,6 +380,16 @@ enum MHD_Result engine_start(struct request *r)
     const struct dialect *d = r->route->dialect;
     struct apierr e = {0};
     r->dst_live = true; /* released at the end, whatever happens from here */
+    /* Draining (EVENTLOOP.md P8): nothing new is sent upstream or suspended,
+     * so the drain only waits for what was already running. The listeners
+     * are closed; this is a request on a kept-alive connection, and the
+     * answer closes it. */
+    if (r->w->draining) {
+        apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "The gateway is shutting down; retry the request");
+        e.retry_after_s = BUSY_RETRY_AFTER_S;
+        return reply_error(r, &e);
+    }
     if (translate(r, &e) < 0)
         return reply_error(r, &e);
     if (d->id_prefix)

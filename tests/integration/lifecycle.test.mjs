@@ -233,6 +233,57 @@ test('end of the grace period: 20 streams in flight each get the error frame and
   }
 });
 
+test('draining: a request on a kept-alive connection gets 503 with Connection: close; new connections are refused', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES } });
+  const sock = net.connect(gw.port, '127.0.0.1');
+  try {
+    await new Promise((r) => sock.once('connect', r));
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    const body = JSON.stringify(simpleChat('gpt-3.5-turbo'));
+    const send = () => sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // one answered request: the connection stays open (keep-alive)
+    send();
+    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the first answer');
+    assert.match(data, /^HTTP\/1\.1 200/);
+    // a long stream keeps the gateway draining
+    fake.script({ tokens: Array.from({ length: 50 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const res = await chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }));
+    const reading = readSSE(res, { timeoutMs: 15000 }).catch((e) => ({ failed: String(e) }));
+    await fake.waitForRequest((r) => r.linesWritten > 0 && r.body?.stream === true);
+    const before = fake.chats().length;
+    gw.proc.kill('SIGTERM');
+    // Every worker closes its listener when it begins draining: once a new
+    // connection is refused, all of them are draining.
+    const connectResult = () => new Promise((resolve) => {
+      const c = net.connect(gw.port, '127.0.0.1');
+      c.on('connect', () => { c.destroy(); resolve('connected'); });
+      c.on('error', (e) => resolve(e.code));
+    });
+    const t0 = performance.now();
+    while ((await connectResult()) !== 'ECONNREFUSED') {
+      assert.ok(performance.now() - t0 < 5000, 'the listeners closed after SIGTERM');
+    }
+    data = '';
+    send();
+    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the answer during the drain');
+    assert.match(data, /^HTTP\/1\.1 503/);
+    assert.match(data, /\r\nConnection: close\r\n/i);
+    assert.match(data, /"code":"backend_unavailable"/);
+    assert.equal(fake.chats().length, before, 'nothing new went upstream');
+    await waitFor(() => sock.readyState === 'closed' || sock.destroyed || sock.readableEnded, 3000, 10, 'the connection closed');
+    const sse = await reading;
+    assert.ok(!sse.failed, `the stream in flight was cut: ${sse.failed}`);
+    assert.equal(sse.done, true, 'the stream in flight finished');
+    assert.equal(await within(gw.exited, 15000), 0);
+  } finally {
+    sock.destroy();
+    await gw.kill();
+    await fake.close();
+  }
+});
+
 test('SIGTERM and SIGINT when idle: exit 0 promptly', needGateway, async () => {
   const fake = await startFake();
   try {
