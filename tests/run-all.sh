@@ -2,7 +2,11 @@
 # The whole test suite, as the README and CI run it:
 #   1. a Release build (gcc, -Werror; the one the README runs) and every ctest test (unit, integration, npm);
 #   2. the libFuzzer targets built with clang, replaying their corpus (fuzz-smoke);
-#   3. an ASan+UBSan build and every ctest test again (its summary ends the output).
+#   3. an ASan+UBSan build and every ctest test again;
+#   4. a ThreadSanitizer build (gcc; TSan and ASan cannot share a build) running
+#      the unit tests (the backends' thread test among them) and the integration
+#      tests, whose daemon runs its worker and discovery threads under TSan
+#      (its summary ends the output; tests/tsan.supp lists what is suppressed).
 # Installs missing Debian packages (deploy/install-deps.sh --test) and runs
 # `npm ci` in tests/ when node_modules is missing or stale. Set JOBS to change build parallelism.
 set -euo pipefail
@@ -32,3 +36,9 @@ echo "== build: gcc, AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGATEWAY_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j "$JOBS"
 ctest --test-dir build-asan --output-on-failure -j 2
+
+echo "== build: gcc, ThreadSanitizer (unit and integration tests)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DGATEWAY_SANITIZE=thread \
+  -DGATEWAY_NPM_TESTS=OFF >/dev/null
+cmake --build build-tsan -j "$JOBS"
+ctest --test-dir build-tsan --output-on-failure -j 2 -L 'unit|integration'

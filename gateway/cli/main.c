@@ -33,8 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GRACE_S 30
-
 /* An MHD-internal abort is logged in our format before the process dies
  * (EVENTLOOP.md P15). */
 static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
@@ -47,23 +45,21 @@ static void mhd_panic(void *cls, const char *file, unsigned int line, const char
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ollama-gateway [serve] [-c FILE]   run in the foreground\n"
-            "       ollama-gateway check -c FILE       validate the configuration and keys\n"
-            "       ollama-gateway key create NAME [--models GLOB,...] [--rpm N] [--tpm N]\n"
-            "                          [--max-inflight N] [--expires YYYY-MM-DD] [--admin]\n"
-            "                          [-c FILE]      add a key; prints its secret once\n"
-            "       ollama-gateway key list [--json] [-c FILE]\n"
-            "       ollama-gateway key revoke|disable|enable ID [-c FILE]\n"
-            "       ollama-gateway key init [NAME] [-c FILE]   a first key, unless one exists\n"
-            "       ollama-gateway --version | --help\n"
-            "\n"
-            "FILE defaults to " CFG_DEFAULT_PATH ".\n"
-            "The access log (JSON lines) goes to stdout, diagnostics to stderr.\n"
-            "Signals: SIGHUP reloads the configuration and keys (a change to the keys\n"
-            "file is picked up by itself); SIGTERM/SIGINT drain streams in flight (up\n"
-            "to %d s), then exit 0.\n",
-            GRACE_S);
+    fprintf(f, "usage: ollama-gateway [serve] [-c FILE]   run in the foreground\n"
+               "       ollama-gateway check -c FILE       validate the configuration and keys\n"
+               "       ollama-gateway key create NAME [--models GLOB,...] [--rpm N] [--tpm N]\n"
+               "                          [--max-inflight N] [--expires YYYY-MM-DD] [--admin]\n"
+               "                          [-c FILE]      add a key; prints its secret once\n"
+               "       ollama-gateway key list [--json] [-c FILE]\n"
+               "       ollama-gateway key revoke|disable|enable ID [-c FILE]\n"
+               "       ollama-gateway key init [NAME] [-c FILE]   a first key, unless one exists\n"
+               "       ollama-gateway --version | --help\n"
+               "\n"
+               "FILE defaults to " CFG_DEFAULT_PATH ".\n"
+               "The access log (JSON lines) goes to stdout, diagnostics to stderr.\n"
+               "Signals: SIGHUP reloads the configuration and keys (a change to the keys\n"
+               "file is picked up by itself); SIGTERM/SIGINT drain streams in flight (up\n"
+               "to limits.shutdown_grace_s), then exit 0.\n");
 }
 
 /* systemd Type=notify readiness without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -176,7 +172,7 @@ static int cmd_serve(const char *path)
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     struct http_shared http = {.started_ms = rt.tv_sec * 1000LL};
-    struct gateway gw = {.cfg = cfg, .hooks = &handler_hooks, .app = &http, .grace_s = GRACE_S};
+    struct gateway gw = {.cfg = cfg, .hooks = &handler_hooks, .app = &http};
     atomic_init(&gw.stopping, false);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gw.nworkers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
@@ -212,9 +208,14 @@ static int cmd_serve(const char *path)
     notify_systemd("READY=1");
 
     int sig = wait_signal(sfd, path, http.authguard);
+    /* The grace period of the configuration in force now (a reload may have
+     * changed it); published to the workers by the atomic store below. */
+    struct snapshot *now = snapshot_acquire();
+    gw.grace_s = (now ? now->cfg : cfg)->limits.shutdown_grace_s;
+    snapshot_unref(now);
     if (sig > 0)
-        log_info("%s: finishing requests in flight (up to %d s), then exiting", strsignal(sig),
-                 GRACE_S);
+        log_info("%s: finishing requests in flight (up to %u s), then exiting", strsignal(sig),
+                 gw.grace_s);
     notify_systemd("STOPPING=1");
     atomic_store(&gw.stopping, true);
     for (unsigned i = 0; i < gw.nworkers; i++)

@@ -804,6 +804,7 @@ static const struct walk_key limits_keys[] = {
     {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30)},
     {LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5)},
     {LIMIT("auth_failures_per_minute", auth_failures_per_minute, 0, 1000000, 10)},
+    {LIMIT("shutdown_grace_s", shutdown_grace_s, 0, 86400, 30)},
 };
 static const struct walk_table limits_table = WALK_TABLE(limits_keys);
 

@@ -110,15 +110,37 @@ int buf_put_int(struct buf *b, long long v)
     return buf_append(b, tmp + i, sizeof tmp - i);
 }
 
-void buf_consume(struct buf *b, size_t n)
+static _Thread_local size_t moved; /* per thread: workers never share a buf */
+
+size_t buf_unread(const struct buf *b, const struct buf_reader *rd)
 {
-    if (n >= b->len) {
+    return b->len - rd->off;
+}
+
+size_t buf_read(struct buf *b, struct buf_reader *rd, void *dst, size_t max)
+{
+    size_t n = b->len - rd->off;
+    if (n > max)
+        n = max;
+    if (n)
+        memcpy(dst, b->p + rd->off, n);
+    rd->off += n;
+    size_t left = b->len - rd->off;
+    if (!left) {
         buf_reset(b);
-        return;
+        rd->off = 0;
+    } else if (rd->off >= BUF_COMPACT_MIN && rd->off >= left) {
+        memmove(b->p, b->p + rd->off, left);
+        moved += left;
+        buf_truncate(b, left);
+        rd->off = 0;
     }
-    memmove(b->p, b->p + n, b->len - n);
-    b->len -= n;
-    b->p[b->len] = '\0';
+    return n;
+}
+
+size_t buf_bytes_moved(void)
+{
+    return moved;
 }
 
 /* Append the escaped bytes of s (no quotes); on -1 the caller rolls back.

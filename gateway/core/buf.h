@@ -42,8 +42,29 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Append v in decimal (no printf machinery: this runs per request). */
 int buf_put_int(struct buf *b, long long v);
-/* Drop n bytes from the front (n <= len). */
-void buf_consume(struct buf *b, size_t n);
+/*
+ * A consumer's position in a buf that a producer keeps appending to (a
+ * response drained by libmicrohttpd a few KiB at a time). Reading only
+ * advances off; the bytes before it are dropped when the buf empties (no
+ * copy at all) or, while it does not, once they are at least BUF_COMPACT_MIN
+ * and at least as many as those still unread, so that every byte is moved
+ * at most about once however small the reads: draining n bytes costs O(n),
+ * not O(n^2 / read size). The bytes before off stay in b->len (and count
+ * against b->max) until then. One reader per buf; it belongs with the buf.
+ */
+struct buf_reader {
+    size_t off; /* b->p[0 .. off) has been read */
+};
+
+#define BUF_COMPACT_MIN (64u << 10)
+
+/* Bytes of b not read yet. */
+size_t buf_unread(const struct buf *b, const struct buf_reader *rd);
+/* Copy up to max unread bytes to dst; returns how many. */
+size_t buf_read(struct buf *b, struct buf_reader *rd, void *dst, size_t max);
+/* Bytes this thread's buf_read calls have moved to compact their bufs
+ * since the thread started: what draining costs, for the unit tests. */
+size_t buf_bytes_moved(void);
 /*
  * The length (1 to 4) of the well-formed UTF-8 sequence that s[0..n) starts
  * with (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF),

@@ -319,6 +319,42 @@ static int loop_timeout(struct worker *w, int64_t now)
     return until <= now ? 0 : (int)(until - now);
 }
 
+/* One turn of the loop (README "The loop turn"). */
+static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
+{
+    int n = epoll_wait(w->epfd, evs, MAX_EVENTS, loop_timeout(w, now));
+    if (n < 0 && errno != EINTR) {
+        log_error_errno("worker %d: epoll_wait", w->id);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        struct worker_watch *wt = evs[i].data.ptr;
+        if (wt->fd >= 0) /* not dropped earlier in this batch */
+            wt->on_event(wt, evs[i].events);
+    }
+    now = now_ms();
+    if (w->curl_deadline >= 0 && now >= w->curl_deadline)
+        curl_glue_on_timer(w);
+    curl_glue_collect(w);
+    if (now >= w->next_tick) {
+        w->next_tick = now + WORKER_TICK_MS;
+        for (struct worker_entry *e = w->live, *next; e; e = next) {
+            next = e->next;
+            w->gw->hooks->tick(e, now);
+        }
+        curl_glue_collect(w);
+    }
+    run_deferred(w);
+    run_mhd(w);
+    free_dead_watches(w);
+    return 0;
+}
+
+/* After the grace period, how long the loop goes on writing the endings the
+ * shutdown hooks queued (each stream's error frame and the end of its
+ * chunked body) before the daemons close what is left. */
+#define FLUSH_MS 1000
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -329,40 +365,24 @@ static void *worker_main(void *arg)
         int64_t now = now_ms();
         if (w->draining && (w->nlive == 0 || now >= w->drain_deadline))
             break;
-        int n = epoll_wait(w->epfd, evs, MAX_EVENTS, loop_timeout(w, now));
-        if (n < 0 && errno != EINTR) {
-            log_error_errno("worker %d: epoll_wait", w->id);
+        if (turn(w, evs, now) < 0)
             break;
-        }
-        for (int i = 0; i < n; i++) {
-            struct worker_watch *wt = evs[i].data.ptr;
-            if (wt->fd >= 0) /* not dropped earlier in this batch */
-                wt->on_event(wt, evs[i].events);
-        }
-        now = now_ms();
-        if (w->curl_deadline >= 0 && now >= w->curl_deadline)
-            curl_glue_on_timer(w);
-        curl_glue_collect(w);
-        if (now >= w->next_tick) {
-            w->next_tick = now + WORKER_TICK_MS;
-            for (struct worker_entry *e = w->live, *next; e; e = next) {
-                next = e->next;
-                w->gw->hooks->tick(e, now);
-            }
-            curl_glue_collect(w);
-        }
-        run_deferred(w);
-        run_mhd(w);
-        free_dead_watches(w);
     }
-    /* Grace period over (or nothing left): cut what remains, resume every
-     * suspended connection (MHD forbids stopping with suspended ones, P8),
-     * and let MHD_stop_daemon complete them. */
+    /* Grace period over (or nothing left): end what remains, resume every
+     * suspended connection (MHD forbids stopping with suspended ones, P8).
+     * One MHD_run does not write a resumed connection's ending (the resume
+     * is processed first, the write in a later round), so the loop goes on
+     * until every request has completed or FLUSH_MS have passed; then
+     * MHD_stop_daemon closes whatever is left. */
     for (struct worker_entry *e = w->live, *next; e; e = next) {
         next = e->next;
         w->gw->hooks->shutdown(e);
     }
     run_deferred(w);
+    w->mhd_due = true;
+    int64_t flush_end = now_ms() + FLUSH_MS;
+    while (w->nlive && now_ms() < flush_end && turn(w, evs, now_ms()) == 0)
+        w->mhd_due = true;
     for (size_t i = 0; i < w->ndaemons; i++)
         MHD_run(w->daemons[i]);
     free_dead_watches(w);

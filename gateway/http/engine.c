@@ -55,10 +55,16 @@ static const char *backend_name(const struct request *r)
 #define BUSY_RETRY_AFTER_S 2
 
 /* Leave the queue, and give back the backend slot r holds. */
+static void leave_queue(struct request *r)
+{
+    backends_leave(r->snap->backends, &r->waiter);
+    r->queued = false;
+}
+
 static void release_route(struct request *r)
 {
     struct backends *b = r->snap->backends;
-    backends_leave(b, &r->waiter);
+    leave_queue(r);
     if (r->holds_slot) {
         backends_done(b, r->backend, r->upstream_model, r->cold, r->t_first != 0, now_ms());
         r->holds_slot = false;
@@ -314,8 +320,9 @@ static int route(struct request *r, struct apierr *e)
         return send_to(r, idx, ask.names[k], e);
     case CHOICE_QUEUE:
         r->backend = idx;
+        r->queued = true;
         if (use_name(r, ask.names[k], e) < 0) {
-            backends_leave(r->snap->backends, &r->waiter);
+            leave_queue(r);
             return -1;
         }
         r->t_queued = now;
@@ -382,6 +389,16 @@ enum MHD_Result engine_start(struct request *r)
         return reply_error(r, &e);
     }
     r->dst_live = true; /* released at the end, whatever happens from here */
+    /* Draining (EVENTLOOP.md P8): nothing new is sent upstream or suspended,
+     * so the drain only waits for what was already running. The listeners
+     * are closed; this is a request on a kept-alive connection, and the
+     * answer closes it. */
+    if (r->w->draining) {
+        apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
+                   "The gateway is shutting down; retry the request");
+        e.retry_after_s = BUSY_RETRY_AFTER_S;
+        return reply_error(r, &e);
+    }
     if (translate(r, &e) < 0)
         return reply_error(r, &e);
     if (d->id_prefix)
@@ -499,10 +516,8 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
     if (r->client_gone)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (r->out.len) {
-        size_t n = r->out.len < max ? r->out.len : max;
-        memcpy(dst, r->out.p, n);
-        buf_consume(&r->out, n);
-        if (r->paused && r->out.len < OUT_LOW) {
+        size_t n = buf_read(&r->out, &r->out_rd, dst, max);
+        if (r->paused && buf_unread(&r->out, &r->out_rd) < OUT_LOW) {
             r->want_unpause = true;
             worker_defer(r->w, &r->task);
         }
@@ -517,8 +532,11 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
 static int on_line(void *ud, const char *line, size_t len)
 {
     struct request *r = ud;
+    /* Lines, not bytes, are what the stream's clocks count: a backend that
+     * dribbles a byte at a time must not keep a stream alive forever. */
+    r->t_last_up = now_ms();
     if (!r->t_first)
-        first_answer(r, now_ms());
+        first_answer(r, r->t_last_up);
     r->up_lines++;
     struct apierr e = {0};
     int rc = r->route->dialect->line(r->dst, line, len, &r->out, &e);
@@ -540,7 +558,6 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (!r->up_status)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->up_status);
-    r->t_last_up = now_ms();
     if (r->up_status < 200 || r->up_status > 299) {
         buf_append(&r->uperr, p, n); /* beyond 64 KiB the start is enough */
         return n;
@@ -549,7 +566,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return r->err.status ? CURL_WRITEFUNC_ERROR : n;
     if (!r->stream) {
         if (!r->t_first)
-            first_answer(r, r->t_last_up);
+            first_answer(r, now_ms());
         if (buf_append(&r->out, p, n) < 0) {
             struct apierr e;
             apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
@@ -563,7 +580,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     }
     /* Check room before touching the bytes: after a pause curl hands us the
      * very same bytes again (P7). */
-    if (r->out.len >= OUT_HIGH) {
+    if (buf_unread(&r->out, &r->out_rd) >= OUT_HIGH) {
         r->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -710,7 +727,7 @@ static void tick_queued(struct request *r, int64_t now)
     if (r->suspended)
         watch_hangup(r);
     if (now - r->t_queued >= (int64_t)l->queue_timeout_s * 1000) {
-        backends_leave(r->snap->backends, &r->waiter);
+        leave_queue(r);
         r->queue_ms = (long)(now - r->t_queued);
         apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
                    "Every backend that serves '%s' stayed busy for %u s "
@@ -721,7 +738,7 @@ static void tick_queued(struct request *r, int64_t now)
         return;
     }
     if (!backends_is_up(r->snap->backends, r->backend)) {
-        backends_leave(r->snap->backends, &r->waiter);
+        leave_queue(r);
         if (route(r, &e) < 0)
             fail(r, &e);
     }
@@ -729,7 +746,8 @@ static void tick_queued(struct request *r, int64_t now)
 
 void engine_granted(struct request *r)
 {
-    r->waiter.state = WAITER_IDLE;
+    backends_taken(r->snap->backends, &r->waiter);
+    r->queued = false;
     r->holds_slot = true; /* the slot came with the grant */
     int64_t now = now_ms();
     r->queue_ms += (long)(now - r->t_queued);
@@ -763,7 +781,7 @@ void engine_tick(struct worker_entry *ent, int64_t now)
     struct request *r = request_of(ent, live);
     if (!r->route->dialect || r->phase == PHASE_BODY || r->ended)
         return;
-    if (r->waiter.state == WAITER_QUEUED) {
+    if (r->queued) {
         tick_queued(r, now);
         return;
     }
@@ -788,13 +806,19 @@ void engine_tick(struct worker_entry *ent, int64_t now)
                      l->idle_stream_timeout_s);
         return;
     }
-    if (!r->t_first && now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
-        time_out(r, "did not start answering within", "first_token_timeout_s",
-                 l->first_token_timeout_s);
+    /* A non-streamed answer must be complete within the limit (the client
+     * waits for all of it): its first byte proves nothing, since a backend
+     * can dribble the rest. */
+    if ((!r->t_first || !r->stream) &&
+        now - r->t_sent >= (int64_t)l->first_token_timeout_s * 1000) {
+        time_out(r,
+                 r->stream ? "did not start answering within" : "did not finish answering within",
+                 "first_token_timeout_s", l->first_token_timeout_s);
         return;
     }
-    /* Upstream silence counts only while we are reading (P6). */
-    if (r->t_first && !r->paused &&
+    /* Upstream silence (no complete line) counts only while we are reading
+     * (P6): unpausing restarts it. */
+    if (r->stream && r->t_first && !r->paused &&
         now - r->t_last_up >= (int64_t)l->idle_stream_timeout_s * 1000) {
         time_out(r, "sent nothing for", "idle_stream_timeout_s", l->idle_stream_timeout_s);
         return;
@@ -826,6 +850,7 @@ void engine_run_task(struct worker_task *t)
         r->want_unpause = false;
         if (r->paused && r->easy) {
             r->paused = false;
+            r->t_last_up = now_ms();
             curl_easy_pause(r->easy, r->upload_paused ? CURLPAUSE_SEND : CURLPAUSE_CONT);
         }
     }
@@ -845,7 +870,7 @@ void engine_run_task(struct worker_task *t)
 void engine_shutdown(struct worker_entry *ent)
 {
     struct request *r = request_of(ent, live);
-    if (r->easy || r->waiter.state != WAITER_IDLE) {
+    if (r->easy || r->queued) {
         abort_upstream(r);
         struct apierr e;
         apierr_set(&e, 503, APIERR_API, "backend_unavailable", NULL,
@@ -859,8 +884,8 @@ void engine_shutdown(struct worker_entry *ent)
 void engine_completed(struct request *r, enum MHD_RequestTerminationCode toe)
 {
     worker_unwatch(r->w, &r->hangup);
-    if (r->easy || r->waiter.state != WAITER_IDLE) {
-        if (r->waiter.state == WAITER_QUEUED)
+    if (r->easy || r->queued) {
+        if (r->queued)
             r->queue_ms += (long)(now_ms() - r->t_queued);
         abort_upstream(r);
         if (!r->err.status)

@@ -62,14 +62,18 @@ struct request {
     int backend;                   /* index in cfg->backends, or -1 */
     /* routing (backends.h): the slot on backend, the queue, failover */
     struct route_waiter waiter; /* in a backend's queue, or granted a slot */
-    bool holds_slot;            /* backend's slot is ours until backends_done */
-    bool cold;                  /* this request started a cold load on backend */
-    int tried[3];               /* the backends tried, in order */
-    unsigned attempts;          /* how many of tried[] */
-    int64_t t_queued, t_sent;   /* monotonic ms: entered the queue; sent to backend */
-    long queue_ms;              /* time spent waiting for a slot */
-    CURL *easy;                 /* owned; NULL once finished or aborted */
-    struct buf upbody;          /* the native request body (curl reads it while sending) */
+    /* waiter is queued, or granted and not yet taken from the inbox: this
+     * thread's own view, so that no tick reads waiter.state, which the
+     * thread granting the slot writes (backends.h) */
+    bool queued;
+    bool holds_slot;          /* backend's slot is ours until backends_done */
+    bool cold;                /* this request started a cold load on backend */
+    int tried[3];             /* the backends tried, in order */
+    unsigned attempts;        /* how many of tried[] */
+    int64_t t_queued, t_sent; /* monotonic ms: entered the queue; sent to backend */
+    long queue_ms;            /* time spent waiting for a slot */
+    CURL *easy;               /* owned; NULL once finished or aborted */
+    struct buf upbody;        /* the native request body (curl reads it while sending) */
     /* a streamed upload (ROUTE_UPLOAD): the client's body passes through a
      * bounded window on its way to the backend, never whole in memory */
     struct buf window;   /* received from the client, not yet read by curl */
@@ -81,10 +85,11 @@ struct request {
     struct ndjson nd;
     long up_status;   /* backend's HTTP status, 0 until known */
     struct buf uperr; /* a non-200 answer's body */
-    struct buf out;   /* bytes waiting for the client */
-    bool stream;      /* the client asked for a streamed answer */
-    bool suspended;   /* MHD connection suspended by us (P1) */
-    bool paused;      /* curl transfer paused by us (P7) */
+    struct buf out;   /* bytes for the client: out_rd.off of them sent already */
+    struct buf_reader out_rd;
+    bool stream;    /* the client asked for a streamed answer */
+    bool suspended; /* MHD connection suspended by us (P1) */
+    bool paused;    /* curl transfer paused by us (P7) */
     bool want_resume, want_unpause, want_upload;
     bool ended;                 /* out holds the last bytes of the response */
     bool client_gone;           /* the client hung up */

@@ -678,6 +678,13 @@ void backends_leave(struct backends *b, struct route_waiter *w)
     pthread_mutex_unlock(&b->mu);
 }
 
+void backends_taken(struct backends *b, struct route_waiter *w)
+{
+    pthread_mutex_lock(&b->mu);
+    w->state = WAITER_IDLE;
+    pthread_mutex_unlock(&b->mu);
+}
+
 static void answered(struct backends *b, struct backend *be, const char *model, bool cold,
                      int64_t now)
 {

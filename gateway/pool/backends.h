@@ -78,6 +78,9 @@ struct route_waiter {
     void *owner;               /* the request */
     struct backends *table;    /* where it is queued or was granted */
     int backend;               /* the backend it waits for, or was granted */
+    /* Read and written only under the table's mutex (inside backends.c):
+     * another worker's thread grants the slot. The owner keeps its own
+     * record of whether it waits. */
     enum waiter_state state;
 };
 
@@ -104,6 +107,9 @@ enum choice_outcome backends_route(struct backends *b, const struct route_ask *a
 /* A granted waiter: which of ask's names to send to w->backend. -1 if the
  * backend no longer lists any (the caller gives the slot back). */
 long backends_name_on(struct backends *b, int idx, const struct route_ask *ask);
+/* The owner took w from its inbox (route_inbox_take) and uses the granted
+ * slot: w is idle again, the slot is the owner's until backends_done. */
+void backends_taken(struct backends *b, struct route_waiter *w);
 /* Leave the queue (client gone, timeout, re-route), or give back a slot that
  * was granted but not used. Idle waiters: nothing to do. */
 void backends_leave(struct backends *b, struct route_waiter *w);

@@ -92,6 +92,11 @@
 //   partial: "…"             with dropAfter (streamed): first write these bytes
 //                            (half a line, no newline), then drop
 //   stallAfter: n            after n lines write nothing more, ever
+//   dribbleMs: n             write each line one byte at a time, n ms apart
+//                            (a non-stream answer: its whole body, after the
+//                            headers), so bytes keep coming but lines do not
+//   dribbleFrom: k           with dribbleMs: the first k lines go whole, at
+//                            once (a stream that starts, then dribbles)
 //   hang: true               never answer (not even headers)
 //   honourOptions: bool      apply options.num_predict / options.stop to the
 //                            tokens (default: true on /api/generate, false on
@@ -721,6 +726,17 @@ export async function startFake(opts = {}) {
     res.end(body);
   }
 
+  // Write str whole, or (dribbleMs > 0) one byte every dribbleMs ms.
+  async function writeLine(ctx, str, dribbleMs) {
+    if (!dribbleMs) return ctx.write(str);
+    const bytes = Buffer.from(str);
+    for (let i = 0; i < bytes.length; i++) {
+      if (i > 0 && !(await ctx.sleep(dribbleMs))) return false;
+      if (!(await ctx.write(bytes.subarray(i, i + 1)))) return false;
+    }
+    return true;
+  }
+
   function sendEmpty(res, rec, status) {
     if (rec) { rec.status = status; rec.headersSentAt = performance.now(); }
     res.writeHead(status, { 'Content-Length': 0 });
@@ -1347,7 +1363,7 @@ export async function startFake(opts = {}) {
         if (l[EFFECT]) l[EFFECT]();
         out = openai ? conv.chunk(l) : `${JSON.stringify(format === 'generate' ? toGenerate(l, body.raw !== true) : l)}\n`;
       }
-      if (!(await ctx.write(out))) return;
+      if (!(await writeLine(ctx, out, i >= (sc.dribbleFrom ?? 0) ? sc.dribbleMs : 0))) return;
       written++;
       if (rec) rec.linesWritten = written;
     }
@@ -1412,6 +1428,16 @@ export async function startFake(opts = {}) {
     if (thinking) final.message.thinking = thinking;
     if (calls.length && Array.isArray(body.tools) && body.tools.length) final.message.tool_calls = calls;
     const out = openai ? openaiFull(body, final) : format === 'generate' ? toGenerate(final, body.raw !== true) : final;
+    if (sc.dribbleMs) {
+      const text = JSON.stringify(out);
+      if (rec) { rec.status = 200; rec.headersSentAt = performance.now(); }
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+      res.flushHeaders();
+      if (!(await writeLine(ctx, text, sc.dribbleMs))) return;
+      res.end();
+      if (rec) { rec.finished = true; rec.finishedAt = performance.now(); }
+      return;
+    }
     sendJson(res, rec, 200, out);
     if (rec) { rec.finished = true; rec.finishedAt = performance.now(); }
   }

@@ -361,6 +361,34 @@ test('delays: firstDelayMs before headers, delayMs between lines', async () => {
   assert.ok(times[3] - times[0] >= 270, `lines spread ${times[3] - times[0]} ms`);
 });
 
+test('dribbleMs: lines (after dribbleFrom) and non-stream bodies arrive one byte at a time', async () => {
+  const pieces = async (r) => {
+    const got = [];
+    for await (const piece of r.body) got.push(Buffer.from(piece).toString());
+    return got;
+  };
+  fake.script({ tokens: ['ab', 'cd'], dribbleMs: 2, dribbleFrom: 1 });
+  const got = await pieces(await postJSON('/api/chat', { model: 'llama3.2', messages: user }));
+  const text = got.join('');
+  const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(lines.length, 3);
+  assert.equal(lines[2].done, true);
+  const first = text.indexOf('\n') + 1;
+  assert.ok(got[0].length >= first, 'the first line came whole');
+  const rest = text.length - first;
+  assert.ok(got.length > rest / 2, `${got.length} pieces for ${rest} dribbled bytes`);
+
+  fake.script({ tokens: ['ab', 'cd'], dribbleMs: 2 });
+  const t0 = performance.now();
+  const r = await postJSON('/api/chat', { model: 'llama3.2', messages: user, stream: false });
+  const tHeaders = performance.now() - t0;
+  const body = await pieces(r);
+  const whole = JSON.parse(body.join(''));
+  assert.equal(whole.message.content, 'abcd');
+  assert.ok(body.length > body.join('').length / 2, `${body.length} pieces for ${body.join('').length} bytes`);
+  assert.ok(performance.now() - t0 - tHeaders >= body.join('').length, 'the body took a while after the headers');
+});
+
 test('hang: no answer; the client abort is recorded as closedAt', async () => {
   fake.script({ hang: true });
   const ac = new AbortController();

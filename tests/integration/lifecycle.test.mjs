@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -164,6 +165,126 @@ test('SIGTERM while a stream is in flight: the stream completes with [DONE], exi
     const code = await within(gw.exited, 15000);
     assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
   } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('limits.shutdown_grace_s: a stream still running when it ends is stopped, the upstream closed, exit 0', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({
+    backends: [fake.url],
+    config: { aliases: TEST_ALIASES, limits: { shutdown_grace_s: 1, idle_stream_timeout_s: 60 } },
+  });
+  try {
+    // 100 lines 100 ms apart: 10 s, far beyond the 1 s grace period
+    fake.script({ tokens: Array.from({ length: 100 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const res = await chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }));
+    assert.equal(res.status, 200);
+    const reading = readSSE(res, { timeoutMs: 15000 }).catch((e) => ({ failed: e }));
+    await fake.waitForRequest((r) => r.path === '/api/chat' && r.linesWritten > 0);
+    const t0 = performance.now();
+    gw.proc.kill('SIGTERM');
+    const code = await within(gw.exited, 8000);
+    const ms = performance.now() - t0;
+    assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+    assert.ok(ms >= 900 && ms < 1000 + 250 + 2000, `exited ${Math.round(ms)} ms after SIGTERM (grace 1 s)`);
+    assert.match(gw.stderr, /up to 1 s/);
+    const sse = await reading;
+    assert.ok(!sse.failed && sse.done === false && sse.errors.length === 1, 'the stream ended with an error frame, not as if complete');
+    const rec = fake.chats()[0];
+    await waitFor(() => rec.closedAt !== null, 2000, 10, 'the upstream request closed');
+    assert.ok(rec.linesWritten < 100, `the backend was stopped after ${rec.linesWritten} lines`);
+  } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('end of the grace period: 20 streams in flight each get the error frame and a clean end', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({
+    backends: [fake.url],
+    config: { aliases: TEST_ALIASES, limits: { shutdown_grace_s: 1, idle_stream_timeout_s: 60 } },
+  });
+  try {
+    fake.script({ tokens: Array.from({ length: 100 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const N = 20;
+    const streams = [];
+    for (let i = 0; i < N; i++) {
+      streams.push(chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }))
+        .then((res) => readSSE(res, { timeoutMs: 15000 }))
+        .catch((e) => ({ failed: String(e) })));
+    }
+    await waitFor(() => fake.chats().length === N && fake.chats().every((r) => r.linesWritten > 0),
+      5000, 10, `${N} streams under way`);
+    gw.proc.kill('SIGTERM');
+    const got = await Promise.all(streams);
+    const code = await within(gw.exited, 8000);
+    assert.equal(code, 0, `exit code after SIGTERM; stderr:\n${gw.stderr}`);
+    let framed = 0;
+    for (const [i, sse] of got.entries()) {
+      assert.ok(!sse.failed, `stream ${i} was cut (${sse.failed})`);
+      assert.equal(sse.done, false, `stream ${i}: no [DONE]`);
+      assert.equal(sse.partial, false, `stream ${i}: the last record is whole`);
+      assert.equal(sse.errors.length, 1, `stream ${i}: one error frame`);
+      assert.equal(sse.errors[0].error.code, 'backend_unavailable');
+      assert.match(sse.content, /^ t0/);
+      framed++;
+    }
+    assert.equal(framed, N);
+  } finally {
+    await gw.kill();
+    await fake.close();
+  }
+});
+
+test('draining: a request on a kept-alive connection gets 503 with Connection: close; new connections are refused', needGateway, async () => {
+  const fake = await startFake();
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES } });
+  const sock = net.connect(gw.port, '127.0.0.1');
+  try {
+    await new Promise((r) => sock.once('connect', r));
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    const body = JSON.stringify(simpleChat('gpt-3.5-turbo'));
+    const send = () => sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // one answered request: the connection stays open (keep-alive)
+    send();
+    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the first answer');
+    assert.match(data, /^HTTP\/1\.1 200/);
+    // a long stream keeps the gateway draining
+    fake.script({ tokens: Array.from({ length: 50 }, (_, i) => ` t${i}`), delayMs: 100 });
+    const res = await chat(gw.url, simpleChat('gpt-3.5-turbo', { stream: true }));
+    const reading = readSSE(res, { timeoutMs: 15000 }).catch((e) => ({ failed: String(e) }));
+    await fake.waitForRequest((r) => r.linesWritten > 0 && r.body?.stream === true);
+    const before = fake.chats().length;
+    gw.proc.kill('SIGTERM');
+    // Every worker closes its listener when it begins draining: once a new
+    // connection is refused, all of them are draining.
+    const connectResult = () => new Promise((resolve) => {
+      const c = net.connect(gw.port, '127.0.0.1');
+      c.on('connect', () => { c.destroy(); resolve('connected'); });
+      c.on('error', (e) => resolve(e.code));
+    });
+    const t0 = performance.now();
+    while ((await connectResult()) !== 'ECONNREFUSED') {
+      assert.ok(performance.now() - t0 < 5000, 'the listeners closed after SIGTERM');
+    }
+    data = '';
+    send();
+    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the answer during the drain');
+    assert.match(data, /^HTTP\/1\.1 503/);
+    assert.match(data, /\r\nConnection: close\r\n/i);
+    assert.match(data, /"code":"backend_unavailable"/);
+    assert.equal(fake.chats().length, before, 'nothing new went upstream');
+    await waitFor(() => sock.readyState === 'closed' || sock.destroyed || sock.readableEnded, 3000, 10, 'the connection closed');
+    const sse = await reading;
+    assert.ok(!sse.failed, `the stream in flight was cut: ${sse.failed}`);
+    assert.equal(sse.done, true, 'the stream in flight finished');
+    assert.equal(await within(gw.exited, 15000), 0);
+  } finally {
+    sock.destroy();
     await gw.kill();
     await fake.close();
   }

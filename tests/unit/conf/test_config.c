@@ -854,7 +854,13 @@ static void test_auth_none_public(void **state)
     /* keys on a public address is what it is for */
     c = load_ok("{\"listen\": [\"0.0.0.0:8080\"], " MIN_TAIL);
     assert_int_equal(c->limits.auth_failures_per_minute, 10);
+    assert_int_equal(c->limits.shutdown_grace_s, 30);
     cfg_unref(c);
+    /* SIGTERM's grace period: 0 (cut at once) up to a day */
+    c = load_ok("{\"limits\": {\"shutdown_grace_s\": 0}, " MIN_TAIL);
+    assert_int_equal(c->limits.shutdown_grace_s, 0);
+    cfg_unref(c);
+    expect_error("{\"limits\": {\"shutdown_grace_s\": 86401}, " MIN_TAIL, "shutdown_grace_s");
 }
 
 static void test_refcount(void **state)

@@ -20,7 +20,6 @@ static void starts_empty(void **state)
     assert_int_equal(b.len, 0);
     assert_int_equal(b.max, 16);
     buf_reset(&b); /* fine on an empty buf */
-    buf_consume(&b, 0);
     buf_free(&b);
     buf_free(&b); /* twice is fine */
 }
@@ -117,23 +116,107 @@ static void printf_grows(void **state)
     buf_free(&b);
 }
 
-static void consume(void **state)
+static void reader(void **state)
 {
     (void)state;
     struct buf b;
+    struct buf_reader rd = {0};
+    char out[16];
     buf_init(&b, 64);
     buf_puts(&b, "abcdef");
-    buf_consume(&b, 2);
-    assert_string_equal(b.p, "cdef");
-    assert_int_equal(b.len, 4);
-    buf_consume(&b, 0);
-    assert_string_equal(b.p, "cdef");
-    buf_consume(&b, 4);
+    assert_int_equal(buf_unread(&b, &rd), 6);
+    assert_int_equal(buf_read(&b, &rd, out, 2), 2);
+    assert_memory_equal(out, "ab", 2);
+    assert_int_equal(buf_unread(&b, &rd), 4);
+    assert_int_equal(buf_read(&b, &rd, out, 0), 0);
+    buf_puts(&b, "gh"); /* the producer appends behind the reader */
+    assert_int_equal(buf_read(&b, &rd, out, sizeof out), 6);
+    assert_memory_equal(out, "cdefgh", 6);
+    /* drained: the buf is empty again, the reader back at its start */
     assert_int_equal(b.len, 0);
+    assert_int_equal(rd.off, 0);
     assert_string_equal(b.p, "");
-    buf_puts(&b, "xy");
-    buf_consume(&b, 100); /* more than len empties it */
+    assert_int_equal(buf_read(&b, &rd, out, sizeof out), 0);
+    buf_free(&b);
+}
+
+#define BIG (16u << 20)
+#define READ (4u << 10)
+
+static char pattern(size_t i)
+{
+    return (char)('a' + (i * 7 + i / 4093) % 26);
+}
+
+/* One long line (16 MiB, as a done line full of tool calls can be) drained
+ * by libmicrohttpd's few-KiB reads. Moving the remainder down on every read
+ * costs sum(16 MiB - k * 4 KiB) = about 32 GiB; the reader moves nothing
+ * until the end, then at most about the size of the buffer in all. */
+static void reader_drains_big_buffer_cheaply(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct buf_reader rd = {0};
+    buf_init(&b, 64u << 20);
+    assert_int_equal(buf_reserve(&b, BIG), 0);
+    for (size_t i = 0; i < BIG; i++)
+        b.p[i] = pattern(i);
+    buf_truncate(&b, BIG);
+    size_t moved0 = buf_bytes_moved(), got = 0;
+    char out[READ];
+    size_t n;
+    while ((n = buf_read(&b, &rd, out, sizeof out)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (out[i] != pattern(got + i))
+                fail_msg("byte %zu: got %c, want %c", got + i, out[i], pattern(got + i));
+        got += n;
+    }
+    assert_int_equal(got, BIG);
+    size_t moved = buf_bytes_moved() - moved0;
+    print_message("drained %u bytes in %u-byte reads: %zu bytes moved\n", BIG, READ, moved);
+    assert_true(moved <= BIG);
     assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
+/* A producer that keeps appending while the reader drains (a stream): what
+ * is moved stays within what is read, and the bytes already read never pile
+ * up beyond what is unread (or BUF_COMPACT_MIN). */
+static void reader_with_producer(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct buf_reader rd = {0};
+    buf_init(&b, 64u << 20);
+    size_t moved0 = buf_bytes_moved(), put = 0, got = 0, maxlen = 0;
+    char in[3000], out[READ];
+    while (got < BIG) {
+        if (put < BIG) {
+            size_t n = put + sizeof in <= BIG ? sizeof in : BIG - put;
+            for (size_t i = 0; i < n; i++)
+                in[i] = pattern(put + i);
+            assert_int_equal(buf_append(&b, in, n), 0);
+            put += n;
+            if (put % (1u << 20) < sizeof in) /* now and then a burst */
+                for (int k = 0; k < 200 && put < BIG; k++, put += sizeof in) {
+                    for (size_t i = 0; i < sizeof in; i++)
+                        in[i] = pattern(put + i);
+                    assert_int_equal(buf_append(&b, in, sizeof in), 0);
+                }
+        }
+        if (b.len > maxlen)
+            maxlen = b.len;
+        size_t unread = buf_unread(&b, &rd);
+        assert_true(rd.off < BUF_COMPACT_MIN + READ || rd.off <= unread + READ);
+        size_t n = buf_read(&b, &rd, out, sizeof out);
+        for (size_t i = 0; i < n; i++)
+            if (out[i] != pattern(got + i))
+                fail_msg("byte %zu: got %c, want %c", got + i, out[i], pattern(got + i));
+        got += n;
+    }
+    size_t moved = buf_bytes_moved() - moved0;
+    print_message("streamed %u bytes: %zu moved, the buf at most %zu bytes\n", BIG, moved, maxlen);
+    assert_true(moved <= BIG);
     buf_free(&b);
 }
 
@@ -307,7 +390,9 @@ int main(void)
         cmocka_unit_test(ceiling_is_exact),
         cmocka_unit_test(failure_leaves_buffer_intact),
         cmocka_unit_test(printf_grows),
-        cmocka_unit_test(consume),
+        cmocka_unit_test(reader),
+        cmocka_unit_test(reader_drains_big_buffer_cheaply),
+        cmocka_unit_test(reader_with_producer),
         cmocka_unit_test(reset_keeps_allocation),
         cmocka_unit_test(detach),
         cmocka_unit_test(reserve),

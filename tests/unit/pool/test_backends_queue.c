@@ -173,7 +173,7 @@ static void expect_taken(struct worker *w, struct route_waiter *const *want, siz
         assert_int_equal(g->state, WAITER_GRANTED);
         struct route_waiter *next = g->next;
         g->next = NULL;
-        g->state = WAITER_IDLE;
+        backends_taken(g->table, g);
         g = next;
     }
     if (g)
@@ -1113,7 +1113,7 @@ static void take_grants(struct thread_ctx *t)
                          (int)g->state, (int)t->st[i]);
             continue;
         }
-        g->state = WAITER_IDLE;
+        backends_taken(g->table, g);
         t->st[i] = TW_TAKEN;
         t->granted++;
         t->held++;
