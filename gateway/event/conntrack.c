@@ -53,8 +53,7 @@ static size_t bucket_of(const struct peers *p, const unsigned char addr[16])
     return h % p->nbucket;
 }
 
-/* Take a place for addr: false when it already has p->limit connections. */
-static bool peers_enter(struct peers *p, const unsigned char addr[16])
+bool peers_enter(struct peers *p, const unsigned char addr[16])
 {
     bool ok = true;
     pthread_mutex_lock(&p->lock);
@@ -71,8 +70,8 @@ static bool peers_enter(struct peers *p, const unsigned char addr[16])
         e->next = *slot;
         *slot = e;
     }
-    if (e->n >= p->limit)
-        ok = false;
+    if (p->limit && e->n >= p->limit)
+        ok = false; /* e->n >= 1 here, so e is not an empty leftover */
     else
         e->n++;
 out:
@@ -80,7 +79,7 @@ out:
     return ok;
 }
 
-static void peers_leave(struct peers *p, const unsigned char addr[16])
+void peers_leave(struct peers *p, const unsigned char addr[16])
 {
     pthread_mutex_lock(&p->lock);
     for (struct peer **pp = &p->bucket[bucket_of(p, addr)]; *pp; pp = &(*pp)->next) {

@@ -47,6 +47,11 @@ struct conn {
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */
 int peers_init(struct peers *p, unsigned limit);
 void peers_free(struct peers *p);
+/* Take a place for addr (16 bytes, IPv4 mapped into IPv6): false when it has
+ * p->limit connections already (or on OOM). Any thread. */
+bool peers_enter(struct peers *p, const unsigned char addr[16]);
+/* Give back a place that peers_enter granted. Any thread. */
+void peers_leave(struct peers *p, const unsigned char addr[16]);
 
 /* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback; cls: the worker. */
 void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context,

@@ -22,8 +22,11 @@ async function withGateway(limits, fn) {
   try {
     await fn(gw, fake);
   } finally {
-    await gw.stop();
+    const code = await gw.stop();
     await fake.close();
+    // A sanitizer build reports what it found (a leak, a bad access) by
+    // exiting non-zero.
+    assert.equal(code, 0, `the gateway exits cleanly on SIGTERM\n${gw.stderr}`);
   }
 }
 
@@ -194,7 +197,7 @@ test('a body that arrives within body_timeout_s is read, even slowly', T(30000),
     await within(c.closed, 15000);
     assert.equal(parseResponse(c.data).status, 200, c.data.slice(0, 300));
   } finally {
-    await gw.stop();
+    assert.equal(await gw.stop(), 0, gw.stderr);
     await fake.close();
   }
 });
@@ -258,7 +261,7 @@ for (const [what, value] of [['a malformed', '1x'], ['a signed', `+${chatBody.le
       assert.equal(fake.requestsTo('/api/chat').length, 0, 'nothing reached the backend');
       await noLeak(gw, before, what);
     } finally {
-      await gw.stop();
+      assert.equal(await gw.stop(), 0, gw.stderr);
       await fake.close();
     }
   });
@@ -319,7 +322,7 @@ test('a chunked upload over max_body_bytes gets its 413, not a reset', T(20000),
     assert.equal(JSON.parse(res.text).error.code, 'request_too_large');
     await noLeak(gw, before, 'chunked 413');
   } finally {
-    await gw.stop();
+    assert.equal(await gw.stop(), 0, gw.stderr);
     await fake.close();
   }
 });
