@@ -181,8 +181,13 @@ static int cmd_serve(const char *path)
     bool started_reload = false;
     http.authguard = authguard_new(cfg->limits.auth_failures_per_minute);
     struct worker *workers = calloc(gw.nworkers, sizeof *workers);
-    if (!http.authguard || !workers || sfd < 0)
+    /* Outlives the workers: stopping their daemons closes connections that
+     * still hold places in it. */
+    struct peers peers = {0};
+    if (!http.authguard || !workers || sfd < 0 ||
+        peers_init(&peers, cfg->limits.max_connections_per_address) < 0)
         goto out;
+    gw.peers = &peers;
     bool bad_input;
     if (reload_start(cfg_ref(cfg), &bad_input) < 0) {
         rc = bad_input ? 1 : 2;
@@ -229,6 +234,7 @@ out:
     if (rc)
         log_error("cannot start the gateway");
     free(workers);
+    peers_free(&peers);
     if (started_reload)
         reload_stop();
     authguard_free(http.authguard);

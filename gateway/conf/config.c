@@ -798,7 +798,10 @@ static const struct walk_table metrics_table = WALK_TABLE(metrics_keys);
 static const struct walk_key limits_keys[] = {
     {LIMIT("max_body_bytes", max_body_bytes, 1024, 1073741824, 16777216)},
     {LIMIT("max_connections", max_connections, 1, 1000000, 10000)},
+    {LIMIT("max_connections_per_address", max_connections_per_address, 0, 1000000, 256)},
     {LIMIT("header_timeout_s", header_timeout_s, 1, 3600, 10)},
+    {LIMIT("body_timeout_s", body_timeout_s, 1, 86400, 60)},
+    {LIMIT("idle_timeout_s", idle_timeout_s, 1, 86400, 30)},
     {LIMIT("first_token_timeout_s", first_token_timeout_s, 1, 86400, 300)},
     {LIMIT("idle_stream_timeout_s", idle_stream_timeout_s, 1, 86400, 120)},
     {LIMIT("queue_timeout_s", queue_timeout_s, 1, 3600, 30)},

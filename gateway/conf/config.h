@@ -68,9 +68,12 @@ struct cfg_alias {
 };
 
 struct cfg_limits {
-    size_t max_body_bytes;             /* 1024..1073741824, default 16777216 */
-    unsigned max_connections;          /* 1..1000000, default 10000 */
-    unsigned header_timeout_s;         /* 1..3600, default 10 */
+    size_t max_body_bytes;                /* 1024..1073741824, default 16777216 */
+    unsigned max_connections;             /* 1..1000000, default 10000 */
+    unsigned max_connections_per_address; /* 0..1000000, default 256; 0 = no limit */
+    unsigned header_timeout_s; /* 1..3600, default 10: a request head must be complete by then */
+    unsigned body_timeout_s;   /* 1..86400, default 60: a kept body must be complete by then */
+    unsigned idle_timeout_s;   /* 1..86400, default 30: libmicrohttpd's idle timeout */
     unsigned first_token_timeout_s;    /* 1..86400, default 300 */
     unsigned idle_stream_timeout_s;    /* 1..86400, default 120 */
     unsigned queue_timeout_s;          /* 1..3600, default 30 */

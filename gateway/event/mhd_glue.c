@@ -1,5 +1,6 @@
 #include "mhd_glue.h"
 
+#include "conntrack.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -29,7 +30,8 @@ struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd)
     return MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         h->access, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, h->completed, w,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.header_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, conntrack_notify, w, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->limits.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_END);
 }

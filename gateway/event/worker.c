@@ -288,9 +288,13 @@ void worker_mhd_due(struct worker *w)
  * substance: when no timeout is due, a call would find nothing to do. */
 static void run_mhd(struct worker *w)
 {
+    /* Cleared before the runs: a callback inside them may ask for another
+     * (a connection closed, see conntrack.c). */
+    bool was_due = w->mhd_due;
+    w->mhd_due = false;
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_UNSIGNED_LONG_LONG t;
-        bool due = w->mhd_due;
+        bool due = was_due;
         /* A connection that has just sent a response needs a few more MHD
          * rounds with no I/O (MHD says so with a zero timeout): give them
          * here rather than through as many turns of our own epoll_wait. */
@@ -301,7 +305,6 @@ static void run_mhd(struct worker *w)
             due = false;
         }
     }
-    w->mhd_due = false;
 }
 
 static int loop_timeout(struct worker *w, int64_t now)
@@ -342,6 +345,7 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
             next = e->next;
             w->gw->hooks->tick(e, now);
         }
+        conntrack_tick(w, now);
         curl_glue_collect(w);
     }
     run_deferred(w);

@@ -26,6 +26,7 @@
 
 #include "backends.h"
 #include "config.h"
+#include "conntrack.h"
 
 #include <curl/curl.h>
 #include <microhttpd.h>
@@ -83,6 +84,7 @@ struct gateway {
     atomic_bool stopping;             /* SIGTERM/SIGINT seen: drain, then exit */
     unsigned grace_s;                 /* how long streams may take to finish after SIGTERM */
     unsigned nworkers;
+    struct peers *peers; /* borrowed: connections per client address (conntrack.h), or NULL */
 };
 
 struct worker {
@@ -106,6 +108,7 @@ struct worker {
     struct snapshot *snap; /* a reference to the snapshot in force, as of snap_gen */
     unsigned snap_gen;
     struct worker_entry *live; /* every live entry (doubly linked) */
+    struct conn *conns;        /* every client connection and its deadline (conntrack.h) */
     size_t nlive;
     struct worker_task *tasks; /* deferred work */
     int64_t next_tick;

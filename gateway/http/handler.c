@@ -2,6 +2,7 @@
 
 #include "accesslog.h"
 #include "auth.h"
+#include "conntrack.h"
 #include "engine.h"
 #include "log.h"
 #include "reply.h"
@@ -14,9 +15,18 @@
 #include <string.h>
 #include <strings.h>
 
+static void too_large(const struct request *r, struct apierr *e)
+{
+    apierr_set(e, 413, APIERR_INVALID, "request_too_large", NULL,
+               "Request body is larger than %zu bytes (limits.max_body_bytes)", r->body.max);
+}
+
 /* The upload is complete (or the connection was resumed): act on it. */
 static enum MHD_Result dispatch(struct request *r)
 {
+    /* The body is in (or streams to a backend under engine_upload's idle
+     * rule): no deadline while the request is answered. */
+    conntrack_deadline(conntrack_of(r->conn), -1, NULL);
     if (r->phase == PHASE_UPSTREAM)
         return engine_resumed(r);
     if (r->phase != PHASE_BODY)
@@ -25,8 +35,7 @@ static enum MHD_Result dispatch(struct request *r)
         return reply_error(r, &r->err);
     struct apierr e;
     if (r->body_too_big) {
-        apierr_set(&e, 413, APIERR_INVALID, "request_too_large", NULL,
-                   "Request body is larger than %zu bytes (limits.max_body_bytes)", r->body.max);
+        too_large(r, &e);
         return reply_error(r, &e);
     }
     const struct route *rt = r->route;
@@ -54,13 +63,59 @@ static long long declared_body(struct MHD_Connection *conn)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding") ? -2 : -1;
 }
 
+/* What the request's framing headers say, gathered over all of them. */
+struct framing {
+    const char *length; /* the first Content-Length */
+    bool lengths_differ, bad_length, chunked;
+};
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->chunked = true;
+    } else if (strcasecmp(key, "Content-Length") == 0) {
+        size_t n = strspn(value, "0123456789");
+        if (n == 0 || n > 18 || value[n] != '\0')
+            f->bad_length = true;
+        if (!f->length)
+            f->length = value;
+        else if (strcmp(f->length, value) != 0)
+            f->lengths_differ = true;
+    }
+    return MHD_YES;
+}
+
+/*
+ * libmicrohttpd 0.9.75 takes two different Content-Lengths, or one with
+ * Transfer-Encoding, and keeps the connection for what it thinks comes next:
+ * a proxy in front of us that frames the body the other way would have us
+ * read a second, smuggled request. Such a request gets 400, and its
+ * connection is closed, so nothing after it is ever read as a request.
+ */
+static const char *bad_framing(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_header, &f);
+    if (f.bad_length)
+        return "Content-Length is not a decimal number";
+    if (f.lengths_differ)
+        return "two different Content-Length headers";
+    if (f.length && f.chunked)
+        return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
 /*
  * A refused request is answered once its upload has been read and dropped:
  * answering while the client is still sending makes the kernel reset the
  * connection over the unread bytes, and many clients (Node's fetch among
  * them) then lose the answer and report a network error instead of the 401.
- * Draining is bounded by limits.max_body_bytes, as a kept body is; beyond it,
- * or when the client waits for "100 Continue", the answer goes out at once.
+ * Draining is bounded in time by limits.body_timeout_s; a declared body over
+ * limits.max_body_bytes, or a client waiting for "100 Continue", gets the
+ * answer at once, before any of the body is sent.
  */
 static enum MHD_Result refuse(struct request *r, const struct apierr *e)
 {
@@ -86,9 +141,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r)
             return MHD_NO;
         *req_cls = r;
+        struct apierr e;
+        const char *why = bad_framing(conn);
+        if (why) {
+            apierr_set(&e, 400, APIERR_INVALID, "invalid_request", NULL,
+                       "The request's framing is ambiguous: %s", why);
+            r->close = true;
+            return reply_error(r, &e);
+        }
+        /* The head is in; the body, if any, has its own deadline. */
+        conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.body_timeout_s * 1000,
+                           "request body not complete within limits.body_timeout_s");
         /* Credentials and limits are checked before the body is read: a
          * refused request is never kept in memory and never reaches a backend. */
-        struct apierr e;
         /* Switched off, the native API is not there at all: 404 before the key. */
         if ((r->route->flags & ROUTE_NATIVE) && !r->cfg->native_api) {
             apierr_set(&e, 404, APIERR_INVALID, "not_found", NULL,
@@ -113,12 +178,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return engine_upload(r, upload_data, upload_size);
     if (*upload_size) {
         r->body_seen += *upload_size;
-        if (r->refused) {
-            if (r->body_seen > r->body.max)
-                return reply_error(r, &r->err);
-        } else if (buf_append(&r->body, upload_data, *upload_size) < 0) {
-            r->body_too_big = true; /* over the limit: answered now, see refuse() */
-            return dispatch(r);
+        /* libmicrohttpd 0.9.75 cannot queue a response while a body is
+         * arriving (the handler's MHD_NO would reset the connection), so a
+         * refused body is read and dropped to its end; limits.body_timeout_s
+         * bounds how long that may take. */
+        if (!r->refused && buf_append(&r->body, upload_data, *upload_size) < 0) {
+            /* Only a body of unknown length (chunked) gets here: a declared
+             * one over the limit was refused before it was read. */
+            too_large(r, &r->err);
+            r->refused = true;
         }
         *upload_size = 0;
         return MHD_YES;
@@ -131,8 +199,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct worker *w = cls;
+    /* A kept-alive connection's next head has its deadline from now. */
+    conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.header_timeout_s * 1000,
+                       "request head not complete within limits.header_timeout_s");
     struct request *r = *req_cls;
     if (!r)
         return;

@@ -19,7 +19,7 @@ static void add_headers(struct request *r, struct MHD_Response *resp, const char
         snprintf(s, sizeof s, "%u", r->err.retry_after_s);
         MHD_add_response_header(resp, "Retry-After", s);
     }
-    if (r->w->draining)
+    if (r->w->draining || r->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->err.status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, routes_allowed(r->route));

@@ -50,6 +50,7 @@ struct request {
     size_t body_seen;   /* upload bytes received, kept or not */
     bool body_too_big;
     bool refused;      /* err is the answer, sent once the upload is drained */
+    bool close;        /* answer with Connection: close (MHD then closes the connection) */
     int status;        /* what was sent, for the access log */
     struct apierr err; /* set when the answer is an error */
 

@@ -203,7 +203,11 @@ static void warn_restart_only(const struct cfg *now, const struct cfg *c)
              (c->metrics.enabled && strcmp(now->metrics.listen.text, c->metrics.listen.text)),
          "metrics.listen");
     NOTE(now->limits.max_connections != c->limits.max_connections, "limits.max_connections");
+    NOTE(now->limits.max_connections_per_address != c->limits.max_connections_per_address,
+         "limits.max_connections_per_address");
     NOTE(now->limits.header_timeout_s != c->limits.header_timeout_s, "limits.header_timeout_s");
+    NOTE(now->limits.body_timeout_s != c->limits.body_timeout_s, "limits.body_timeout_s");
+    NOTE(now->limits.idle_timeout_s != c->limits.idle_timeout_s, "limits.idle_timeout_s");
 #undef NOTE
     if (n)
         log_warn("%s: changes to %s take effect at the next restart; the rest is applied now",

@@ -8,8 +8,9 @@
  * access log (which is also reopened, for log rotation), CORS, discovery
  * interval, "auth". What only a restart changes, because sockets and threads
  * are made at start: listen, workers, tls, metrics.listen,
- * limits.max_connections and limits.header_timeout_s (a reload that changes
- * them says so and applies the rest).
+ * limits.max_connections, limits.max_connections_per_address and the client
+ * deadlines limits.header_timeout_s, body_timeout_s and idle_timeout_s (a
+ * reload that changes them says so and applies the rest).
  *
  * Main thread only.
  */

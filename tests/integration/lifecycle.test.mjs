@@ -241,7 +241,10 @@ test('end of the grace period: 20 streams in flight each get the error frame and
 
 test('draining: a request on a kept-alive connection gets 503 with Connection: close; new connections are refused', needGateway, async () => {
   const fake = await startFake();
-  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES } });
+  // One worker: the kept-alive connection and the stream that keeps the
+  // gateway draining must be on the same worker (a worker with nothing in
+  // flight ends at once, closing its idle connections).
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES, workers: 1 } });
   const sock = net.connect(gw.port, '127.0.0.1');
   try {
     await new Promise((r) => sock.once('connect', r));
@@ -273,7 +276,7 @@ test('draining: a request on a kept-alive connection gets 503 with Connection: c
     }
     data = '';
     send();
-    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the answer during the drain');
+    await waitFor(() => /\r\n\r\n\{[\s\S]*\}$/.test(data), 5000, 10, 'the answer during the drain').catch((e) => { throw new Error(`${e.message}; got: ${JSON.stringify(data)}; stderr: ${gw.stderr.slice(-1500)}`); });
     assert.match(data, /^HTTP\/1\.1 503/);
     assert.match(data, /\r\nConnection: close\r\n/i);
     assert.match(data, /"code":"backend_unavailable"/);

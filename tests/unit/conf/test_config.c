@@ -83,21 +83,21 @@ static const char full_config[] =
     "  \"aliases\": {\n"                                           /* 15 */
     "    \"gpt-3.5-turbo\": \"llama3.2\",\n"                       /* 16 */
     "    \"gpt-4o*\": { \"model\": \"qwen2.5:14b\", \"options\": { \"num_ctx\": 8192 },\n"
-    "                   \"backends\": [\"gpu2\"] },\n"                     /* 18 */
-    "    \"text-embedding-3-small\": \"nomic-embed-text\"\n"               /* 19 */
-    "  },\n"                                                               /* 20 */
-    "  \"discovery_interval_s\": 7,\n"                                     /* 21 */
-    "  \"expose_backend_models\": false,\n"                                /* 22 */
-    "  \"limits\": {\n"                                                    /* 23 */
-    "    \"max_body_bytes\": 1048576,\n"                                   /* 24 */
-    "    \"max_connections\": 500,\n"                                      /* 25 */
-    "    \"header_timeout_s\": 11,\n"                                      /* 26 */
-    "    \"first_token_timeout_s\": 301,\n"                                /* 27 */
-    "    \"idle_stream_timeout_s\": 121,\n"                                /* 28 */
-    "    \"queue_timeout_s\": 31,\n"                                       /* 29 */
-    "    \"keepalive_interval_s\": 6\n"                                    /* 30 */
-    "  },\n"                                                               /* 31 */
-    "  \"cors\": { \"origins\": [\"https://App.Example.com\", \"*\"] },\n" /* 32 */
+    "                   \"backends\": [\"gpu2\"] },\n"                                /* 18 */
+    "    \"text-embedding-3-small\": \"nomic-embed-text\"\n"                          /* 19 */
+    "  },\n"                                                                          /* 20 */
+    "  \"discovery_interval_s\": 7,\n"                                                /* 21 */
+    "  \"expose_backend_models\": false,\n"                                           /* 22 */
+    "  \"limits\": {\n"                                                               /* 23 */
+    "    \"max_body_bytes\": 1048576,\n"                                              /* 24 */
+    "    \"max_connections\": 500, \"max_connections_per_address\": 7,\n"             /* 25 */
+    "    \"header_timeout_s\": 11, \"body_timeout_s\": 12, \"idle_timeout_s\": 13,\n" /* 26 */
+    "    \"first_token_timeout_s\": 301,\n"                                           /* 27 */
+    "    \"idle_stream_timeout_s\": 121,\n"                                           /* 28 */
+    "    \"queue_timeout_s\": 31,\n"                                                  /* 29 */
+    "    \"keepalive_interval_s\": 6\n"                                               /* 30 */
+    "  },\n"                                                                          /* 31 */
+    "  \"cors\": { \"origins\": [\"https://App.Example.com\", \"*\"] },\n"            /* 32 */
     "  \"log\": { \"level\": \"debug\", \"access\": \"logs/access.log\" },\n"
     "  \"metrics\": { \"listen\": \"127.0.0.1:9464\" }\n" /* 34 */
     "}\n";
@@ -176,6 +176,9 @@ static void test_full_config(void **state)
     assert_int_equal(c->limits.max_body_bytes, 1048576);
     assert_int_equal(c->limits.max_connections, 500);
     assert_int_equal(c->limits.header_timeout_s, 11);
+    assert_int_equal(c->limits.max_connections_per_address, 7);
+    assert_int_equal(c->limits.body_timeout_s, 12);
+    assert_int_equal(c->limits.idle_timeout_s, 13);
     assert_int_equal(c->limits.first_token_timeout_s, 301);
     assert_int_equal(c->limits.idle_stream_timeout_s, 121);
     assert_int_equal(c->limits.queue_timeout_s, 31);
@@ -220,6 +223,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->limits.max_body_bytes, 16777216);
     assert_int_equal(c->limits.max_connections, 10000);
     assert_int_equal(c->limits.header_timeout_s, 10);
+    assert_int_equal(c->limits.max_connections_per_address, 256);
+    assert_int_equal(c->limits.body_timeout_s, 60);
+    assert_int_equal(c->limits.idle_timeout_s, 30);
     assert_int_equal(c->limits.first_token_timeout_s, 300);
     assert_int_equal(c->limits.idle_stream_timeout_s, 120);
     assert_int_equal(c->limits.queue_timeout_s, 30);
@@ -417,6 +423,12 @@ static void test_numbers(void **state)
                  "limits.max_connections: 1000001 is too large");
     expect_error("{\"limits\": {\"header_timeout_s\": 3601}, " MIN_TAIL,
                  "limits.header_timeout_s: 3601 is too large");
+    expect_error("{\"limits\": {\"body_timeout_s\": 0}, " MIN_TAIL,
+                 "limits.body_timeout_s: 0 is too small");
+    expect_error("{\"limits\": {\"idle_timeout_s\": 86401}, " MIN_TAIL,
+                 "limits.idle_timeout_s: 86401 is too large");
+    expect_error("{\"limits\": {\"max_connections_per_address\": 1000001}, " MIN_TAIL,
+                 "limits.max_connections_per_address: 1000001 is too large");
     expect_error("{\"limits\": {\"first_token_timeout_s\": 86401}, " MIN_TAIL,
                  "first_token_timeout_s: 86401 is too large");
     expect_error("{\"limits\": {\"idle_stream_timeout_s\": 0}, " MIN_TAIL,

@@ -1,0 +1,200 @@
+#include "conntrack.h"
+
+#include "clock.h"
+#include "log.h"
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define PEER_BUCKETS 4096
+
+struct peer {
+    struct peer *next;
+    unsigned char addr[16];
+    unsigned n;
+};
+
+int peers_init(struct peers *p, unsigned limit)
+{
+    memset(p, 0, sizeof *p);
+    p->limit = limit;
+    p->nbucket = PEER_BUCKETS;
+    p->bucket = calloc(p->nbucket, sizeof *p->bucket);
+    if (!p->bucket)
+        return -1;
+    pthread_mutex_init(&p->lock, NULL);
+    return 0;
+}
+
+void peers_free(struct peers *p)
+{
+    if (!p->bucket)
+        return;
+    for (size_t i = 0; i < p->nbucket; i++) {
+        for (struct peer *e = p->bucket[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(p->bucket);
+    p->bucket = NULL;
+    pthread_mutex_destroy(&p->lock);
+}
+
+static size_t bucket_of(const struct peers *p, const unsigned char addr[16])
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    return h % p->nbucket;
+}
+
+bool peers_enter(struct peers *p, const unsigned char addr[16])
+{
+    bool ok = true;
+    pthread_mutex_lock(&p->lock);
+    struct peer **slot = &p->bucket[bucket_of(p, addr)], *e;
+    for (e = *slot; e && memcmp(e->addr, addr, 16) != 0; e = e->next)
+        ;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            ok = false; /* OOM: refuse this one connection */
+            goto out;
+        }
+        memcpy(e->addr, addr, 16);
+        e->next = *slot;
+        *slot = e;
+    }
+    if (p->limit && e->n >= p->limit)
+        ok = false; /* e->n >= 1 here, so e is not an empty leftover */
+    else
+        e->n++;
+out:
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+void peers_leave(struct peers *p, const unsigned char addr[16])
+{
+    pthread_mutex_lock(&p->lock);
+    for (struct peer **pp = &p->bucket[bucket_of(p, addr)]; *pp; pp = &(*pp)->next) {
+        struct peer *e = *pp;
+        if (memcmp(e->addr, addr, 16) != 0)
+            continue;
+        if (--e->n == 0) {
+            *pp = e->next;
+            free(e);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void address_of(struct MHD_Connection *c, unsigned char out[16])
+{
+    memset(out, 0, 16);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+    }
+}
+
+static void conn_cut(struct worker *w, struct conn *cn, const char *what)
+{
+    char text[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    /* debug: under a flood this is one line per connection the attacker opens */
+    log_debug("client %s: %s: connection closed", text, what);
+    /* MHD reads the end of file on its next run and closes the socket. */
+    shutdown(cn->fd, SHUT_RDWR);
+    cn->deadline = 0;
+    worker_mhd_due(w);
+}
+
+void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code)
+{
+    struct worker *w = cls;
+    struct conn *cn = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        /* A daemon at its connection limit took its listening socket out of
+         * its epoll set, and puts it back only at the start of a run; with
+         * no connection left it has no timeout, so without this run it would
+         * never accept again. */
+        worker_mhd_due(w);
+        if (!cn)
+            return;
+        if (cn->counted && w->gw->peers)
+            peers_leave(w->gw->peers, cn->addr);
+        if (cn->prev)
+            cn->prev->next = cn->next;
+        else
+            w->conns = cn->next;
+        if (cn->next)
+            cn->next->prev = cn->prev;
+        free(cn);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cn = calloc(1, sizeof *cn);
+    if (!cn) {
+        /* No entry, no deadline: such a connection cannot be let in. */
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR);
+        return;
+    }
+    cn->fd = ci ? ci->connect_fd : -1;
+    address_of(c, cn->addr);
+    cn->next = w->conns;
+    if (w->conns)
+        w->conns->prev = cn;
+    w->conns = cn;
+    *socket_context = cn;
+    struct peers *p = w->gw->peers;
+    if (p && p->limit) {
+        cn->counted = peers_enter(p, cn->addr);
+        if (!cn->counted) {
+            conn_cut(w, cn, "over limits.max_connections_per_address");
+            return;
+        }
+    }
+    conntrack_deadline(cn, (int64_t)w->gw->cfg->limits.header_timeout_s * 1000,
+                       "request head not complete within limits.header_timeout_s");
+}
+
+struct conn *conntrack_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void conntrack_deadline(struct conn *cn, int64_t ms, const char *what)
+{
+    if (!cn)
+        return;
+    cn->deadline = ms < 0 ? 0 : now_ms() + ms;
+    cn->what = what;
+}
+
+void conntrack_tick(struct worker *w, int64_t now)
+{
+    for (struct conn *cn = w->conns; cn; cn = cn->next) {
+        if (cn->deadline && now >= cn->deadline && cn->fd >= 0)
+            conn_cut(w, cn, cn->what);
+    }
+}
