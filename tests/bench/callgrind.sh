@@ -10,7 +10,10 @@
 # N1 and N2 sequential keep-alive requests; (Ir(N2) - Ir(N1)) / (N2 - N1) is
 # what one more request costs, start-up and warm-up cancelled out. Printed
 # for non-streamed and streamed chat completions. Loopback only.
-# Knobs: N1=100 N2=300 TOKENS=32 KIND="nonstream stream".
+# Knobs: N1=100 N2=300 TOKENS=32 KIND="nonstream stream", FAKE=node (the fake
+# Ollama: node = tests/fake_ollama/fake.mjs; c = the C fake, FAKE_BIN or
+# build/tests/bench/fake_ollama, built by any build with BUILD_TESTING=ON or
+# GATEWAY_BENCH=ON).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -18,6 +21,7 @@ N1=${N1:-100}
 N2=${N2:-300}
 TOKENS=${TOKENS:-32}
 KIND=${KIND:-nonstream stream}
+FAKE=${FAKE:-node}
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/build/ollama-gateway")
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind" >&2; exit 1; }
@@ -36,7 +40,21 @@ free_port() {
     node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" &
+case $FAKE in
+c)
+    FAKE_BIN=${FAKE_BIN:-$ROOT/build/tests/bench/fake_ollama}
+    [ -x "$FAKE_BIN" ] || {
+        echo "callgrind.sh: no C fake at $FAKE_BIN (cmake --build build --target fake_ollama_c, or set FAKE_BIN)" >&2
+        exit 1
+    }
+    "$FAKE_BIN" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" &
+    ;;
+node) node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" & ;;
+*)
+    echo "callgrind.sh: FAKE is node or c" >&2
+    exit 1
+    ;;
+esac
 FAKE_PID=$!
 for _ in $(seq 100); do grep -q port "$WORK/fake.out" 2>/dev/null && break; sleep 0.1; done
 FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$WORK/fake.out")
