@@ -484,7 +484,9 @@ bench_slow() {
     # req/s column: streams completed per second of wall time; p50/p99: time to first token.
     local sps
     sps=$(awk -v c="$complete" -v w="$wall" 'BEGIN { printf "%.0f", c / (w / 1000) }')
-    row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes"
+    local busy
+    busy=$(awk -v t=$((f1 - f0)) -v hz="$CLK_TCK" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", t / hz * 1e5 / w; else print "-" }')
+    row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes" "$busy"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
