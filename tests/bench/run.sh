@@ -15,7 +15,7 @@
 # strace -c -f, the system calls per request of nginx and of the gateway.
 #
 # Run by hand, never in CI: bash tests/bench/run.sh
-# Needs nginx, wrk, node, curl (Debian: apt-get install nginx wrk nodejs curl) and,
+# Needs nginx, wrk, node, curl, strace (Debian: apt-get install nginx wrk nodejs curl strace) and,
 # unless GATEWAY_BIN names a built binary, cmake and the build dependencies.
 # Everything listens on 127.0.0.1 only. Knobs (environment):
 #   GATEWAY_BIN=path     use this binary (default: Release build in build-bench/)
