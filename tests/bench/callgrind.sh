@@ -10,7 +10,12 @@
 # N1 and N2 sequential keep-alive requests; (Ir(N2) - Ir(N1)) / (N2 - N1) is
 # what one more request costs, start-up and warm-up cancelled out. Printed
 # for non-streamed and streamed chat completions. Loopback only.
-# Knobs: N1=100 N2=300 TOKENS=32 KIND="nonstream stream".
+# Knobs: N1=100 N2=300 TOKENS=32 KIND="nonstream stream", FAKE=node (the fake
+# Ollama: node = tests/fake_ollama/fake.mjs; c = the C fake, FAKE_BIN or
+# build/tests/bench/fake_ollama, built by any build with BUILD_TESTING=ON or
+# GATEWAY_BENCH=ON), NGINX=0 (1: also nginx, as a plain proxy to the fake's
+# /v1/chat/completions with tests/bench/nginx.conf.in, one process:
+# master_process off, one worker; the same load and the same arithmetic).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -18,6 +23,8 @@ N1=${N1:-100}
 N2=${N2:-300}
 TOKENS=${TOKENS:-32}
 KIND=${KIND:-nonstream stream}
+FAKE=${FAKE:-node}
+NGINX=${NGINX:-0}
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/build/ollama-gateway")
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind" >&2; exit 1; }
@@ -36,7 +43,21 @@ free_port() {
     node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" &
+case $FAKE in
+c)
+    FAKE_BIN=${FAKE_BIN:-$ROOT/build/tests/bench/fake_ollama}
+    [ -x "$FAKE_BIN" ] || {
+        echo "callgrind.sh: no C fake at $FAKE_BIN (cmake --build build --target fake_ollama_c, or set FAKE_BIN)" >&2
+        exit 1
+    }
+    "$FAKE_BIN" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" &
+    ;;
+node) node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$TOKENS" --delay-ms 0 >"$WORK/fake.out" & ;;
+*)
+    echo "callgrind.sh: FAKE is node or c" >&2
+    exit 1
+    ;;
+esac
 FAKE_PID=$!
 for _ in $(seq 100); do grep -q port "$WORK/fake.out" 2>/dev/null && break; sleep 0.1; done
 FAKE_PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$WORK/fake.out")
@@ -85,7 +106,37 @@ EOF
     cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
 }
 
+# measure_nginx KIND N -> total Ir of one nginx (one process) serving 50 + N requests
+measure_nginx() {
+    local kind=$1 n=$2 port
+    port=$(free_port)
+    mkdir -p "$WORK/nginx"
+    sed -e "s#@WORKERS@#1#g" -e "s#@TMP@#$WORK/nginx#g" -e "s#@PORT@#$port#g" \
+        -e "s#@UPSTREAM_PORT@#$FAKE_PORT#g" "$HERE/nginx.conf.in" >"$WORK/nginx/nginx.conf"
+    rm -f "$WORK"/cg.out*
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$NGINX_BIN" -p "$WORK/nginx" \
+        -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off; master_process off;' \
+        2>"$WORK/vg.err" &
+    GW_PID=$!
+    for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
+    kill -QUIT "$GW_PID"
+    wait "$GW_PID" || true
+    GW_PID=
+    cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
+}
+
 printf '%-44s %-10s %14s\n' binary load "Ir/request"
+if [ "$NGINX" = 1 ]; then
+    NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$NGINX_BIN" ] || { echo "callgrind.sh: NGINX=1 needs nginx" >&2; exit 1; }
+    for kind in $KIND; do
+        a=$(measure_nginx "$kind" "$N1")
+        b=$(measure_nginx "$kind" "$N2")
+        printf '%-44s %-10s %14d\n' "nginx (one process)" "$kind" $(((b - a) / (N2 - N1)))
+    done
+fi
 for bin in "${BINS[@]}"; do
     for kind in $KIND; do
         a=$(measure "$bin" "$kind" "$N1")

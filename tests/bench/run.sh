@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The gateway's benchmark (DESIGN.md "Performance"): the same fake Ollama,
+# The gateway's benchmark (DESIGN.md "Performance"): the same fake Ollama
+# (by default the C one in tests/bench/cfake, which outruns both proxies),
 # measured side by side in one run
 #   direct        the fake itself (native /api/chat, and its OpenAI /v1 layer)
 #   nginx         nginx proxy_pass to the fake's /v1/chat/completions (translates nothing)
@@ -9,13 +10,20 @@
 #   (b) streamed 32-token chat requests (SSE / NDJSON), same load
 #   (c) 2,000 concurrent slow streams (64 tokens, 50 ms apart), every token checked
 # and prints one table: requests/s, p50/p99 latency, CPU time per request of the
-# proxy (nginx: master + workers; gateway: the process), peak RSS.
+# proxy (nginx: master + workers; gateway: the process), peak RSS, the fake's
+# own CPU per request; then, from a short separate run of (a) and (b) under
+# strace -c -f, the system calls per request of nginx and of the gateway.
 #
 # Run by hand, never in CI: bash tests/bench/run.sh
-# Needs nginx, wrk, node, curl (Debian: apt-get install nginx wrk nodejs curl) and,
+# Needs nginx, wrk, node, curl, strace (Debian: apt-get install nginx wrk nodejs curl strace) and,
 # unless GATEWAY_BIN names a built binary, cmake and the build dependencies.
 # Everything listens on 127.0.0.1 only. Knobs (environment):
 #   GATEWAY_BIN=path     use this binary (default: Release build in build-bench/)
+#   FAKE=c               the fake Ollama: c (tests/bench/cfake/fake_ollama.c, built in
+#                        build-bench/ unless FAKE_BIN names it) or node (tests/fake_ollama/fake.mjs)
+#   STRACE=1             count system calls per request in (a) and (b) (needs strace);
+#                        STRACE_DURATION=3 s of wrk per proxy under strace (counts only:
+#                        strace slows the traced process)
 #   DURATION=10          seconds of each measured wrk run (after WARMUP=2 s unmeasured)
 #   CONNECTIONS=64       wrk connections;  WRK_THREADS=2
 #   TOKENS=32            tokens per answer in (a) and (b)
@@ -42,6 +50,9 @@ SLOW_TOKENS=${SLOW_TOKENS:-64}
 SLOW_DELAY_MS=${SLOW_DELAY_MS:-50}
 SLOW_RAMP_MS=${SLOW_RAMP_MS:-1000}
 SCENARIOS=${SCENARIOS:-a b c}
+FAKE=${FAKE:-c}
+STRACE=${STRACE:-1}
+STRACE_DURATION=${STRACE_DURATION:-3}
 AUTH_BENCH=${AUTH_BENCH:-1}
 MODEL=${MODEL:-llama3.2}
 GATEWAY_ACCESS_LOG=${GATEWAY_ACCESS_LOG:-off}
@@ -54,7 +65,7 @@ die() {
 note() { echo "bench: $*" >&2; }
 
 for v in DURATION WARMUP CONNECTIONS WRK_THREADS TOKENS WORKERS SLOW_STREAMS SLOW_TOKENS \
-    SLOW_DELAY_MS SLOW_RAMP_MS; do
+    SLOW_DELAY_MS SLOW_RAMP_MS STRACE_DURATION; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (is '${!v}')"
 done
 
@@ -64,7 +75,17 @@ NGINX=$(command -v nginx || true)
 missing=()
 [ -n "$NGINX" ] || missing+=(nginx)
 for t in wrk node curl; do command -v "$t" >/dev/null || missing+=("$t"); done
-if [ -z "${GATEWAY_BIN:-}" ]; then command -v cmake >/dev/null || missing+=(cmake); fi
+case $FAKE in
+c | node) ;;
+*) die "FAKE is c or node (is '$FAKE')" ;;
+esac
+if [ -z "${GATEWAY_BIN:-}" ] || { [ "$FAKE" = c ] && [ -z "${FAKE_BIN:-}" ]; }; then
+    command -v cmake >/dev/null || missing+=(cmake)
+fi
+if [ "$STRACE" = 1 ] && ! command -v strace >/dev/null; then
+    note "strace is missing (Debian: apt-get install strace): no system call counts"
+    STRACE=0
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     die "missing tools: ${missing[*]} (Debian: apt-get install ${missing[*]/node/nodejs})"
 fi
@@ -78,23 +99,31 @@ if [ "$have_fds" != unlimited ] && [ "$have_fds" -lt "$need_fds" ]; then
 fi
 [ "$have_fds" = 65536 ] || note "open-files limit: $have_fds (65536 not allowed; enough for this run)"
 
-# ---- the gateway binary ----
-if [ -z "${GATEWAY_BIN:-}" ]; then
-    note "building the gateway (Release) in build-bench/"
+# ---- the gateway binary and the C fake ----
+targets=()
+[ -n "${GATEWAY_BIN:-}" ] || targets+=(ollama-gateway)
+[ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || targets+=(fake_ollama_c)
+if [ ${#targets[@]} -gt 0 ]; then
+    note "building ${targets[*]} (Release) in build-bench/"
     mkdir -p "$OUT_DIR"
-    if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
-        cmake --build "$ROOT/build-bench" -j "$(nproc)"; } >"$OUT_DIR/build.log" 2>&1; then
+    if ! { cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DGATEWAY_BENCH=ON &&
+        cmake --build "$ROOT/build-bench" -j "$(nproc)" --target "${targets[@]}"; } >"$OUT_DIR/build.log" 2>&1; then
         tail -n 30 "$OUT_DIR/build.log" >&2
         die "build failed (full log: $OUT_DIR/build.log)"
     fi
-    GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
+    [ -n "${GATEWAY_BIN:-}" ] || GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
+    [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || FAKE_BIN=$ROOT/build-bench/tests/bench/fake_ollama
 fi
 [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable"
+[ "$FAKE" != c ] || [ -x "$FAKE_BIN" ] || die "FAKE_BIN=$FAKE_BIN is not an executable"
 
 RUN=$OUT_DIR/run-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN"
 RESULTS=$RUN/results.tsv
+SYSCALLS=$RUN/syscalls.tsv
 : >"$RESULTS"
+: >"$SYSCALLS"
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---- processes: every one we start is in PIDS; all are ended on exit ----
@@ -159,8 +188,12 @@ free_port() {
 # start_fake NAME TOKENS DELAY_MS -> FAKE_PID, FAKE_PORT
 start_fake() {
     local name=$1
-    node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$2" --delay-ms "$3" \
-        >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    if [ "$FAKE" = c ]; then
+        "$FAKE_BIN" --port 0 --tokens "$2" --delay-ms "$3" >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    else
+        node "$ROOT/tests/fake_ollama/fake.mjs" --port 0 --tokens "$2" --delay-ms "$3" \
+            >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    fi
     FAKE_PID=$!
     PIDS+=("$FAKE_PID")
     FAKE_PORT=
@@ -171,7 +204,7 @@ start_fake() {
         sleep 0.1
     done
     cat "$RUN/$name.err" >&2
-    die "the fake Ollama ($name) did not start (is tests/fake_ollama/fake.mjs there?)"
+    die "the fake Ollama ($name, FAKE=$FAKE) did not start"
 }
 
 # start_nginx NAME UPSTREAM_PORT -> NGINX_PID, NGINX_PORT
@@ -284,8 +317,8 @@ sanity() {
     esac
 }
 
-# row SCENARIO LABEL RPS P50 P99 CPU RSS FAKECPU NOTES
-row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+# row SCENARIO LABEL RPS P50 P99 CPU RSS FAKECPU NOTES [FAKE_BUSY_PERCENT]
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10:--}" >>"$RESULTS"; }
 
 # bench_wrk SCENARIO LABEL URL STREAM FORMAT PROXY_PID(or -)
 # Warm up, then measure one wrk run; CPU of the proxy and of the fake.
@@ -335,7 +368,56 @@ bench_wrk() {
     [ "$bad" = 0 ] || notes="$notes, BAD $bad (status $bad_status)"
     [ "$errs" = 0 ] || notes="$notes, socket errors $errs (connect $err_connect read $err_read write $err_write timeout $err_timeout)"
     grep -q '^BENCH_SAMPLE' "$log" && notes="$notes; sample in $(basename "$log")"
-    row "$sc" "$label" "$req" "$p50" "$p99" "$cpu" "$rss" "$(us_per $((f1 - f0)) "$requests")" "$notes"
+    # how busy the fake was: its CPU time over the run's wall time, in % of one CPU
+    local busy
+    busy=$(awk -v t=$((f1 - f0)) -v hz="$CLK_TCK" -v d="$duration_us" 'BEGIN { printf "%.0f", t / hz * 1e8 / d }')
+    row "$sc" "$label" "$req" "$p50" "$p99" "$cpu" "$rss" "$(us_per $((f1 - f0)) "$requests")" "$notes" "$busy"
+}
+
+# strace_wrk SCENARIO LABEL URL STREAM FORMAT PROXY_PID
+# A short separate wrk run with strace -c -f attached to the proxy (every
+# process and thread): system calls per completed request. strace slows the
+# traced process, so this run gives counts, never times.
+strace_wrk() {
+    local sc=$1 label=$2 url=$3 stream=$4 format=$5 proxy=$6 host path log out spid line p per top
+    local -a pargs=()
+    host=${url%%/v1/*}
+    host=${host%%/api/*}
+    path=${url#"$host"}
+    log=$RUN/strace-wrk-$sc-$(slug "$label").txt
+    out=$RUN/strace-$sc-$(slug "$label").txt
+    export BENCH_KEY='' BENCH_PATH=$path BENCH_STREAM=$stream BENCH_FORMAT=$format BENCH_TOKENS=$TOKENS \
+        BENCH_MODEL=$MODEL
+    for p in $(family "$proxy"); do pargs+=(-p "$p"); done
+    note "($sc) $label under strace -c -f: ${STRACE_DURATION}s"
+    strace -c -f -o "$out" "${pargs[@]}" 2>"$out.err" &
+    spid=$!
+    PIDS+=("$spid")
+    for _ in $(seq 1 50); do
+        [ "$(grep -c attached "$out.err" 2>/dev/null)" -ge ${#pargs[@]} ] && break
+        sleep 0.1
+    done
+    run timeout $((STRACE_DURATION + 60)) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${STRACE_DURATION}s" \
+        --timeout 10s -s "$HERE/chat.lua" "$host" >"$log" 2>&1 || true
+    kill -INT "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    forget "$spid"
+    line=$(grep '^BENCH ' "$log" | tail -n 1 || true)
+    if [ -z "$line" ] || [ ! -s "$out" ]; then
+        note "no system call count for ($sc) $label (see $log, $out.err)"
+        return 0
+    fi
+    local requests ok bad
+    requests=$(echo "$line" | sed -n 's/.* requests=\([0-9]*\).*/\1/p')
+    ok=$(echo "$line" | sed -n 's/.* ok=\([0-9]*\).*/\1/p')
+    bad=$(echo "$line" | sed -n 's/.* bad=\([0-9]*\).*/\1/p')
+    # strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall"; the calls are field 4
+    per=$(awk -v n="$requests" '$NF == "total" && n > 0 { printf "%.2f", $4 / n }' "$out")
+    top=$(awk -v n="$requests" '$1 ~ /^[0-9.]+$/ && $NF != "total" && n > 0 {
+            e = (NF == 6) ? $5 : 0
+            printf "%s\t%.2f\t%.2f\n", $NF, $4 / n, e / n }' "$out" | sort -t$'\t' -k2,2 -gr | head -n 7 |
+        awk -F'\t' '{ s = s (NR > 1 ? ", " : "") $1 " " $2; if ($3 > 0) s = s " (" $3 " failed)" } END { print s }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$sc" "$label" "${per:--}" "$requests ($ok ok, $bad bad)" "$top" >>"$SYSCALLS"
 }
 
 # bench_slow LABEL PORT PATH FORMAT PROXY_PID(or -)
@@ -402,7 +484,9 @@ bench_slow() {
     # req/s column: streams completed per second of wall time; p50/p99: time to first token.
     local sps
     sps=$(awk -v c="$complete" -v w="$wall" 'BEGIN { printf "%.0f", c / (w / 1000) }')
-    row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes"
+    local busy
+    busy=$(awk -v t=$((f1 - f0)) -v hz="$CLK_TCK" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", t / hz * 1e5 / w; else print "-" }')
+    row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes" "$busy"
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -429,6 +513,10 @@ if want a || want b; then
         bench_wrk $sc "direct (OpenAI /v1)" "http://127.0.0.1:$FAST/v1/chat/completions" $stream $sse -
         bench_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
         bench_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+        if [ "$STRACE" = 1 ]; then
+            strace_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
+            strace_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+        fi
         stop "$NGINX_PID"
         stop "$GW_PID"
         if [ "$AUTH_BENCH" = 1 ]; then
@@ -462,7 +550,7 @@ fi
 {
     echo
     echo "ollama-gateway benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)"
-    echo "gateway $("$GATEWAY_BIN" --version 2>&1 | head -n 1), workers $WORKERS; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes $WORKERS; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; fake: node $(node --version)"
+    echo "gateway $("$GATEWAY_BIN" --version 2>&1 | head -n 1), workers $WORKERS; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes $WORKERS; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; fake: $([ "$FAKE" = c ] && echo "C (tests/bench/cfake)" || echo "node $(node --version)")"
     echo "(a) non-streamed, (b) streamed: $TOKENS tokens per answer. (c) $SLOW_STREAMS concurrent streams of $SLOW_TOKENS tokens ${SLOW_DELAY_MS} ms apart:"
     echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
     echo "load average before the run: $LOAD0 (other processes on the machine distort every number)"
@@ -499,9 +587,24 @@ fi
                 printf "\n"
             }
         }' "$RESULTS"
+    # The fake must not be the bottleneck: its CPU per request below each proxy's.
+    awk -F'\t' '
+        $2 == "nginx" || $2 == "gateway" {
+            if ($6 == "-" || $8 == "-") next
+            printf "(%s) the fake beside %s: %s us/req (busy %s%% of one CPU) against %s us/req: %s\n", $1, $2, $8, $10, $6,
+                ($8 + 0 < $6 / 2) ? "well below" : ($8 + 0 < $6 + 0) ? "below, but not by half" : "NOT BELOW: the fake may be the bottleneck"
+        }' "$RESULTS"
+    if [ -s "$SYSCALLS" ]; then
+        echo
+        echo "System calls per request (strace -c -f on every process and thread of the proxy, a separate"
+        echo "${STRACE_DURATION} s wrk run each; strace slows the proxy, so these runs give counts only):"
+        awk -F'\t' '{ printf "(%s) %-8s %6s  %s; over %s requests\n", $1, $2, $3, $5, $4 }' "$SYSCALLS"
+        awk -F'\t' '$2 == "nginx" { n[$1] = $3 } $2 == "gateway" { g[$1] = $3 }
+            END { for (k in g) if ((k in n) && n[k] > 0) printf "(%s) gateway/nginx system calls per request: %.2f\n", k, g[k] / n[k] }' "$SYSCALLS" | sort
+    fi
     if [ -n "${SLOW_SATURATED:-}" ]; then
         echo "(c) did not hold all $SLOW_STREAMS streams open at once: the machine could not produce"
-        echo "    and consume $((SLOW_STREAMS * 1000 / (SLOW_DELAY_MS > 0 ? SLOW_DELAY_MS : 1))) tokens/s (the fake and the client are single Node threads)."
+        echo "    and consume $((SLOW_STREAMS * 1000 / (SLOW_DELAY_MS > 0 ? SLOW_DELAY_MS : 1))) tokens/s (the client is one Node thread, and so is the fake with FAKE=node)."
         echo "    Raise SLOW_DELAY_MS (e.g. 500) and SLOW_RAMP_MS (e.g. 5000) to measure idle streams."
     fi
 } | tee "$RUN/table.txt"
