@@ -235,7 +235,10 @@ test('end of the grace period: 20 streams in flight each get the error frame and
 
 test('draining: a request on a kept-alive connection gets 503 with Connection: close; new connections are refused', needGateway, async () => {
   const fake = await startFake();
-  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES } });
+  // One worker: a worker with nothing in flight ends at once when the drain
+  // begins and closes its idle connections, so the kept-alive connection must
+  // live on the worker that still drains the stream.
+  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES, workers: 1 } });
   const sock = net.connect(gw.port, '127.0.0.1');
   try {
     await new Promise((r) => sock.once('connect', r));
