@@ -75,8 +75,8 @@ __attribute__((destructor)) static void lockstat_report(void)
         void *pc = (void *)atomic_load(&callers[best].pc);
         dladdr(pc, &info);
         fprintf(stderr, "lockstat: caller %-40s %-28s %llu\n",
-                info.dli_sname ? info.dli_sname : "?",
-                info.dli_fname ? info.dli_fname : "?", (unsigned long long)atomic_load(&callers[best].n));
+                info.dli_sname ? info.dli_sname : "?", info.dli_fname ? info.dli_fname : "?",
+                (unsigned long long)atomic_load(&callers[best].n));
         atomic_store(&callers[best].n, 0);
     }
 }
