@@ -838,6 +838,11 @@ static void client_gone(struct worker_watch *wt, uint32_t events)
     struct request *r = wt->ctx;
     worker_unwatch(r->w, &r->hangup);
     r->client_gone = true;
+    /* A half-close (FIN after the request) counts too: at the socket it is
+     * what an aborted client sends, and the backend is freed at once. */
+    if (!r->err.status)
+        apierr_set(&r->err, 499, APIERR_INVALID, "client_closed", NULL,
+                   "The client closed the connection before the answer was complete");
     abort_upstream(r);
     request_resume(r); /* MHD finds the EOF and completes the request */
 }
