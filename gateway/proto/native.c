@@ -1,5 +1,7 @@
 #include "native.h"
 
+#include "ollama.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,14 +205,6 @@ static long count_of(const char *p, size_t len, const char *key)
     return 0;
 }
 
-/* A count Ollama reported, or 0 when it is absent or not a sane number. */
-static long count_item(const cJSON *o, const char *key)
-{
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1e15 ? (long)n->valuedouble
-                                                                             : 0;
-}
-
 static int out_of_room(struct native_state *s, struct apierr *e)
 {
     s->failed = true;
@@ -253,8 +247,8 @@ static int line(void *st, const char *p, size_t len, struct buf *out, struct api
         }
         s->done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "done"));
         if (s->done) {
-            s->c.prompt_tokens = count_item(root, "prompt_eval_count");
-            s->c.completion_tokens = count_item(root, "eval_count");
+            s->c.prompt_tokens = ollama_count(root, "prompt_eval_count");
+            s->c.completion_tokens = ollama_count(root, "eval_count");
         }
         cJSON_Delete(root);
     }
@@ -270,12 +264,7 @@ static int eof_done(void *st, struct buf *out, struct apierr *e)
 {
     (void)out;
     struct native_state *s = st;
-    if (s->done)
-        return DIALECT_DONE;
-    apierr_set(e, 502, APIERR_API, "upstream_error", NULL,
-               "backend %s closed the stream before the answer was complete",
-               s->c.backend ? s->c.backend : "?");
-    return DIALECT_FAIL;
+    return ollama_eof(s->done, &s->failed, s->c.backend, e);
 }
 
 /* Progress streams (pull, push, create) have no done line: they end when
