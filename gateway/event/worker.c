@@ -112,15 +112,6 @@ static void on_mhd(struct worker_watch *wt, uint32_t events)
     w->mhd_due = true;
 }
 
-static void free_dead_watches(struct worker *w)
-{
-    while (w->dead_watches) {
-        struct worker_watch *wt = w->dead_watches;
-        w->dead_watches = wt->dead;
-        free(wt);
-    }
-}
-
 int worker_init(struct worker *w, int id, struct gateway *gw)
 {
     const struct cfg *cfg = gw->cfg;
@@ -184,7 +175,6 @@ void worker_free(struct worker *w)
     w->daemons = NULL;
     w->daemon_watch = NULL;
     curl_glue_free(w);
-    free_dead_watches(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
     if (w->inbox_live)
@@ -260,7 +250,6 @@ void worker_leave(struct worker *w, struct worker_entry *e)
 int worker_watch(struct worker *w, struct worker_watch *wt, int fd, uint32_t events)
 {
     wt->fd = fd;
-    wt->dead = NULL;
     if (epoll_add(w, fd, events, wt) < 0) {
         wt->fd = -1;
         return -1;
@@ -350,7 +339,6 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
     }
     run_deferred(w);
     run_mhd(w);
-    free_dead_watches(w);
     return 0;
 }
 
@@ -389,7 +377,6 @@ static void *worker_main(void *arg)
         w->mhd_due = true;
     for (size_t i = 0; i < w->ndaemons; i++)
         MHD_run(w->daemons[i]);
-    free_dead_watches(w);
     jarena_thread_free();
     return NULL;
 }

@@ -242,7 +242,8 @@ start_gateway() {
   "workers": $WORKERS,
   "auth": "$auth",
   "backends": [{ "name": "fake", "url": "http://127.0.0.1:$2" }],
-  "limits": { "max_connections": $((SLOW_STREAMS * 2 + 1000)), "idle_stream_timeout_s": 120 },
+  "limits": { "max_connections": $((SLOW_STREAMS * 2 + 1000)), "max_connections_per_address": 0,
+              "idle_stream_timeout_s": 120 },
   "log": { "level": "warn", "access": "$access" }
 }
 EOF

@@ -1696,6 +1696,13 @@ export async function startFake(opts = {}) {
     });
   });
   server.on('clientError', (err, socket) => socket.destroy());
+  // Open client connections, so a test can see the gateway's upstream
+  // connections come and go (closeIdle, openConnections).
+  const sockets = new Set();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -1752,6 +1759,10 @@ export async function startFake(opts = {}) {
     },
     /** Recorded blob uploads (POST /api/blobs/:digest); each has .blob. */
     blobUploads() { return requests.filter((r) => r.method === 'POST' && r.path.startsWith('/api/blobs/')); },
+    /** How many client connections are open now. */
+    openConnections() { return sockets.size; },
+    /** Close every keep-alive connection that has no request in progress (as a backend's idle timeout does). */
+    closeIdle() { server.closeIdleConnections(); },
     /** Forget recorded requests and the scripts (global and per route). */
     reset() { requests.length = 0; scriptFn = null; pathScripts.clear(); down = false; },
     /** Poll until a recorded request matches pred; resolves with it. */
