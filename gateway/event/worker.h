@@ -103,7 +103,7 @@ struct worker {
     CURLM *multi;
     CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;
-    int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
+    int64_t curl_deadline;     /* monotonic ms; -1 = no curl timer */
     struct curl_sock **csocks; /* curl's sockets by fd number (curl_glue.c) */
     size_t ncsocks;
     struct snapshot *snap; /* a reference to the snapshot in force, as of snap_gen */
