@@ -653,6 +653,9 @@ bench_hold() {
         lag99 lagmax popen pconns wall secs errors <<<"$(paced_summary "$json")"
     notes="complete $ok/$measured, tokens $tokens/$expected, peak open $popen, stream p50/p99 ${d50}/${d99} ms, wall ${wall} ms"
     [ "$proxy" = - ] || notes="$notes, RSS +${per} kB/stream"
+    # A connection is opened at the stream's scheduled time and the request
+    # sent once it is up: a lag here is the listener's accept queue.
+    awk -v l="$lag99" 'BEGIN { exit !(l > 100) }' && notes="$notes, SLOW CONNECTS: connect p99/max $lag99/$lagmax ms"
     [ "$failed" = 0 ] || notes="$notes, FAILURES: $errors"
     if [ "$popen" -lt $((measured * 9 / 10)) ]; then
         notes="$notes, NOT CONCURRENT: at most $popen of $measured streams were open at once"
