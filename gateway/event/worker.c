@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 256
+/* Connections the kernel may hold for a worker before it accepts them. A
+ * burst of thousands of clients (a fleet of agents reconnecting) would
+ * otherwise overflow a small queue and be refused while the workers catch
+ * up; the kernel caps it at net.core.somaxconn (4096 by default). */
+#define LISTEN_BACKLOG 4096
 
 struct snapshot *worker_snapshot(struct worker *w)
 {
@@ -65,7 +70,7 @@ static int listen_socket(const struct netaddr *l)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         log_error_errno("cannot listen on %s", l->text);
         close(fd);
         return -1;
