@@ -1,13 +1,17 @@
 #include "conntrack.h"
 
+#include "apierr.h"
+#include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "rand.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define PEER_BUCKETS 4096
@@ -158,6 +162,7 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
         return;
     }
     cn->fd = ci ? ci->connect_fd : -1;
+    cn->mc = c;
     address_of(c, cn->addr);
     cn->next = w->conns;
     if (w->conns)
@@ -189,6 +194,72 @@ void conntrack_deadline(struct conn *cn, int64_t ms, const char *what)
         return;
     cn->deadline = ms < 0 ? 0 : now_ms() + ms;
     cn->what = what;
+}
+
+void conntrack_in_request(struct conn *cn, bool in)
+{
+    if (cn)
+        cn->in_request = in;
+}
+
+/* The connection whose head libmicrohttpd is parsing right now: its head is
+ * complete (MHD gives a header size only from then on), no response is
+ * queued yet (MHD's own refusals of other heads have one), and the HTTP
+ * layer has not seen it. Heads are parsed one at a time on a worker, and the
+ * first access-handler call follows a good one within the same MHD call, so
+ * at most one connection fits. */
+static struct conn *parsing_head(struct worker *w)
+{
+    for (struct conn *cn = w->conns; cn; cn = cn->next) {
+        if (cn->in_request || cn->refused || cn->fd < 0 || !cn->mc)
+            continue;
+        if (!MHD_get_connection_info(cn->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+            continue;
+        if (MHD_get_connection_info(cn->mc, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
+        return cn;
+    }
+    return NULL;
+}
+
+void conntrack_bad_length(struct worker *w)
+{
+    struct conn *cn = parsing_head(w);
+    if (!cn)
+        return; /* not found: libmicrohttpd's own answer goes out */
+    struct apierr e;
+    apierr_set(&e, 400, APIERR_INVALID, "invalid_request", NULL,
+               "The request's framing is ambiguous: Content-Length is not a decimal number "
+               "of at most 18 digits");
+    struct buf body;
+    buf_init(&body, 4096);
+    char id[32];
+    rand_id(id, sizeof id, "req_");
+    char head[256];
+    int n = -1;
+    if (apierr_json(&e, &body) == 0)
+        n = snprintf(head, sizeof head,
+                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nx-request-id: %s\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     id, body.len);
+    /* Written on MHD's socket while MHD is inside its parse and has sent
+     * nothing for this request; a few hundred bytes fit any socket's send
+     * buffer, so one non-blocking send each is enough (a short write only
+     * truncates an answer to a client that sent garbage). */
+    if (n > 0 && (size_t)n < sizeof head &&
+        send(cn->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_MORE) == n)
+        (void)send(cn->fd, body.p, body.len, MSG_NOSIGNAL);
+    buf_free(&body);
+    cn->refused = true;
+    char text[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    log_info("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
+    /* Nothing after the head is read as a request: MHD's own answer then
+     * fails on the shut-down socket, and MHD closes it. */
+    shutdown(cn->fd, SHUT_RDWR);
+    cn->deadline = 0;
+    worker_mhd_due(w);
 }
 
 void conntrack_tick(struct worker *w, int64_t now)

@@ -36,12 +36,15 @@ struct peers {
 };
 
 struct conn {
-    struct conn *prev, *next; /* in the worker's list */
-    int fd;                   /* borrowed from MHD: shut down, never closed */
-    int64_t deadline;         /* monotonic ms; 0 = none */
-    const char *what;         /* the deadline's key, for the log */
-    unsigned char addr[16];   /* the client's address (IPv4 mapped into IPv6) */
-    bool counted;             /* holds a place in struct peers */
+    struct conn *prev, *next;  /* in the worker's list */
+    struct MHD_Connection *mc; /* borrowed: MHD's connection */
+    int fd;                    /* borrowed from MHD: shut down, never closed */
+    int64_t deadline;          /* monotonic ms; 0 = none */
+    const char *what;          /* the deadline's key, for the log */
+    unsigned char addr[16];    /* the client's address (IPv4 mapped into IPv6) */
+    bool counted;              /* holds a place in struct peers */
+    bool in_request;           /* the HTTP layer has the current request's head */
+    bool refused;              /* answered and shut down by conntrack_bad_length */
 };
 
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */
@@ -63,6 +66,18 @@ struct conn *conntrack_of(struct MHD_Connection *c);
 /* Give cn a deadline ms milliseconds from now (what: the key named in the
  * log when it is cut), or none with ms < 0. */
 void conntrack_deadline(struct conn *cn, int64_t ms, const char *what);
+
+/* The HTTP layer took the current request's head (true), or finished with
+ * that request (false). */
+void conntrack_in_request(struct conn *cn, bool in);
+
+/*
+ * libmicrohttpd 0.9.75 is refusing a request head of w whose Content-Length
+ * it cannot parse (its log said so, from inside its run): answer that
+ * connection with the gateway's own JSON 400 and shut it down, before
+ * libmicrohttpd writes its HTML one (which the shut-down socket then refuses).
+ */
+void conntrack_bad_length(struct worker *w);
 
 /* The tick: shut down every connection of w past its deadline. */
 void conntrack_tick(struct worker *w, int64_t now);

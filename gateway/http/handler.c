@@ -141,6 +141,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r)
             return MHD_NO;
         *req_cls = r;
+        conntrack_in_request(conntrack_of(conn), true);
         struct apierr e;
         const char *why = bad_framing(conn);
         if (why) {
@@ -203,6 +204,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     /* A kept-alive connection's next head has its deadline from now. */
     conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.header_timeout_s * 1000,
                        "request head not complete within limits.header_timeout_s");
+    conntrack_in_request(conntrack_of(conn), false);
     struct request *r = *req_cls;
     if (!r)
         return;

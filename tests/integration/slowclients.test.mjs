@@ -243,12 +243,15 @@ const shapes = [
 ];
 
 // libmicrohttpd 0.9.75 answers a Content-Length it cannot parse itself,
-// before any callback of ours runs: 400 in its own HTML (with its response
-// head written twice), Connection: close, the connection closed. The body's
-// shape is out of our reach; what matters here is that the bytes after the
-// head are never read as a request and nothing reaches a backend.
-for (const [what, value] of [['a malformed', '1x'], ['a signed', `+${chatBody.length}`], ['a negative', '-1']]) {
-  test(`${what} Content-Length: 400, connection closed, nothing more read`, T(20000), async () => {
+// before any callback of ours runs, with its own HTML 400 (413 for one too
+// large to hold) and its response head written twice. The gateway answers
+// first (event/conntrack.c): one JSON 400, Connection: close, the connection
+// closed, the bytes after the head never read as a request.
+for (const [what, value] of [
+  ['a malformed', '1x'], ['a non-numeric', 'abc'], ['a signed', `+${chatBody.length}`], ['a negative', '-1'],
+  ['an overflowing', '99999999999999999999999999'], ['an empty', ''],
+]) {
+  test(`${what} Content-Length: one JSON 400, connection closed, nothing more read`, T(20000), async () => {
     const fake = await startFake({});
     const gw = await startGateway({ backends: [fake.url] });
     try {
@@ -256,8 +259,16 @@ for (const [what, value] of [['a malformed', '1x'], ['a signed', `+${chatBody.le
       const c = raw(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
         + `Content-Length: ${value}\r\n\r\n${chatBody}${smuggled}`);
       assert.notEqual(await within(c.closed, 5000), 'timeout', 'the connection is closed');
-      assert.equal(parseResponse(c.data).status, 400, c.data);
-      assert.doesNotMatch(c.data, /HTTP\/1\.1 200/, 'the smuggled request is not answered');
+      const r = parseResponse(c.data);
+      assert.equal(r.status, 400, c.data);
+      assert.equal(c.data.match(/HTTP\/1\.1 /g).length, 1, `one response head: ${c.data}`);
+      assert.equal(r.headers.connection, 'close');
+      assert.match(r.headers['content-type'], /^application\/json/);
+      assert.match(r.headers['x-request-id'] ?? '', /^req_/);
+      const j = JSON.parse(r.body);
+      assert.equal(j.error.type, 'invalid_request_error');
+      assert.equal(j.error.code, 'invalid_request');
+      assert.match(j.error.message, /Content-Length/);
       assert.equal(fake.requestsTo('/api/chat').length, 0, 'nothing reached the backend');
       await noLeak(gw, before, what);
     } finally {
@@ -266,6 +277,27 @@ for (const [what, value] of [['a malformed', '1x'], ['a signed', `+${chatBody.le
     }
   });
 }
+
+test('a malformed Content-Length on a kept-alive connection, after a good request: the JSON 400 as well', T(20000), async () => {
+  const fake = await startFake({});
+  const gw = await startGateway({ backends: [fake.url] });
+  try {
+    const c = raw(gw.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => /\r\n\r\n/.test(c.data), 5000, 10, 'the first answer');
+    assert.match(c.data, /^HTTP\/1\.1 200/);
+    const first = c.data.length;
+    c.socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n${chatBody}${smuggled}`);
+    assert.notEqual(await within(c.closed, 5000), 'timeout', 'the connection is closed');
+    const second = c.data.slice(c.data.indexOf('HTTP/1.1 ', first));
+    const r = parseResponse(second);
+    assert.equal(r.status, 400, c.data);
+    assert.equal(JSON.parse(r.body).error.code, 'invalid_request');
+    assert.equal(c.data.match(/HTTP\/1\.1 /g).length, 2, `two answers in all: ${c.data}`);
+  } finally {
+    assert.equal(await gw.stop(), 0, gw.stderr);
+    await fake.close();
+  }
+});
 
 for (const [what, rest] of shapes) {
   for (const [route, shape] of [['/v1/chat/completions', 'openai'], ['/api/chat', 'ollama']]) {
