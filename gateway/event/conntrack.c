@@ -18,7 +18,7 @@
 
 struct peer {
     struct peer *next;
-    unsigned char addr[16];
+    unsigned char addr[16]; /* the key: peer_key's /32 or /64 */
     unsigned n;
 };
 
@@ -49,20 +49,36 @@ void peers_free(struct peers *p)
     pthread_mutex_destroy(&p->lock);
 }
 
-static size_t bucket_of(const struct peers *p, const unsigned char addr[16])
+/*
+ * The part of an address that counts as one client: an IPv4 address whole
+ * (a /32), an IPv6 address by its /64. An IPv6 client is normally given a
+ * whole /64 (SLAAC, privacy addresses, a host's own prefix), so counting per
+ * /128 would let one client open 2^64 times the limit.
+ */
+static void peer_key(const unsigned char addr[16], unsigned char key[16])
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, addr, 16);
+    if (memcmp(addr, v4mapped, sizeof v4mapped) != 0)
+        memset(key + 8, 0, 8);
+}
+
+static size_t bucket_of(const struct peers *p, const unsigned char key[16])
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (int i = 0; i < 16; i++)
-        h = (h ^ addr[i]) * 16777619u;
+        h = (h ^ key[i]) * 16777619u;
     return h % p->nbucket;
 }
 
 bool peers_enter(struct peers *p, const unsigned char addr[16])
 {
     bool ok = true;
+    unsigned char key[16];
+    peer_key(addr, key);
     pthread_mutex_lock(&p->lock);
-    struct peer **slot = &p->bucket[bucket_of(p, addr)], *e;
-    for (e = *slot; e && memcmp(e->addr, addr, 16) != 0; e = e->next)
+    struct peer **slot = &p->bucket[bucket_of(p, key)], *e;
+    for (e = *slot; e && memcmp(e->addr, key, 16) != 0; e = e->next)
         ;
     if (!e) {
         e = calloc(1, sizeof *e);
@@ -70,7 +86,7 @@ bool peers_enter(struct peers *p, const unsigned char addr[16])
             ok = false; /* OOM: refuse this one connection */
             goto out;
         }
-        memcpy(e->addr, addr, 16);
+        memcpy(e->addr, key, 16);
         e->next = *slot;
         *slot = e;
     }
@@ -85,10 +101,12 @@ out:
 
 void peers_leave(struct peers *p, const unsigned char addr[16])
 {
+    unsigned char key[16];
+    peer_key(addr, key);
     pthread_mutex_lock(&p->lock);
-    for (struct peer **pp = &p->bucket[bucket_of(p, addr)]; *pp; pp = &(*pp)->next) {
+    for (struct peer **pp = &p->bucket[bucket_of(p, key)]; *pp; pp = &(*pp)->next) {
         struct peer *e = *pp;
-        if (memcmp(e->addr, addr, 16) != 0)
+        if (memcmp(e->addr, key, 16) != 0)
             continue;
         if (--e->n == 0) {
             *pp = e->next;
@@ -254,7 +272,8 @@ void conntrack_bad_length(struct worker *w)
     cn->refused = true;
     char text[INET6_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET6, cn->addr, text, sizeof text);
-    log_info("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
+    /* debug: under a flood this is one line per request the attacker sends */
+    log_debug("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
     /* Nothing after the head is read as a request: MHD's own answer then
      * fails on the shut-down socket, and MHD closes it. */
     shutdown(cn->fd, SHUT_RDWR);

@@ -27,7 +27,8 @@
 
 struct worker;
 
-/* Connections per client address, across all workers. */
+/* Connections per client address, across all workers: an IPv4 client is
+ * its address (/32), an IPv6 client its /64. */
 struct peers {
     pthread_mutex_t lock;
     unsigned limit;       /* 0 = no limit */
@@ -50,8 +51,9 @@ struct conn {
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */
 int peers_init(struct peers *p, unsigned limit);
 void peers_free(struct peers *p);
-/* Take a place for addr (16 bytes, IPv4 mapped into IPv6): false when it has
- * p->limit connections already (or on OOM). Any thread. */
+/* Take a place for addr (16 bytes, IPv4 mapped into IPv6): false when its
+ * /32 (IPv4) or /64 (IPv6) has p->limit connections already (or on OOM).
+ * Any thread. */
 bool peers_enter(struct peers *p, const unsigned char addr[16]);
 /* Give back a place that peers_enter granted. Any thread. */
 void peers_leave(struct peers *p, const unsigned char addr[16]);

@@ -233,6 +233,60 @@ test('max_connections_per_address: the address over its limit is refused, anothe
   });
 });
 
+/** A free port on ::1, or null when the machine has no IPv6 loopback. */
+async function freePort6() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(null));
+    s.listen(0, '::1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const port6 = await freePort6();
+
+// An IPv6 client is counted by its /64 (the unit test shows two addresses
+// of one /64 sharing a count); loopback has only ::1, so here the limit is
+// shown to hold for IPv6 connections end to end.
+test('max_connections_per_address over IPv6 (::1): the connection over the limit is refused', {
+  ...T(30000), ...(port6 ? {} : { skip: 'no IPv6 loopback (::1) on this machine' }),
+}, async () => {
+  const limit = 4;
+  const fake = await startFake({});
+  const gw = await startGateway({
+    backends: [fake.url],
+    config: { limits: { max_connections_per_address: limit } },
+    extraListen: [`[::1]:${port6}`],
+  });
+  try {
+    const before = openFds(gw);
+    const ask = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    const held = [];
+    for (let i = 0; i < limit; i++) {
+      const c = raw(port6, ask, { host: '::1' });
+      await waitFor(() => c.data.includes('\r\n\r\n') || c.ended, 5000, 10, `connection ${i} answered`);
+      assert.match(c.data, /^HTTP\/1\.1 200/, `connection ${i} within the limit is served`);
+      held.push(c);
+    }
+    const over = raw(port6, ask, { host: '::1' });
+    assert.notEqual(await within(over.closed, 5000), 'timeout', 'the connection over the limit is closed');
+    assert.equal(over.data, '', 'and gets no answer');
+    held.pop().socket.destroy();
+    await waitFor(async () => {
+      const again = raw(port6, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { host: '::1' });
+      await within(again.closed, 5000);
+      return again.data.startsWith('HTTP/1.1 200');
+    }, 5000, 50, 'a freed place is usable again');
+    for (const c of held) c.socket.destroy();
+    await noLeak(gw, before, 'IPv6 per-address limit');
+  } finally {
+    assert.equal(await gw.stop(), 0, gw.stderr);
+    await fake.close();
+  }
+});
+
 const smuggled = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
 const chatBody = JSON.stringify(simpleChat());
 const shapes = [
