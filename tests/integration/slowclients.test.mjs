@@ -294,6 +294,16 @@ const shapes = [
   ['Content-Length with Transfer-Encoding',
     `Content-Length: ${chatBody.length + 10}\r\nTransfer-Encoding: chunked\r\n\r\n`
     + `${chatBody.length.toString(16)}\r\n${chatBody}\r\n0\r\n\r\n`],
+  // obs-fold: libmicrohttpd glues the folded line onto the header's name, so
+  // it would frame by the Content-Length while an unfolding proxy sees chunked
+  ['a Transfer-Encoding folded over two lines',
+    `Content-Length: ${chatBody.length}\r\nTransfer-Encoding:\r\n chunked\r\n\r\n${chatBody}`],
+  ['a Content-Length folded over two lines', `Content-Length:\r\n ${chatBody.length}\r\n\r\n${chatBody}`],
+  // libmicrohttpd reads a body with any coding but chunked until the client closes
+  ['a Transfer-Encoding other than chunked', `Transfer-Encoding: identity\r\n\r\n${chatBody}`],
+  ['two Transfer-Encoding headers',
+    `Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n`
+    + `${chatBody.length.toString(16)}\r\n${chatBody}\r\n0\r\n\r\n`],
 ];
 
 // libmicrohttpd 0.9.75 answers a Content-Length it cannot parse itself,
@@ -407,6 +417,30 @@ test('a chunked upload over max_body_bytes gets its 413, not a reset', T(20000),
     assert.equal(res.status, 413, res.text);
     assert.equal(JSON.parse(res.text).error.code, 'request_too_large');
     await noLeak(gw, before, 'chunked 413');
+  } finally {
+    assert.equal(await gw.stop(), 0, gw.stderr);
+    await fake.close();
+  }
+});
+
+// A client that declares a body over the limit and sends it without waiting
+// for "100 Continue" (curl and most SDKs for small bodies): answered at once,
+// it lost the 413 to the reset that closing over its unread bytes makes.
+test('a declared body over max_body_bytes sent without Expect gets its 413, not a reset', T(20000), async () => {
+  const fake = await startFake({});
+  const gw = await startGateway({ backends: [fake.url], config: { limits: { max_body_bytes: 4 << 20 } } });
+  try {
+    const before = openFds(gw);
+    const big = 'x'.repeat(8 << 20); // twice the limit: the most that is read and dropped
+    const c = raw(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'
+      + `Content-Type: application/json\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+    assert.notEqual(await within(c.closed, 10000), 'timeout', 'the connection ends');
+    assert.equal(c.error, null, `no reset: ${c.error}`);
+    const r = parseResponse(c.data);
+    assert.equal(r.status, 413, c.data.slice(0, 300));
+    assert.equal(JSON.parse(r.body).error.code, 'request_too_large');
+    assert.equal(fake.requestsTo('/api/chat').length, 0, 'nothing reached the backend');
+    await noLeak(gw, before, 'declared 413');
   } finally {
     assert.equal(await gw.stop(), 0, gw.stderr);
     await fake.close();
