@@ -56,7 +56,7 @@
 //   fake.script((body, rec) => ({ tokens: ['a', 'b'] }));
 //   fake.scriptPath('/api/pull', { delayMs: 50, errorAfter: 3 });
 //   ... fake.requests ... await fake.close();
-// The fake object: port, url, requests, inflight, setModels, setLoaded,
+// The fake object: port, url, requests, inflight, openConnections, setModels, setLoaded,
 // script, scriptPath, setDown, setVersion, setPullable, setProgressDelay,
 // addBlob, hasBlob, modelNames, model, chats, requestsTo, blobUploads,
 // waitForRequest, reset, close (each documented where it is defined).
@@ -1696,6 +1696,13 @@ export async function startFake(opts = {}) {
     });
   });
   server.on('clientError', (err, socket) => socket.destroy());
+  // Connections open to this fake right now (the gateway's upstream sockets,
+  // pooled or busy): a leak check counts them before and after.
+  let openConnections = 0;
+  server.on('connection', (sock) => {
+    openConnections++;
+    sock.once('close', () => { openConnections--; });
+  });
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -1766,6 +1773,8 @@ export async function startFake(opts = {}) {
     },
     /** Number of requests being answered right now. */
     get inflight() { return live.size; },
+    /** Number of TCP connections open to the fake right now. */
+    get openConnections() { return openConnections; },
     async close() {
       for (const c of live) c.abort();
       await new Promise((r) => {
