@@ -29,8 +29,8 @@ import {
 const version = GATEWAY_BIN ? (await runGateway(['--version'])).stdout : '';
 const SAN = /sanitizers/.test(version);
 const FLOOD = SAN ? 240 : 300; // over max_connections 200 either way
-const STEADY_BOUND_MS = SAN ? 8000 : 4000; // the worst wait of a steady request beside a fault
-const FLOOD_BOUND_MS = SAN ? 12000 : 8000; // the same beside a connection flood
+const STEADY_BOUND_MS = SAN ? 10000 : 5000; // the worst wait of a steady request beside a fault
+const FLOOD_BOUND_MS = SAN ? 15000 : 10000; // the same beside a connection flood
 const BIG_TOKENS = 4000; // 4 MB of stream: more than the kernel's socket buffers hold
 
 const LIMITS = {
