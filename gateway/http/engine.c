@@ -326,6 +326,10 @@ static int route(struct request *r, struct apierr *e)
             return -1;
         }
         r->t_queued = now;
+        /* The one sign that a request waits (tests wait for it): debug, as
+         * a busy gateway queues many. */
+        log_debug("request %s queued for backend %s (position %u)", r->id, backend_name(r),
+                  r->waiter.position);
         return 0;
     case CHOICE_FULL:
     case CHOICE_NONE_UP:

@@ -56,7 +56,7 @@
 //   fake.script((body, rec) => ({ tokens: ['a', 'b'] }));
 //   fake.scriptPath('/api/pull', { delayMs: 50, errorAfter: 3 });
 //   ... fake.requests ... await fake.close();
-// The fake object: port, url, requests, inflight, setModels, setLoaded,
+// The fake object: port, url, requests, inflight, openConnections, setModels, setLoaded,
 // script, scriptPath, setDown, setVersion, setPullable, setProgressDelay,
 // addBlob, hasBlob, modelNames, model, chats, requestsTo, blobUploads,
 // waitForRequest, reset, close (each documented where it is defined).
@@ -1696,12 +1696,12 @@ export async function startFake(opts = {}) {
     });
   });
   server.on('clientError', (err, socket) => socket.destroy());
-  // Open client connections, so a test can see the gateway's upstream
-  // connections come and go (closeIdle, openConnections).
-  const sockets = new Set();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+  // Connections open to this fake right now (the gateway's upstream sockets,
+  // pooled or busy): a leak check counts them before and after.
+  let openConnections = 0;
+  server.on('connection', (sock) => {
+    openConnections++;
+    sock.once('close', () => { openConnections--; });
   });
 
   await new Promise((resolve, reject) => {
@@ -1759,8 +1759,6 @@ export async function startFake(opts = {}) {
     },
     /** Recorded blob uploads (POST /api/blobs/:digest); each has .blob. */
     blobUploads() { return requests.filter((r) => r.method === 'POST' && r.path.startsWith('/api/blobs/')); },
-    /** How many client connections are open now. */
-    openConnections() { return sockets.size; },
     /** Close every keep-alive connection that has no request in progress (as a backend's idle timeout does). */
     closeIdle() { server.closeIdleConnections(); },
     /** Forget recorded requests and the scripts (global and per route). */
@@ -1777,6 +1775,8 @@ export async function startFake(opts = {}) {
     },
     /** Number of requests being answered right now. */
     get inflight() { return live.size; },
+    /** Number of TCP connections open to the fake right now. */
+    get openConnections() { return openConnections; },
     async close() {
       for (const c of live) c.abort();
       await new Promise((r) => {
