@@ -174,6 +174,12 @@ void curl_glue_on_timer(struct worker *w)
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
+void curl_glue_kick(struct worker *w)
+{
+    curl_glue_on_timer(w);
+    curl_glue_collect(w);
+}
+
 void curl_glue_collect(struct worker *w)
 {
     CURLMsg *m;
