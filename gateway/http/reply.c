@@ -85,9 +85,24 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *dst, size_t max)
 
 enum MHD_Result reply_stream(struct request *r)
 {
-    /* No free callback: the request is owned by the completion callback (P9). */
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r, NULL);
+    struct MHD_Response *resp;
+    if (r->ended && !r->err.status && !r->cut && !r->keepalive_sent && r->out_rd.off == 0) {
+        /* The whole stream is here already (a quick backend): one response
+         * with a length, which libmicrohttpd writes together with its
+         * headers, where a chunked one costs three writes (the headers, the
+         * data, the last chunk). The events are the same bytes, and a client
+         * reads them as they come either way. */
+        size_t len;
+        char *p = buf_detach(&r->out, &len);
+        resp = MHD_create_response_from_buffer(len, p ? p : (char *)"",
+                                               p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            free(p);
+    } else {
+        /* No free callback: the request is owned by the completion callback (P9). */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r,
+                                                 NULL);
+    }
     if (!resp)
         return MHD_NO;
     add_headers(r, resp, r->route->dialect->stream_type);
