@@ -100,8 +100,8 @@ enum MHD_Result reply_stream(struct request *r)
             free(p);
     } else {
         /* No free callback: the request is owned by the completion callback (P9). */
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r,
-                                                 NULL);
+        resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r, NULL);
     }
     if (!resp)
         return MHD_NO;
