@@ -29,11 +29,15 @@
 #define OUT_STREAM_MAX (64u << 20)
 #define NONSTREAM_MAX (64u << 20) /* a whole non-streamed native answer */
 #define MAX_NDJSON_LINE (16u << 20)
-/* curl's receive buffer per transfer (its default is 16 KiB). A token line
- * is ~150 bytes; with thousands of slow streams open this buffer is a good
- * part of what each one costs, and a whole non-streamed answer just takes a
- * few more reads. */
-#define UPSTREAM_RECV_BUFFER 2048L
+/* curl's receive buffer, allocated for each transfer and freed at its end.
+ * Each read of a full buffer costs curl a second system call (a poll to see
+ * whether more is waiting), so a burst (a whole answer, lines that queued
+ * while the client was slow) wants a big one; a stream holds its buffer for
+ * its whole life, and with thousands of slow streams open it is a good part
+ * of what each costs. A non-streamed answer takes curl's default; a stream
+ * 4 KiB, what nginx reads an upstream with (proxy_buffer_size, one page). */
+#define UPSTREAM_RECV_BUFFER 16384L
+#define UPSTREAM_RECV_BUFFER_STREAM 4096L
 /* A streamed upload (a blob of gigabytes) holds at most this much of the
  * client's body at a time: beyond it the client's connection is suspended,
  * so TCP makes the client wait for the backend. */
@@ -163,7 +167,8 @@ static int start_transfer(struct request *r)
      * must not reroute them (and looking it up costs five getenv calls). */
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, UPSTREAM_RECV_BUFFER);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
+                     r->stream ? UPSTREAM_RECV_BUFFER_STREAM : UPSTREAM_RECV_BUFFER);
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
      * memory (EVENTLOOP.md §3). */
     if (curl_glue_add(r->w, c, &r->xfer) < 0)
