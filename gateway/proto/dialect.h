@@ -80,6 +80,8 @@ struct errshape {
     /* The in-band error after the first byte of a stream; the stream then
      * ends without its clean end marker. */
     int (*frame)(struct buf *out, const struct apierr *e);
+    /* The HTTP status a whole error response is sent with; NULL: e->status. */
+    int (*status)(const struct apierr *e);
 };
 
 /* The engine's facts about the answer, for begin(). Strings are borrowed for
