@@ -336,7 +336,7 @@ static int xlate_blocks(const cJSON *blocks, int i, bool assistant, cJSON *out,
     char param[96], p[128];
     struct native_msg m;
     nm_init(&m, assistant ? "assistant" : "user");
-    int k = 0, rc = 0;
+    int k = 0, rc = 0, results = 0;
     for (const cJSON *b = blocks->child; b && rc == 0; b = b->next, k++) {
         pathf(param, sizeof param, "messages[%d].content[%d]", i, k);
         if (!cJSON_IsObject(b)) {
@@ -370,6 +370,7 @@ static int xlate_blocks(const cJSON *blocks, int i, bool assistant, cJSON *out,
             rc = nm_flush(&m, out, false, err);
             if (rc == 0)
                 rc = tool_result(b, param, mem, out, err);
+            results++;
         } else {
             rc = apierr_invalid(err, p,
                                 "Unsupported content block type '%.40s' in a%s message: this "
@@ -382,10 +383,7 @@ static int xlate_blocks(const cJSON *blocks, int i, bool assistant, cJSON *out,
     }
     /* A turn made only of tool results has been sent already; any other turn
      * is sent even when empty, so that turns keep alternating. */
-    bool only_results =
-        k > 0 && !m.any && cJSON_GetArraySize(out) > 0 &&
-        strcmp(json_get(cJSON_GetArrayItem(out, cJSON_GetArraySize(out) - 1), "role")->valuestring,
-               "tool") == 0;
+    bool only_results = results > 0 && !m.any;
     if (rc == 0)
         rc = nm_flush(&m, out, !only_results, err);
     nm_free(&m);
