@@ -21,6 +21,8 @@ static const struct route table[] = {
     {METHOD_POST, "/v1/embeddings", ROUTE_GENERATES, &errshape_openai, &dialect_embeddings, NULL},
     {METHOD_POST, "/v1/completions", ROUTE_GENERATES, &errshape_openai, &dialect_completions, NULL},
     {METHOD_POST, "/v1/messages", ROUTE_GENERATES, &errshape_anthropic, &dialect_messages, NULL},
+    /* Anthropic's other message routes (count_tokens, batches): not here, in its shape */
+    {METHOD_ANY, "/v1/messages/", ROUTE_PREFIX, &errshape_anthropic, NULL, local_not_found},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},

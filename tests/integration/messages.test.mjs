@@ -269,6 +269,7 @@ test('errors before the stream are Anthropic-shaped: 400, 404, 413', needGateway
   await expectAnthropicError(await messages(simple({ messages: [{ role: 'system', content: 'x' }] })), 400, 'invalid_request_error');
   await expectAnthropicError(await messages(simple({ model: 'no-such-model' })), 404, 'not_found_error');
   await expectAnthropicError(await messages(simple({ messages: [{ role: 'user', content: 'x'.repeat(70000) }] })), 413, 'request_too_large');
+  await expectAnthropicError(await post(env.gw.url, '/v1/messages/count_tokens', simple()), 404, 'not_found_error');
   // a streamed request refused before its first event: a plain JSON error too
   await expectAnthropicError(await messages(simple({ model: 'no-such-model', stream: true })), 404, 'not_found_error');
   assert.equal(env.fake.chats().length, 0, 'nothing reached the backend');
