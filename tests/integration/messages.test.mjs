@@ -5,6 +5,7 @@
 // GET /v1/models in Anthropic's shape.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import {
   useGateway, needGateway, startGateway, post, jsonOf, readSSE, sseRecords, httpRequest, waitFor,
 } from './harness.mjs';
@@ -246,6 +247,32 @@ test('ping keep-alive while the first token is awaited', needGateway, async () =
   assert.deepEqual(ev[0].data, { type: 'ping' });
   assert.equal(ev[firstReal].event, 'message_start');
   assert.equal(accumulate(ev).content[0].text, 'late');
+});
+
+test('a client that leaves mid-stream: the upstream request is closed at once', needGateway, async () => {
+  const { fake } = env;
+  fake.script({ tokens: Array.from({ length: 400 }, (_, i) => ` t${i}`), delayMs: 25 });
+  const ac = new AbortController();
+  const res = await post(env.gw.url, '/v1/messages', simple({ stream: true }), { headers: V, signal: ac.signal });
+  assert.equal(res.status, 200);
+  let deltas = 0;
+  let tAbort = 0;
+  try {
+    for await (const r of sseRecords(res.body)) {
+      if (r.event === 'content_block_delta' && ++deltas === 5) {
+        tAbort = performance.now();
+        ac.abort();
+      }
+    }
+  } catch (e) {
+    assert.equal(e.name, 'AbortError');
+  }
+  assert.ok(tAbort > 0, 'five deltas before leaving');
+  const rec = fake.chats()[0];
+  await waitFor(() => rec.closedAt !== null, 3000, 5, 'the fake saw the gateway close');
+  assert.ok(rec.closedAt - tAbort < 500, `upstream closed ${Math.round(rec.closedAt - tAbort)} ms after the client left`);
+  assert.ok(rec.linesWritten < 200, 'generation stopped early');
+  await waitFor(() => env.gw.accessLog('/v1/messages').some((l) => l.error === 'client_closed'), 5000, 10, 'the access log says the client left');
 });
 
 // ---------------------------------------------------------------- errors
