@@ -663,6 +663,44 @@ static int xlate_thinking(const cJSON *root, cJSON *native, struct apierr *err)
     return json_add(native, "think", think) ? 0 : field_oom(err);
 }
 
+/* One {type:"json_schema", schema} format object -> native format. */
+static int put_format(const cJSON *f, const char *param, cJSON *native, struct apierr *err)
+{
+    char p[64];
+    if (!cJSON_IsObject(f))
+        return field_bad_type(err, param, "an object", f);
+    pathf(p, sizeof p, "%s.type", param);
+    const char *type = need_str(f, "type", p, false, err);
+    if (!type)
+        return -1;
+    if (strcmp(type, "json_schema") != 0)
+        return apierr_invalid(err, p, "Invalid value for '%s': '%.40s'. Supported: 'json_schema'.",
+                              p, type);
+    const cJSON *schema = json_get(f, "schema");
+    pathf(p, sizeof p, "%s.schema", param);
+    if (!cJSON_IsObject(schema))
+        return json_unset(schema) ? field_missing(err, p)
+                                  : field_bad_type(err, p, "an object (a JSON Schema)", schema);
+    return json_add(native, "format", json_ref(schema)) ? 0 : field_oom(err);
+}
+
+/* Structured output: output_config.format, or the older beta's output_format
+ * (the same object), becomes Ollama's format; output_config.effort is
+ * ignored. */
+static int xlate_format(const cJSON *root, cJSON *native, struct apierr *err)
+{
+    const cJSON *oc = json_get(root, "output_config");
+    if (!json_unset(oc) && !cJSON_IsObject(oc))
+        return field_bad_type(err, "output_config", "an object", oc);
+    const cJSON *f = cJSON_IsObject(oc) ? json_get(oc, "format") : NULL;
+    if (!json_unset(f))
+        return put_format(f, "output_config.format", native, err);
+    f = json_get(root, "output_format");
+    if (!json_unset(f))
+        return put_format(f, "output_format", native, err);
+    return 0;
+}
+
 int messages_req_parse(struct messages_req *r, const char *body, size_t len, struct apierr *err)
 {
     struct buf scratch;
@@ -683,7 +721,8 @@ int messages_req_parse(struct messages_req *r, const char *body, size_t len, str
         goto out_fail;
     }
     if (xlate_messages(root, r->native, err) < 0 || read_options(root, r->options, err) < 0 ||
-        xlate_tools(root, r->native, err) < 0 || xlate_thinking(root, r->native, err) < 0)
+        xlate_tools(root, r->native, err) < 0 || xlate_thinking(root, r->native, err) < 0 ||
+        xlate_format(root, r->native, err) < 0)
         goto out_fail;
     if (!r->options->child) {
         cJSON_Delete(r->options);

@@ -44,6 +44,8 @@
  *    disable_parallel_tool_use is ignored.
  *  - thinking: {type:"enabled"} (or "adaptive") -> think: true; "disabled"
  *    -> think: false; budget_tokens is ignored.
+ *  - output_config.format (or the older output_format): {type:"json_schema",
+ *    schema} -> native format = schema; output_config.effort is ignored.
  *  - Ignored: metadata, cache_control on any block or tool, citations,
  *    context_management, service_tier, container, and any unknown member.
  */

@@ -60,7 +60,8 @@ static bool is(const cJSON *s, const char *v)
 
 static void check_native(const char *text, size_t len, const struct messages_req *r)
 {
-    static const char *const keys[] = {"model", "stream", "messages", "tools", "think", "options"};
+    static const char *const keys[] = {"model", "stream", "messages", "tools",
+                                       "think", "format", "options"};
     cJSON *j = cJSON_ParseWithLength(text, len);
     CHECK(cJSON_IsObject(j));
     for (const cJSON *it = j->child; it; it = it->next) {
@@ -80,6 +81,8 @@ static void check_native(const char *text, size_t len, const struct messages_req
     }
     const cJSON *tools = get(j, "tools");
     CHECK(!tools || (cJSON_IsArray(tools) && tools->child));
+    const cJSON *format = get(j, "format");
+    CHECK(!format || cJSON_IsObject(format));
     const cJSON *think = get(j, "think");
     CHECK(!think || cJSON_IsBool(think));
     const cJSON *opts = get(j, "options");

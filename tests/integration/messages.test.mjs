@@ -135,6 +135,14 @@ test('non-streamed: a message object; the native body Ollama got', needGateway, 
   assert.equal(log.upstream_model, 'llama3.2');
 });
 
+test('structured output: output_config.format json_schema → Ollama format', needGateway, async () => {
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  env.fake.script({ tokens: ['{"city":"Paris"}'] });
+  const m = (await jsonOf(await messages(simple({ output_config: { effort: 'low', format: { type: 'json_schema', schema } } })))).json;
+  assert.deepEqual(env.fake.chats().at(-1).body.format, schema);
+  assert.deepEqual(JSON.parse(m.content[0].text), { city: 'Paris' });
+});
+
 test('max_tokens reached → stop_reason max_tokens', needGateway, async () => {
   env.fake.script({ tokens: ['a', 'b'], doneReason: 'length' });
   const m = (await jsonOf(await messages(simple({ max_tokens: 2 })))).json;

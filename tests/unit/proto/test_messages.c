@@ -222,6 +222,22 @@ static void req_thinking(void **state)
     expect_native("{" M HI ",'thinking':{'type':'disabled'}}", HEAD NHI ",'think':false}");
 }
 
+static void req_format(void **state)
+{
+    (void)state;
+    expect_native("{" M HI ",'output_config':{'effort':'high','format':{'type':'json_schema',"
+                  "'schema':{'type':'object'}}}}",
+                  HEAD NHI ",'format':{'type':'object'}}");
+    expect_native("{" M HI ",'output_format':{'type':'json_schema','schema':{'type':'array'}}}",
+                  HEAD NHI ",'format':{'type':'array'}}");
+    expect_native("{" M HI ",'output_config':{'effort':'low'}}", HEAD NHI "}");
+    expect_reject("{" M HI ",'output_config':{'format':{'type':'json'}}}",
+                  "output_config.format.type", NULL);
+    expect_reject("{" M HI ",'output_format':{'type':'json_schema'}}", "output_format.schema",
+                  NULL);
+    expect_reject("{" M HI ",'output_config':1}", "output_config", NULL);
+}
+
 static void req_rejected(void **state)
 {
     (void)state;
@@ -645,6 +661,7 @@ int main(void)
         cmocka_unit_test(req_tool_round_trip),
         cmocka_unit_test(req_tools),
         cmocka_unit_test(req_thinking),
+        cmocka_unit_test(req_format),
         cmocka_unit_test(req_rejected),
         cmocka_unit_test(req_out_of_memory),
         cmocka_unit_test(answer_text),
