@@ -9,6 +9,7 @@
  *   dialect_chat         OpenAI /v1/chat/completions <-> /api/chat
  *   dialect_embeddings   OpenAI /v1/embeddings       <-> /api/embed
  *   dialect_completions  OpenAI /v1/completions      <-> /api/generate
+ *   dialect_messages     Anthropic /v1/messages      <-> /api/chat
  *   dialect_native_*     Ollama's own API (native.h), the model renamed both ways
  *
  * A request's life, as the engine calls it:
