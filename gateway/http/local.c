@@ -22,7 +22,8 @@ enum MHD_Result local_models(struct request *r)
 {
     struct buf b;
     buf_init(&b, MODELS_MAX);
-    if (models_list(r->snap, r->key, started_ms(r), &b) < 0) {
+    bool anthropic = r->route->handler == local_anthropic_models;
+    if ((anthropic ? models_list_anthropic : models_list)(r->snap, r->key, started_ms(r), &b) < 0) {
         buf_free(&b);
         return MHD_NO;
     }
@@ -37,13 +38,24 @@ enum MHD_Result local_model(struct request *r)
         return reply_error(r, &e);
     struct buf b;
     buf_init(&b, MODELS_MAX);
-    if (models_get(r->snap, started_ms(r), id, &b) < 0) {
+    bool anthropic = r->route->handler == local_anthropic_model;
+    if ((anthropic ? models_get_anthropic : models_get)(r->snap, started_ms(r), id, &b) < 0) {
         buf_free(&b);
         apierr_set(&e, 404, APIERR_INVALID, "model_not_found", "model",
                    "The model '%s' does not exist", id);
         return reply_error(r, &e);
     }
     return reply_buf(r, 200, &b);
+}
+
+enum MHD_Result local_anthropic_models(struct request *r)
+{
+    return local_models(r);
+}
+
+enum MHD_Result local_anthropic_model(struct request *r)
+{
+    return local_model(r);
 }
 
 static enum MHD_Result reply_literal(struct request *r, int status, const char *json)

@@ -13,8 +13,11 @@
 
 struct request;
 
-enum MHD_Result local_models(struct request *r);    /* GET /v1/models */
-enum MHD_Result local_model(struct request *r);     /* GET /v1/models/{id} */
+enum MHD_Result local_models(struct request *r); /* GET /v1/models */
+enum MHD_Result local_model(struct request *r);  /* GET /v1/models/{id} */
+/* The same two in Anthropic's shapes (routes_anthropic). */
+enum MHD_Result local_anthropic_models(struct request *r);
+enum MHD_Result local_anthropic_model(struct request *r);
 enum MHD_Result local_healthz(struct request *r);   /* GET /healthz */
 enum MHD_Result local_readyz(struct request *r);    /* GET /readyz */
 enum MHD_Result local_not_found(struct request *r); /* any path not in the table */

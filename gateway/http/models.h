@@ -24,6 +24,15 @@ int models_list(const struct snapshot *s, const struct key *key, int64_t started
  * The caller checks the key's scope first. */
 int models_get(const struct snapshot *s, int64_t started_ms, const char *id, struct buf *out);
 
+/* The same in Anthropic's shapes, for clients that send anthropic-version:
+ * {"data":[{"type":"model","id","display_name","created_at"}…],"has_more":
+ * false,"first_id","last_id"} (ids null when the list is empty), and one
+ * such model object. */
+int models_list_anthropic(const struct snapshot *s, const struct key *key, int64_t started_ms,
+                          struct buf *out);
+int models_get_anthropic(const struct snapshot *s, int64_t started_ms, const char *id,
+                         struct buf *out);
+
 /*
  * Ollama's {"models":[…]} for the native /api/tags (loaded false) or /api/ps
  * (loaded true), limited to what key may use, under the names it may use:

@@ -74,7 +74,7 @@ enum MHD_Result reply_error(struct request *r, const struct apierr *e)
         buf_free(&b);
         return MHD_NO;
     }
-    return reply_typed(r, e->status, shape->content_type, &b);
+    return reply_typed(r, shape->status ? shape->status(e) : e->status, shape->content_type, &b);
 }
 
 static ssize_t read_stream(void *cls, uint64_t pos, char *dst, size_t max)

@@ -36,6 +36,8 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
                             const char *method)
 {
     const struct route *rt = routes_match(url);
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version"))
+        rt = routes_anthropic(rt);
     /* The dialect's state lives right after the request: one allocation. */
     size_t at = (sizeof(struct request) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
     size_t extra = rt->dialect ? rt->dialect->state_size : 0;

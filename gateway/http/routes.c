@@ -4,6 +4,8 @@
 #include "embeddings.h"
 #include "completions_dialect.h"
 #include "local.h"
+#include "messages_dialect.h"
+#include "messages_error.h"
 #include "native.h"
 
 #include <string.h>
@@ -18,6 +20,9 @@ static const struct route table[] = {
     {METHOD_POST, "/v1/chat/completions", ROUTE_GENERATES, &errshape_openai, &dialect_chat, NULL},
     {METHOD_POST, "/v1/embeddings", ROUTE_GENERATES, &errshape_openai, &dialect_embeddings, NULL},
     {METHOD_POST, "/v1/completions", ROUTE_GENERATES, &errshape_openai, &dialect_completions, NULL},
+    {METHOD_POST, "/v1/messages", ROUTE_GENERATES, &errshape_anthropic, &dialect_messages, NULL},
+    /* Anthropic's other message routes (count_tokens, batches): not here, in its shape */
+    {METHOD_ANY, "/v1/messages/", ROUTE_PREFIX, &errshape_anthropic, NULL, local_not_found},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},
@@ -46,6 +51,21 @@ static const struct route not_found = {METHOD_ANY, "", 0, &errshape_openai, NULL
 /* An unknown /api/ path answers in Ollama's shape. */
 static const struct route native_not_found = {METHOD_ANY, "/api/", NATIVE,
                                               OLLAMA,     NULL,    local_not_found};
+
+/* /v1/models for Anthropic's clients (routes_anthropic). */
+static const struct route anthropic_models = {
+    METHOD_GET, "/v1/models", 0, &errshape_anthropic, NULL, local_anthropic_models};
+static const struct route anthropic_model = {
+    METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_anthropic, NULL, local_anthropic_model};
+
+const struct route *routes_anthropic(const struct route *rt)
+{
+    if (rt->handler == local_models)
+        return &anthropic_models;
+    if (rt->handler == local_model)
+        return &anthropic_model;
+    return rt;
+}
 
 const struct route *routes_match(const char *path)
 {

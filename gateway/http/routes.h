@@ -50,6 +50,11 @@ struct route {
  * in the shape of the API its path belongs to. */
 const struct route *routes_match(const char *path);
 
+/* The route that answers rt's path to a client of Anthropic's API (one
+ * that sends an anthropic-version header): GET /v1/models and
+ * /v1/models/{id} in Anthropic's shapes; any other route is rt itself. */
+const struct route *routes_anthropic(const struct route *rt);
+
 /* Is method one of rt's methods? */
 bool routes_allows(const struct route *rt, const char *method);
 

@@ -9,6 +9,7 @@
  *   dialect_chat         OpenAI /v1/chat/completions <-> /api/chat
  *   dialect_embeddings   OpenAI /v1/embeddings       <-> /api/embed
  *   dialect_completions  OpenAI /v1/completions      <-> /api/generate
+ *   dialect_messages     Anthropic /v1/messages      <-> /api/chat
  *   dialect_native_*     Ollama's own API (native.h), the model renamed both ways
  *
  * A request's life, as the engine calls it:
@@ -80,6 +81,8 @@ struct errshape {
     /* The in-band error after the first byte of a stream; the stream then
      * ends without its clean end marker. */
     int (*frame)(struct buf *out, const struct apierr *e);
+    /* The HTTP status a whole error response is sent with; NULL: e->status. */
+    int (*status)(const struct apierr *e);
 };
 
 /* The engine's facts about the answer, for begin(). Strings are borrowed for

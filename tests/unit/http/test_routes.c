@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "messages_error.h"
 #include "routes.h"
 
 #include <string.h>
@@ -109,13 +110,35 @@ static void methods(void **state)
     assert_true(routes_allows(nf, "GET"));
 }
 
+/* Anthropic's API: /v1/messages and its family answer in its shape, and
+ * /v1/models has an Anthropic twin that routes_anthropic picks. */
+static void anthropic_family(void **state)
+{
+    (void)state;
+    const struct route *rt = routes_match("/v1/messages");
+    assert_non_null(rt->dialect);
+    assert_true(rt->flags & ROUTE_GENERATES);
+    assert_ptr_equal(rt->errors, &errshape_anthropic);
+    rt = routes_match("/v1/messages/count_tokens");
+    assert_null(rt->dialect);
+    assert_ptr_equal(rt->errors, &errshape_anthropic);
+    assert_true(routes_allows(rt, "POST"));
+    const struct route *models = routes_match("/v1/models");
+    const struct route *am = routes_anthropic(models);
+    assert_ptr_not_equal(am, models);
+    assert_ptr_equal(am->errors, &errshape_anthropic);
+    assert_ptr_equal(routes_anthropic(routes_match("/v1/models/x"))->errors, &errshape_anthropic);
+    /* any other route is itself */
+    rt = routes_match("/v1/chat/completions");
+    assert_ptr_equal(routes_anthropic(rt), rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(exact_paths),
-        cmocka_unit_test(prefix_paths),
-        cmocka_unit_test(native_family),
-        cmocka_unit_test(methods),
+        cmocka_unit_test(exact_paths),      cmocka_unit_test(prefix_paths),
+        cmocka_unit_test(native_family),    cmocka_unit_test(methods),
+        cmocka_unit_test(anthropic_family),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
