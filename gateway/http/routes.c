@@ -5,6 +5,7 @@
 #include "completions_dialect.h"
 #include "local.h"
 #include "native.h"
+#include "responses_dialect.h"
 
 #include <string.h>
 
@@ -18,6 +19,7 @@ static const struct route table[] = {
     {METHOD_POST, "/v1/chat/completions", ROUTE_GENERATES, &errshape_openai, &dialect_chat, NULL},
     {METHOD_POST, "/v1/embeddings", ROUTE_GENERATES, &errshape_openai, &dialect_embeddings, NULL},
     {METHOD_POST, "/v1/completions", ROUTE_GENERATES, &errshape_openai, &dialect_completions, NULL},
+    {METHOD_POST, "/v1/responses", ROUTE_GENERATES, &errshape_openai, &dialect_responses, NULL},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},
