@@ -73,8 +73,9 @@ static void expect_reject(const char *body, const char *param, const char *msg_p
 static void req_string_input(void **state)
 {
     (void)state;
-    expect_native("{'model':'gpt-5','input':'Hi'}",
-                  "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'Hi'}]}");
+    expect_native(
+        "{'model':'gpt-5','input':'Hi'}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'Hi'}]}");
     expect_native("{'model':'gpt-5','input':'Hi','stream':true}",
                   "{'model':'llama3.2','stream':true,'messages':[{'role':'user','content':'Hi'}]}");
 }
@@ -86,7 +87,8 @@ static void req_items(void **state)
     expect_native(
         "{'model':'m','instructions':'Be brief.','input':["
         "{'type':'message','role':'developer','content':[{'type':'input_text','text':'Rules'}]},"
-        "{'role':'user','content':[{'type':'input_text','text':'a'},{'type':'input_text','text':'b'}]},"
+        "{'role':'user','content':[{'type':'input_text','text':'a'},{'type':'input_text','text':'b'"
+        "}]},"
         "{'type':'message','role':'assistant','content':[{'type':'output_text','text':'ok'}]},"
         "{'role':'system','content':'sys'}]}",
         "{'model':'llama3.2','stream':false,'messages':["
@@ -99,11 +101,12 @@ static void req_items(void **state)
 static void req_image(void **state)
 {
     (void)state;
-    expect_native("{'model':'m','input':[{'role':'user','content':["
-                  "{'type':'input_text','text':'What is it?'},"
-                  "{'type':'input_image','image_url':'data:image/png;base64,iVBORw==','detail':'auto'}]}]}",
-                  "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':"
-                  "'What is it?','images':['iVBORw==']}]}");
+    expect_native(
+        "{'model':'m','input':[{'role':'user','content':["
+        "{'type':'input_text','text':'What is it?'},"
+        "{'type':'input_image','image_url':'data:image/png;base64,iVBORw==','detail':'auto'}]}]}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':"
+        "'What is it?','images':['iVBORw==']}]}");
     expect_reject("{'model':'m','input':[{'role':'user','content':[{'type':'input_image',"
                   "'image_url':'https://x/y.png'}]}]}",
                   "input[0].content[0].image_url", "does not fetch");
@@ -123,10 +126,12 @@ static void req_function_round_trip(void **state)
     expect_native(
         "{'model':'m','input':[{'role':'user','content':'Weather?'},"
         "{'type':'reasoning','id':'rs_1','summary':[],'encrypted_content':'xx'},"
-        "{'type':'function_call','call_id':'c1','name':'get_weather','arguments':'{\\'city\\':\\'Paris\\'}'},"
+        "{'type':'function_call','call_id':'c1','name':'get_weather','arguments':'{\\'city\\':\\'"
+        "Paris\\'}'},"
         "{'type':'function_call','call_id':'c2','name':'now','arguments':''},"
         "{'type':'function_call_output','call_id':'c1','output':'sunny'},"
-        "{'type':'function_call_output','call_id':'c2','output':[{'type':'input_text','text':'noon'}]}]}",
+        "{'type':'function_call_output','call_id':'c2','output':[{'type':'input_text','text':'noon'"
+        "}]}]}",
         "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'Weather?'},"
         "{'role':'assistant','content':'','tool_calls':["
         "{'id':'c1','function':{'name':'get_weather','arguments':{'city':'Paris'}}},"
@@ -134,10 +139,11 @@ static void req_function_round_trip(void **state)
         "{'role':'tool','content':'sunny','tool_call_id':'c1','tool_name':'get_weather'},"
         "{'role':'tool','content':'noon','tool_call_id':'c2','tool_name':'now'}]}");
     /* after an assistant message: on it */
-    expect_native("{'model':'m','input':[{'role':'assistant','content':'Let me see.'},"
-                  "{'type':'function_call','call_id':'c1','name':'f','arguments':'{}'}]}",
-                  "{'model':'llama3.2','stream':false,'messages':[{'role':'assistant','content':"
-                  "'Let me see.','tool_calls':[{'id':'c1','function':{'name':'f','arguments':{}}}]}]}");
+    expect_native(
+        "{'model':'m','input':[{'role':'assistant','content':'Let me see.'},"
+        "{'type':'function_call','call_id':'c1','name':'f','arguments':'{}'}]}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'assistant','content':"
+        "'Let me see.','tool_calls':[{'id':'c1','function':{'name':'f','arguments':{}}}]}]}");
     expect_reject("{'model':'m','input':[{'type':'function_call','call_id':'c1','name':'f',"
                   "'arguments':'[1]'}]}",
                   "input[0].arguments", "not an object");
@@ -153,7 +159,8 @@ static void req_tools(void **state)
     (void)state;
     expect_native(
         "{'model':'m','input':'x','tools':["
-        "{'type':'function','name':'a','description':'A','parameters':{'type':'object'},'strict':true},"
+        "{'type':'function','name':'a','description':'A','parameters':{'type':'object'},'strict':"
+        "true},"
         "{'type':'web_search'},{'type':'file_search','vector_store_ids':['v']},"
         "{'type':'namespace','name':'ns','description':'d','tools':["
         "{'type':'function','name':'b'},{'type':'custom','name':'c'}]}]}",
@@ -238,11 +245,12 @@ static void req_options(void **state)
 static void req_ignored(void **state)
 {
     (void)state;
-    expect_native("{'model':'m','input':'x','store':false,'include':['reasoning.encrypted_content'],"
-                  "'parallel_tool_calls':true,'prompt_cache_key':'k','client_metadata':{'a':1},"
-                  "'metadata':{'b':'c'},'truncation':'auto','user':'u','service_tier':'auto',"
-                  "'previous_response_id':null,'background':false}",
-                  "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'x'}]}");
+    expect_native(
+        "{'model':'m','input':'x','store':false,'include':['reasoning.encrypted_content'],"
+        "'parallel_tool_calls':true,'prompt_cache_key':'k','client_metadata':{'a':1},"
+        "'metadata':{'b':'c'},'truncation':'auto','user':'u','service_tier':'auto',"
+        "'previous_response_id':null,'background':false}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'x'}]}");
 }
 
 /* Stateless: what needs storage is refused, saying so. */
@@ -266,8 +274,7 @@ static void req_rejects(void **state)
     expect_reject("{'model':'m','input':3}", "input", "a string or an array");
     expect_reject("{'model':'m','input':[]}", "input", "at least one");
     expect_reject("{'model':'m','input':[3]}", "input[0]", "an object");
-    expect_reject("{'model':'m','input':[{'role':'tool','content':'x'}]}", "input[0].role",
-                  "tool");
+    expect_reject("{'model':'m','input':[{'role':'tool','content':'x'}]}", "input[0].role", "tool");
     expect_reject("{'model':'m','input':[{'role':'user'}]}", "input[0].content", "Missing");
     expect_reject("{'model':'m','input':[{'type':'web_search_call','id':'w'}]}", "input[0].type",
                   "web_search_call");
@@ -300,7 +307,8 @@ static const char *complete(const char *native)
 
 #define RESP_HEAD(status) "{'id':'resp_R','object':'response','created_at':7,'status':'" status "'"
 #define USAGE(i, o, t)                                                                             \
-    "'usage':{'input_tokens':" #i ",'input_tokens_details':{'cached_tokens':0},'output_tokens':" #o \
+    "'usage':{'input_tokens':" #i                                                                  \
+    ",'input_tokens_details':{'cached_tokens':0},'output_tokens':" #o                              \
     ",'output_tokens_details':{'reasoning_tokens':0},'total_tokens':" #t "}"
 
 static void answer_text(void **state)
@@ -442,7 +450,8 @@ static void stream_text_exact(void **state)
     start(&s);
     const char *lines[] = {
         "{'model':'x','created_at':'t','message':{'role':'assistant','content':'He'},'done':false}",
-        "{'model':'x','created_at':'t','message':{'role':'assistant','content':'y\\n'},'done':false}",
+        "{'model':'x','created_at':'t','message':{'role':'assistant','content':'y\\n'},'done':"
+        "false}",
         "{'model':'x','message':{'role':'assistant','content':''},'done':true,'done_reason':'stop',"
         "'prompt_eval_count':5,'eval_count':2}",
         NULL};
@@ -483,8 +492,8 @@ static void stream_text_exact(void **state)
         "'sequence_number':8,'output_index':0,'item':%s}\n\n"
         "event: response.completed\ndata: {'type':'response.completed','sequence_number':9,"
         "'response':{'id':'resp_R','object':'response','created_at':7,'status':'completed',"
-        "'error':null,'incomplete_details':null,'model':'gpt-5','output':[%s]," USAGE(
-            5, 2, 7) "}}\n\n",
+        "'error':null,'incomplete_details':null,'model':'gpt-5','output':[%s]," USAGE(5, 2,
+                                                                                      7) "}}\n\n",
         head, head, item, item);
     assert_string_equal(out, q(expected));
     assert_int_equal(s.prompt_tokens, 5);
