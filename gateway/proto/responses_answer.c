@@ -62,9 +62,23 @@ int responses_put_message(struct buf *out, const struct responses_meta *m, unsig
     return rc | buf_puts(out, "]}");
 }
 
+/* The namespace group the function tool name came from, or NULL. */
+static const char *namespace_of(const struct responses_meta *m, const char *name)
+{
+    const char *p = m->namespaces, *end = p ? p + m->namespaces_len : NULL;
+    while (p && p < end) {
+        const char *ns = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return ns;
+        p = ns + strlen(ns) + 1;
+    }
+    return NULL;
+}
+
 int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned index,
                        const char *call_id, const char *name, const char *args, bool done)
 {
+    const char *ns = namespace_of(m, name);
     int rc = buf_puts(out, "{\"id\":");
     rc |= responses_put_item_id(out, m, "fc", index);
     rc |= buf_puts(out, done ? ",\"type\":\"function_call\",\"status\":\"completed\""
@@ -73,6 +87,10 @@ int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned
     rc |= json_put_str(out, call_id);
     rc |= buf_puts(out, ",\"name\":");
     rc |= json_put_str(out, name);
+    if (ns) {
+        rc |= buf_puts(out, ",\"namespace\":");
+        rc |= json_put_str(out, ns);
+    }
     rc |= buf_puts(out, ",\"arguments\":");
     rc |= json_put_str(out, done ? args : "");
     return rc | buf_append(out, "}", 1);

@@ -39,6 +39,11 @@ struct responses_meta {
     const char *id;    /* "resp_…" */
     const char *model; /* as the client asked */
     long created;
+    /* responses_req's "name\0namespace\0" pairs (may be NULL, len 0): a
+     * call to one of those names carries "namespace", as the API answers a
+     * call to a tool of a namespace group */
+    const char *namespaces;
+    size_t namespaces_len;
 };
 
 /* The item id: prefix ("msg", "rs", "fc") + "_" + the id's random part +

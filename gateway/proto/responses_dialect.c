@@ -9,21 +9,28 @@
 #include "sse.h"
 #include "upstream_error.h"
 
+#include <stdlib.h>
+
 struct responses_state {
     struct dialect_common c;
     struct dialect_answer a;
     struct responses_stream rs;
     const char *rs_backend; /* the name rs was last given */
+    char *namespaces;       /* owned: the request's namespace pairs */
+    size_t namespaces_len;
     bool rs_live;
 };
 
 static int translate(void *st, const char *body, size_t len, dialect_resolve_fn resolve, void *ctx,
                      struct buf *native, struct apierr *err)
 {
-    (void)st;
+    struct responses_state *s = st;
     struct responses_req req;
     if (responses_req_parse(&req, body, len, err) < 0)
         return -1;
+    /* translate() runs again on a failover: the same body, the same map */
+    free(s->namespaces);
+    s->namespaces = buf_detach(&req.namespaces, &s->namespaces_len);
     struct dialect_model m;
     int rc = resolve(ctx, req.model, req.stream, &m, err);
     if (rc == 0)
@@ -39,7 +46,10 @@ static int begin(void *st, const struct dialect_answer *a)
     if (!a->stream)
         return 0;
     s->rs_live = true; /* freed in release() even when init fails */
-    return responses_stream_init(&s->rs, a->id, a->client_model, a->created);
+    if (responses_stream_init(&s->rs, a->id, a->client_model, a->created) < 0)
+        return -1;
+    responses_stream_set_namespaces(&s->rs, s->namespaces, s->namespaces_len);
+    return 0;
 }
 
 static void name_backend(struct responses_state *s)
@@ -74,7 +84,11 @@ static int eof(void *st, struct buf *out, struct apierr *err)
 static int complete(void *st, const char *body, size_t len, struct buf *out, struct apierr *err)
 {
     struct responses_state *s = st;
-    struct responses_meta m = {.id = s->a.id, .model = s->a.client_model, .created = s->a.created};
+    struct responses_meta m = {.id = s->a.id,
+                               .model = s->a.client_model,
+                               .created = s->a.created,
+                               .namespaces = s->namespaces,
+                               .namespaces_len = s->namespaces_len};
     return responses_complete(body, len, &m, s->c.backend, out, &s->c.prompt_tokens,
                               &s->c.completion_tokens, err);
 }
@@ -91,6 +105,8 @@ static void release(void *st)
     if (s->rs_live)
         responses_stream_free(&s->rs);
     s->rs_live = false;
+    free(s->namespaces);
+    s->namespaces = NULL;
 }
 
 const struct dialect dialect_responses = {

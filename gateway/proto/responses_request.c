@@ -390,8 +390,21 @@ static int collect_function(const cJSON *t, const char *param, cJSON *list, stru
     return json_push(list, json_ref(t)) ? 0 : field_oom(err);
 }
 
-/* tools -> a flat array of references to the function tools in them. */
-static int collect_tools(const cJSON *tools, cJSON *list, struct apierr *err)
+/* Remember that function tool f came from namespace group ns ("name\0ns\0"). */
+static int note_namespace(const cJSON *f, const cJSON *ns, struct buf *map, struct apierr *err)
+{
+    if (!cJSON_IsString(ns) || !ns->valuestring[0])
+        return 0;
+    const char *name = json_get(f, "name")->valuestring;
+    if (buf_append(map, name, strlen(name) + 1) < 0 ||
+        buf_append(map, ns->valuestring, strlen(ns->valuestring) + 1) < 0)
+        return field_oom(err);
+    return 0;
+}
+
+/* tools -> a flat array of references to the function tools in them, and
+ * the namespace of each that came from a group. */
+static int collect_tools(const cJSON *tools, cJSON *list, struct buf *map, struct apierr *err)
 {
     char param[64], sub[96];
     int k = 0;
@@ -416,7 +429,9 @@ static int collect_tools(const cJSON *tools, cJSON *list, struct apierr *err)
                 if (!cJSON_IsObject(f))
                     return field_bad_type(err, sub, "an object", f);
                 const char *ft = type_of(f);
-                if (ft && strcmp(ft, "function") == 0 && collect_function(f, sub, list, err) < 0)
+                if (ft && strcmp(ft, "function") == 0 &&
+                    (collect_function(f, sub, list, err) < 0 ||
+                     note_namespace(f, json_get(t, "name"), map, err) < 0))
                     return -1;
             }
         }
@@ -528,7 +543,7 @@ static int write_tools(const cJSON *list, const char *only, const cJSON *allowed
     return json_add(native, "tools", out) ? 0 : field_oom(err);
 }
 
-static int read_tools(const cJSON *root, cJSON *native, struct apierr *err)
+static int read_tools(const cJSON *root, cJSON *native, struct buf *map, struct apierr *err)
 {
     const cJSON *tools = json_get(root, "tools");
     if (!json_unset(tools) && !cJSON_IsArray(tools))
@@ -539,7 +554,7 @@ static int read_tools(const cJSON *root, cJSON *native, struct apierr *err)
     bool none;
     const char *only;
     const cJSON *allowed;
-    int rc = cJSON_IsArray(tools) ? collect_tools(tools, list, err) : 0;
+    int rc = cJSON_IsArray(tools) ? collect_tools(tools, list, map, err) : 0;
     if (rc == 0)
         rc = read_choice(json_get(root, "tool_choice"), list, &none, &only, &allowed, err);
     if (rc == 0 && !none && list->child)
@@ -666,12 +681,13 @@ int responses_req_parse(struct responses_req *r, const char *body, size_t len, s
     struct buf scratch;
     memset(r, 0, sizeof *r);
     buf_init(&scratch, SCRATCH_MAX);
+    buf_init(&r->namespaces, SCRATCH_MAX);
     bool unused;
     if (field_start(&scratch, body, len, &r->root, &r->model, &r->native, err) < 0 ||
         refuse_stateful(r->root, err) < 0 || field_stream(r->root, &r->stream, &unused, err) < 0 ||
         read_input(r->root, r->native, &scratch, err) < 0 ||
-        read_tools(r->root, r->native, err) < 0 || read_format(r->root, r->native, err) < 0 ||
-        read_reasoning(r->root, r->native, err) < 0 ||
+        read_tools(r->root, r->native, &r->namespaces, err) < 0 ||
+        read_format(r->root, r->native, err) < 0 || read_reasoning(r->root, r->native, err) < 0 ||
         read_options(r->root, &r->options, err) < 0) {
         buf_free(&scratch);
         responses_req_free(r);
@@ -690,5 +706,6 @@ int responses_req_to_ollama(const struct responses_req *r, const char *upstream_
 void responses_req_free(struct responses_req *r)
 {
     field_free(&r->options, &r->native, &r->root);
+    buf_free(&r->namespaces);
     r->model = NULL;
 }

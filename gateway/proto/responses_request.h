@@ -25,9 +25,9 @@
  *  - `instructions` (a string): a system message before the input.
  *  - `tools`: function tools ({type:"function", name, description?,
  *    parameters?}) as native tools; `namespace` groups flattened into their
- *    function tools; every other type (web_search, file_search, custom, ...)
- *    left out, not refused: Codex CLI sends hosted tools on every request
- *    and Ollama cannot run them.
+ *    function tools (remembered in `namespaces`); every other type (web_search, file_search,
+ * custom, ...) left out, not refused: Codex CLI sends hosted tools on every request and Ollama
+ * cannot run them.
  *  - `tool_choice`: "auto"/"required" keep the tools (required cannot be
  *    enforced: Ollama has no forced tool choice), "none" drops them,
  *    {type:"function", name} sends that tool only, {type:"allowed_tools",
@@ -60,6 +60,10 @@ struct responses_req {
     cJSON *options;    /* owned: the client's translated options, or NULL */
     const char *model; /* borrowed from root */
     bool stream;
+    /* "name\0namespace\0" for each function tool that came from a
+     * namespace group, so that a call to it is answered with its namespace
+     * (responses_answer.h); empty when none did */
+    struct buf namespaces;
 };
 
 /* Parse and validate a /v1/responses body. 0 and r filled (free it with

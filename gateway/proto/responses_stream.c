@@ -28,6 +28,12 @@ int responses_stream_init(struct responses_stream *s, const char *id, const char
     return s->model ? 0 : -1;
 }
 
+void responses_stream_set_namespaces(struct responses_stream *s, const char *p, size_t len)
+{
+    s->meta.namespaces = p;
+    s->meta.namespaces_len = len;
+}
+
 void responses_stream_set_backend(struct responses_stream *s, const char *backend)
 {
     snprintf(s->backend, sizeof s->backend, "%s", backend ? backend : "");

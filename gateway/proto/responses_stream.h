@@ -65,6 +65,10 @@ struct responses_stream {
 int responses_stream_init(struct responses_stream *s, const char *id, const char *client_model,
                           long created);
 
+/* The request's namespace pairs (responses_meta), borrowed for the
+ * stream's life. */
+void responses_stream_set_namespaces(struct responses_stream *s, const char *p, size_t len);
+
 /* Name the backend in later error messages. */
 void responses_stream_set_backend(struct responses_stream *s, const char *backend);
 

@@ -100,6 +100,13 @@ test('function tools: translated out, function_call items back (streamed and not
   assert.equal(calls[0].name, 'get_weather');
   assert.deepEqual(JSON.parse(calls[0].arguments), { city: 'Paris' });
   assert.deepEqual(lastNative().tools.map((t) => t.function.name), ['get_weather', 'lookup']);
+  assert.equal(calls[0].namespace, undefined, 'a top-level function has no namespace');
+
+  // a call to a namespace group's function is answered with its namespace
+  env.fake.script({ tokens: [], toolCalls: [{ name: 'lookup', arguments: {} }] });
+  const ns = await jsonOf(await responses({ model: 'llama3.2', input: 'Look it up', tools }));
+  assert.equal(ns.json.output[0].name, 'lookup');
+  assert.equal(ns.json.output[0].namespace, 'crm');
 
   env.fake.script({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }], omitToolCallIds: true });
   const ev = await events(await responses({ model: 'llama3.2', input: 'Oslo?', tools, stream: true }));

@@ -695,6 +695,57 @@ static void stream_broken(void **state)
     buf_free(&out);
 }
 
+/* A call to a function of a namespace group carries its namespace, in the
+ * whole answer and in every event of a stream; the request remembers which
+ * names came from which group. */
+static void namespaces(void **state)
+{
+    (void)state;
+    struct responses_req r;
+    struct apierr err = {0};
+    const char *b = q("{'model':'m','input':'x','tools':[{'type':'function','name':'top'},"
+                      "{'type':'namespace','name':'crm','tools':[{'type':'function','name':"
+                      "'lookup'},{'type':'function','name':'save'}]}]}");
+    assert_int_equal(responses_req_parse(&r, b, strlen(b), &err), 0);
+    assert_int_equal(r.namespaces.len, sizeof "lookup\0crm\0save\0crm");
+    assert_memory_equal(r.namespaces.p, "lookup\0crm\0save\0crm", r.namespaces.len);
+
+    struct responses_meta m = META;
+    m.namespaces = r.namespaces.p;
+    m.namespaces_len = r.namespaces.len;
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    const char *native = q("{'message':{'role':'assistant','content':'','tool_calls':["
+                           "{'id':'a','function':{'name':'save','arguments':{}}},"
+                           "{'id':'b','function':{'name':'top','arguments':{}}}]},'done':true}");
+    assert_int_equal(responses_complete(native, strlen(native), &m, "f", &out, NULL, NULL, &err),
+                     0);
+    assert_non_null(strstr(out.p, q("'call_id':'a','name':'save','namespace':'crm','arguments'")));
+    assert_non_null(strstr(out.p, q("'call_id':'b','name':'top','arguments'")));
+
+    struct responses_stream s;
+    int last;
+    start(&s);
+    responses_stream_set_namespaces(&s, r.namespaces.p, r.namespaces.len);
+    const char *lines[] = {"{'message':{'role':'assistant','content':'','tool_calls':[{'id':'c',"
+                           "'function':{'name':'lookup','arguments':{}}}]},'done':true}",
+                           NULL};
+    const char *ev = feed(&s, lines, &last);
+    assert_int_equal(last, RESPONSES_DONE);
+    /* output_item.added, output_item.done, the final response */
+    const char *item = q("'name':'lookup','namespace':'crm'");
+    const char *p = ev;
+    int n = 0;
+    while ((p = strstr(p, item)) != NULL) {
+        n++;
+        p++;
+    }
+    assert_int_equal(n, 3);
+    responses_stream_free(&s);
+    buf_free(&out);
+    responses_req_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +770,7 @@ int main(void)
         cmocka_unit_test(stream_error_after_first_event),
         cmocka_unit_test(stream_fail_before_first_event),
         cmocka_unit_test(stream_broken),
+        cmocka_unit_test(namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
