@@ -5,8 +5,10 @@
 // access log (DESIGN.md, "Other dialects").
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import {
-  useGateway, needGateway, post, readSSE, jsonOf, expectApiError, bearer, waitFor,
+  useGateway, needGateway, post, readSSE, jsonOf, expectApiError, bearer, waitFor, sseRecords,
+  startGateway, startFake,
 } from './harness.mjs';
 
 const env = useGateway({ before, after, beforeEach }, {
@@ -236,4 +238,55 @@ test('tokens per minute: Ollama\'s counts are charged, the next request is 429',
   await waitFor(() => env.gw.accessLog('/v1/responses').find((l) => l.request_id === 'resp-tpm-1'), 5000);
   await expectApiError(await responses({ model: 'llama3.2', input: 'x' }, 'tpm50'), 429,
     { type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+});
+
+test('cancel: a client that leaves mid-stream stops the upstream generation', needGateway, async () => {
+  env.fake.script({ tokens: Array.from({ length: 400 }, (_, i) => ` t${i}`), delayMs: 25 });
+  const ac = new AbortController();
+  const res = await post(env.gw.url, '/v1/responses', { model: 'llama3.2', input: 'x', stream: true },
+    { ...auth(), signal: ac.signal });
+  assert.equal(res.status, 200);
+  let n = 0;
+  let tAbort = 0;
+  try {
+    for await (const r of sseRecords(res.body)) {
+      if (r.event === 'response.output_text.delta' && ++n === 5) {
+        tAbort = performance.now();
+        ac.abort();
+      }
+    }
+  } catch (e) {
+    assert.equal(e.name, 'AbortError');
+  }
+  assert.ok(tAbort > 0, 'got 5 deltas before aborting');
+  const rec = env.fake.chats()[0];
+  await waitFor(() => rec.closedAt !== null, 3000, 5, 'the fake saw the gateway close');
+  assert.ok(rec.closedAt - tAbort < 500, `upstream closed ${Math.round(rec.closedAt - tAbort)} ms after the client left`);
+  assert.ok(rec.linesWritten < 200, 'generation stopped early');
+});
+
+test('failover before the first event: a busy backend, the next one answers', needGateway, async () => {
+  const [a, b] = [await startFake({}), await startFake({})];
+  const gw = await startGateway({ backends: [{ name: 'A', url: a.url }, { name: 'B', url: b.url }] });
+  try {
+    a.script({ status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' });
+    for (const stream of [false, true]) {
+      const res = await post(gw.url, '/v1/responses', { model: 'llama3.2', input: 'x', stream });
+      if (stream) {
+        const ev = await events(res);
+        assert.equal(ev.types.at(-1), 'completed');
+        assert.equal(ev.list.at(-1).data.response.output[0].content[0].text, 'Hello from llama3.2');
+      } else {
+        const r = await jsonOf(res);
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.output[0].content[0].text, 'Hello from llama3.2');
+      }
+    }
+    assert.ok(a.chats().length >= 1, 'A was tried first at least once');
+    assert.equal(b.chats().length, 2, 'B answered both');
+  } finally {
+    await gw.stop();
+    await a.close();
+    await b.close();
+  }
 });
