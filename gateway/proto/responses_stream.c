@@ -12,6 +12,12 @@
 
 #define SCRATCH_MAX (SIZE_MAX / 4)
 
+/* What the stream keeps of the answer for response.completed (the done
+ * items, the open item's text): as much as a whole non-streamed answer may
+ * be. Past it the stream fails (500) rather than hold an unbounded answer
+ * twice. */
+#define KEPT_MAX (64u << 20)
+
 /* The kinds of item that stay open while their text streams. */
 enum { OPEN_NONE, OPEN_REASONING, OPEN_MESSAGE };
 
@@ -19,8 +25,8 @@ int responses_stream_init(struct responses_stream *s, const char *id, const char
                           long created)
 {
     memset(s, 0, sizeof *s);
-    buf_init(&s->items, SCRATCH_MAX);
-    buf_init(&s->text, SCRATCH_MAX);
+    buf_init(&s->items, KEPT_MAX);
+    buf_init(&s->text, KEPT_MAX);
     buf_init(&s->scratch, SCRATCH_MAX);
     snprintf(s->id, sizeof s->id, "%s", id);
     s->model = strdup(client_model);

@@ -26,6 +26,9 @@
  * first if nothing was sent yet, so the SDK's accumulator always starts
  * from response.created.
  *
+ * The stream keeps the answer for the final event (up to 64 MiB, the
+ * engine's bound on a whole answer; past it the stream fails with a 500).
+ *
  * Ownership: the stream owns its buffers (the done items, the open item's
  * text, a parse scratch, copies of the id and model); free them with
  * responses_stream_free. Output is appended to the caller's buf; on failure
