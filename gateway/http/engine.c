@@ -117,7 +117,10 @@ static void fail(struct request *r, const struct apierr *e)
     r->err = *e;
     r->ended = true;
     bool started = r->phase == PHASE_STREAMING || r->out.len > 0 || r->keepalive_sent;
-    if (r->stream && started && r->route->errors->frame(&r->out, e) < 0)
+    const struct dialect *d = r->route->dialect;
+    if (r->stream && started &&
+        (d && d->fail_frame ? d->fail_frame(r->dst, &r->out, e)
+                            : r->route->errors->frame(&r->out, e)) < 0)
         r->cut = true;
     flush(r);
 }

@@ -7,6 +7,7 @@
 #include "messages_dialect.h"
 #include "messages_error.h"
 #include "native.h"
+#include "responses_dialect.h"
 
 #include <string.h>
 
@@ -23,6 +24,7 @@ static const struct route table[] = {
     {METHOD_POST, "/v1/messages", ROUTE_GENERATES, &errshape_anthropic, &dialect_messages, NULL},
     /* Anthropic's other message routes (count_tokens, batches): not here, in its shape */
     {METHOD_ANY, "/v1/messages/", ROUTE_PREFIX, &errshape_anthropic, NULL, local_not_found},
+    {METHOD_POST, "/v1/responses", ROUTE_GENERATES, &errshape_openai, &dialect_responses, NULL},
     {METHOD_GET, "/v1/models", 0, &errshape_openai, NULL, local_models},
     {METHOD_GET, "/v1/models/", ROUTE_PREFIX, &errshape_openai, NULL, local_model},
     {METHOD_GET, "/healthz", ROUTE_PUBLIC, &errshape_openai, NULL, local_healthz},

@@ -1,5 +1,7 @@
 #include "chat_request.h"
 
+#include "dataurl.h"
+#include "effort.h"
 #include "field.h"
 #include "json.h"
 #include "ollama.h"
@@ -8,7 +10,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* Ceiling for the parse copy; the real bound is the body limit the server
  * enforces before calling us. */
@@ -44,69 +45,6 @@ static const char *tool_names_find(const struct tool_names *t, const char *id)
             return t->name[slot];
     }
     return NULL;
-}
-
-static bool is_b64(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
-/* Standard base64 with padding, as Go's encoding/json decodes []byte (which
- * skips CR and LF). */
-static bool valid_base64(const char *s)
-{
-    size_t n = 0, pad = 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            pad++;
-        } else if (!is_b64(c) || pad) {
-            return false;
-        }
-        n++;
-    }
-    return n > 0 && n % 4 == 0 && pad <= 2;
-}
-
-/*
- * An image_url's url -> the raw base64 payload (a pointer into url), or NULL
- * with err set.
- */
-static const char *image_payload(const char *url, const char *param, struct apierr *err)
-{
-    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) {
-        apierr_invalid(err, param,
-                       "Image URLs are not supported by this gateway (it does not fetch "
-                       "them); send the image inline as a base64 data URL, e.g. "
-                       "data:image/png;base64,....");
-        return NULL;
-    }
-    if (strncasecmp(url, "data:", 5) != 0) {
-        apierr_invalid(err, param,
-                       "Invalid image URL: expected a base64 data URL such as "
-                       "data:image/png;base64,....");
-        return NULL;
-    }
-    const char *meta = url + 5;
-    const char *b64 = strstr(meta, ";base64,");
-    if (!b64) {
-        apierr_invalid(err, param,
-                       "Invalid image data URL: only ;base64, data URLs are supported.");
-        return NULL;
-    }
-    if (b64 != meta && strncasecmp(meta, "image/", 6) != 0) {
-        apierr_invalid(err, param, "Invalid image data URL: the media type must be image/*.");
-        return NULL;
-    }
-    const char *payload = b64 + 8;
-    if (!valid_base64(payload)) {
-        apierr_invalid(err, param, "Invalid image data URL: the data is not valid base64.");
-        return NULL;
-    }
-    return payload;
 }
 
 /* An array of content parts -> native content (+ images) on nm. */
@@ -149,7 +87,7 @@ static int xlate_parts(const cJSON *parts, int i, cJSON *nm, struct apierr *err)
                 return json_unset(url)
                            ? field_missing(err, param)
                            : field_bad_type(err, param, "a string or {\"url\": string}", url);
-            const char *payload = image_payload(url->valuestring, param, err);
+            const char *payload = dataurl_image(url->valuestring, param, err);
             if (!payload)
                 return -1;
             if (!images) {
@@ -638,42 +576,6 @@ static int xlate_format(const cJSON *root, cJSON *native, struct apierr *err)
                           t);
 }
 
-/*
- * An effort name -> native think value: NULL item with 0 = leave unset; -1 =
- * not a known effort.
- */
-static int effort_think(const char *e, cJSON **think)
-{
-    static const struct {
-        const char *effort, *think;
-    } map[] = {
-        {"minimal", "low"}, {"low", "low"},   {"medium", "medium"},
-        {"high", "high"},   {"xhigh", "max"}, {"max", "max"},
-    };
-    *think = NULL;
-    if (!e[0])
-        return 0;
-    if (strcmp(e, "none") == 0) {
-        *think = cJSON_CreateFalse();
-        return *think ? 0 : -2;
-    }
-    for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
-        if (strcmp(e, map[k].effort) == 0) {
-            *think = json_str_ref(map[k].think);
-            return *think ? 0 : -2;
-        }
-    }
-    return -1;
-}
-
-static int bad_effort(struct apierr *err, const char *param, const char *e)
-{
-    return apierr_invalid(err, param,
-                          "Invalid value for '%s': '%.40s'. Supported values are: 'none', "
-                          "'minimal', 'low', 'medium', 'high', 'xhigh' and 'max'.",
-                          param, e);
-}
-
 static int xlate_think(const cJSON *root, cJSON *native, struct apierr *err)
 {
     const cJSON *think = json_get(root, "think");
@@ -706,7 +608,7 @@ static int xlate_think(const cJSON *root, cJSON *native, struct apierr *err)
     }
     int rc = effort_think(chosen->valuestring, &out);
     if (rc == -1)
-        return bad_effort(err, param, chosen->valuestring);
+        return effort_bad(err, param, chosen->valuestring);
     if (rc < 0)
         return field_oom(err);
     if (out && !json_add(native, "think", out))

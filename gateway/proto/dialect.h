@@ -119,6 +119,9 @@ struct dialect {
                            struct apierr *err);
     /* A keep-alive while the first token is awaited; NULL: the dialect has none. */
     int (*keepalive)(struct buf *out);
+    /* The in-band error after the first byte, for a stream whose frames
+     * carry state (Responses numbers every event); NULL: errors->frame. */
+    int (*fail_frame)(void *st, struct buf *out, const struct apierr *e);
     void (*release)(void *st);
 };
 
