@@ -1,5 +1,7 @@
 #include "buf.h"
 
+#include "membudget.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,22 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->counted = false;
+}
+
+void buf_count(struct buf *b)
+{
+    if (b->counted)
+        return;
+    b->counted = true;
+    if (b->cap)
+        membudget_charge(b->cap);
 }
 
 void buf_free(struct buf *b)
 {
+    if (b->counted && b->cap)
+        membudget_release(b->cap);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
@@ -48,6 +62,8 @@ int buf_reserve(struct buf *b, size_t n)
     char *p = realloc(b->p, cap);
     if (!p)
         return -1;
+    if (b->counted)
+        membudget_charge(cap - b->cap);
     b->p = p;
     b->cap = cap;
     return 0;
