@@ -54,7 +54,10 @@ int buf_reserve(struct buf *b, size_t n)
     size_t need = b->len + n + 1; /* + the '\0' */
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 256;
+    /* The first allocation is what is asked for (at least 256 bytes): a
+     * reservation of a known size (a declared body) costs exactly that;
+     * later growth doubles. */
+    size_t cap = b->cap ? b->cap : need > 256 ? need : 256;
     while (cap < need)
         cap *= 2;
     if (cap > b->max + 1)
