@@ -59,7 +59,8 @@
 // The fake object: port, url, requests, inflight, setModels, setLoaded,
 // script, scriptPath, setDown, setVersion, setPullable, setProgressDelay,
 // addBlob, hasBlob, modelNames, model, chats, requestsTo, blobUploads,
-// waitForRequest, reset, close (each documented where it is defined).
+// waitForRequest, connections, reset, close (each documented where it is
+// defined).
 //
 // CLI use (benchmark):
 //   node tests/fake_ollama/fake.mjs --port N [--tokens 32] [--delay-ms 0] [--models a,b]
@@ -576,7 +577,9 @@ export function embedVector(text, dim = 8, dimensions) {
  *       undefined/true = every valid name, false = none, [names or model
  *       objects], or fn(name) → false | true | model object),
  *       embeddingLength (vector size for models without embedding_length,
- *       default 8), blobs (digests, or contents whose sha256 the fake then has).
+ *       default 8), blobs (digests, or contents whose sha256 the fake then has),
+ *       keepAliveTimeoutMs (how long an idle kept-alive connection stays open,
+ *       default 30000).
  */
 export async function startFake(opts = {}) {
   const record = opts.record !== false;
@@ -1634,7 +1637,7 @@ export async function startFake(opts = {}) {
       });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 30000, requestTimeout: 0, headersTimeout: 60000 }, (req, res) => {
+  const server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30000, requestTimeout: 0, headersTimeout: 60000 }, (req, res) => {
     const receivedAt = performance.now();
     const q = req.url.indexOf('?');
     const rec = {
@@ -1696,6 +1699,13 @@ export async function startFake(opts = {}) {
     });
   });
   server.on('clientError', (err, socket) => socket.destroy());
+  // TCP connections open right now (a client's kept-alive ones included), so
+  // that a test can tell whether the gateway leaks upstream connections.
+  let openConnections = 0;
+  server.on('connection', (socket) => {
+    openConnections++;
+    socket.once('close', () => { openConnections--; });
+  });
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -1766,6 +1776,8 @@ export async function startFake(opts = {}) {
     },
     /** Number of requests being answered right now. */
     get inflight() { return live.size; },
+    /** Number of TCP connections open to the fake right now (idle kept-alive ones too). */
+    get connections() { return openConnections; },
     async close() {
       for (const c of live) c.abort();
       await new Promise((r) => {
