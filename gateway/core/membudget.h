@@ -12,7 +12,10 @@
  * one lock-free atomic with relaxed ordering: it is a gauge that orders
  * nothing, and an admission that reads it a moment stale lets at most one
  * more request in per worker. Growths double, so a request costs a handful
- * of atomic adds (not one per byte or per append).
+ * of atomic adds, not one per byte or per append: about 10 per chat request,
+ * streamed or not (counted over 1,000 of each), at 13-18 ns each with two
+ * threads contending, against 47-78 us of CPU per request. Batching them per
+ * worker would save under 0.5 % and make the gauge lag, so it is not done.
  */
 #ifndef GATEWAY_MEMBUDGET_H
 #define GATEWAY_MEMBUDGET_H
