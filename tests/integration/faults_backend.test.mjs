@@ -13,12 +13,21 @@ import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readdirSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import {
   needGateway, startFake, startGateway, runGateway, httpRequest, readSSE, waitFor, rssKiB, GATEWAY_BIN,
 } from './harness.mjs';
 
 const STEADY = Array.from({ length: 20 }, (_, i) => ` s${i}`);
-const BIG = 'b'.repeat(50 << 20); // over the gateway's 16 MiB line limit
+// Raw NDJSON lines, built (and flattened) once: the fake must not spend
+// seconds of its event loop, which is the test's too, making 50 MB of JSON
+// while the gateway's clocks run.
+function nativeLine(content) {
+  const [pre, post] = JSON.stringify({ model: 'llama3.2', created_at: '2026-01-01T00:00:00Z', message: { role: 'assistant', content: '@' }, done: false }).split('@');
+  const body = typeof content === 'number' ? Buffer.alloc(content, 'b') : Buffer.from(content);
+  return Buffer.concat([Buffer.from(pre), body, Buffer.from(`${post}\n`)]).toString('latin1');
+}
+const BIG_LINES = [nativeLine('one'), nativeLine(50 << 20)]; // 50 MB of 'b', over the 16 MiB line limit
 
 function fdCount(pid) {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -41,15 +50,18 @@ function sseOf(text) {
 }
 
 /**
- * Streams from a steady client, one after the other, until stop() is called:
- * every one must be whole (all tokens, then [DONE]). Resolves to the count.
+ * Streams from a steady client, one after the other, until halted (or for
+ * at most a minute): every one must be whole (all tokens, then [DONE]).
+ * stop() waits for at least one to have ended, halts, and asserts they were
+ * all served; halt() just ends the loop (for a test that failed earlier).
  */
 function steadyClient(gw) {
   let stopped = false;
   let served = 0;
   const failures = [];
+  const until = performance.now() + 60000;
   const run = (async () => {
-    while (!stopped) {
+    while (!stopped && performance.now() < until) {
       try {
         const r = await ask(gw, 'steady');
         const sse = await sseOf(r.text);
@@ -63,12 +75,16 @@ function steadyClient(gw) {
       }
     }
   })();
+  const halt = async () => {
+    stopped = true;
+    await run;
+  };
   return {
+    halt,
     async stop() {
       // at least one whole stream ran beside the fault
       await waitFor(() => served + failures.length > 0, 10000, 20, 'a steady stream ended');
-      stopped = true;
-      await run;
+      await halt();
       assert.deepEqual(failures, [], 'every steady stream was served whole');
       return served;
     },
@@ -98,7 +114,7 @@ before(async () => {
       // discovery must not notice the dead backend while the file runs
       discovery_interval_s: 3600,
       aliases: { 'dead-model': { model: 'llama3.2', backends: ['dead'] } },
-      limits: { first_token_timeout_s: 2, idle_stream_timeout_s: 2, keepalive_interval_s: 60 },
+      limits: { first_token_timeout_s: 3, idle_stream_timeout_s: 3, keepalive_interval_s: 60 },
     },
   });
   await dead.close(); // a port that refuses connections from now on
@@ -131,7 +147,9 @@ async function settled(base, what) {
         (sanitized || now.rss <= base.rss + 8 * 1024);
     }, 5000, 20, what);
   } catch (e) {
-    assert.fail(`${what}: before ${JSON.stringify(base)}, now ${JSON.stringify(now)}, fake answering ${fake.inflight}`);
+    const open = fake.requests.filter((q) => !q.finished && q.closedAt === null)
+      .map((q) => `${q.path} ${JSON.stringify(q.body?.messages?.[0]?.content)} lines ${q.linesWritten} since ${Math.round(performance.now() - q.receivedAt)} ms`);
+    assert.fail(`${what}: before ${JSON.stringify(base)}, now ${JSON.stringify(now)}, fake answering ${fake.inflight}: ${open.join('; ')}`);
   }
   // kept-alive upstream connections are reused, not piled up: at most one
   // per request that was running at once (the fault, a steady stream)
@@ -157,7 +175,7 @@ const FAULTS = [
     content: 'one', frame: 'upstream_error' },
   { name: 'sends garbage (non-streamed)', stream: false, scenario: { tokens: ['a'], garbageAfter: 0 },
     status: [502], code: ['upstream_error'] },
-  { name: 'sends a 50 MB line', scenario: { tokens: ['one', BIG] },
+  { name: 'sends a 50 MB line', scenario: { lines: BIG_LINES, delayMs: 100 },
     content: 'one', frame: 'upstream_error', message: /longer than/ },
   { name: 'sends an error line', scenario: { tokens: ['one', ' two'], errorAfter: 1, errorMessage: 'CUDA out of memory' },
     content: 'one', frame: 'upstream_error', message: /CUDA out of memory/ },
@@ -173,28 +191,32 @@ for (const f of FAULTS) {
     const base = snapshot();
     const logged = gw.accessLog('/v1/chat/completions').length;
     const steady = steadyClient(gw);
-    const r = await ask(gw, 'fault', { stream: f.stream ?? true, model: f.model });
-    if (f.status) {
-      // before the first byte: an HTTP error status and an OpenAI error body
-      assert.ok(f.status.includes(r.status), `status ${r.status}: ${r.text.slice(0, 300)}`);
-      assert.match(r.headers['content-type'] ?? '', /^application\/json/);
-      assert.equal(r.json?.error?.type, 'api_error', r.text.slice(0, 300));
-      assert.ok(f.code.includes(r.json.error.code), r.text.slice(0, 300));
-      assert.ok(r.json.error.message.length > 0);
-    } else {
-      // after it: what came, then one error frame and no [DONE]
-      assert.equal(r.status, 200, r.text.slice(0, 300));
-      const sse = await sseOf(r.text);
-      assert.equal(sse.content, f.content);
-      assert.equal(sse.done, false, 'no [DONE] after an error');
-      assert.equal(sse.errors.length, 1, `one error frame: ${r.text.slice(-400)}`);
-      const e = sse.errors[0].error;
-      assert.equal(e.type, 'api_error');
-      assert.equal(e.code, f.frame);
-      if (f.message) assert.match(e.message, f.message);
+    let served;
+    try {
+      const r = await ask(gw, 'fault', { stream: f.stream ?? true, model: f.model });
+      if (f.status) {
+        // before the first byte: an HTTP error status and an OpenAI error body
+        assert.ok(f.status.includes(r.status), `status ${r.status}: ${r.text.slice(0, 300)}`);
+        assert.match(r.headers['content-type'] ?? '', /^application\/json/);
+        assert.equal(r.json?.error?.type, 'api_error', r.text.slice(0, 300));
+        assert.ok(f.code.includes(r.json.error.code), r.text.slice(0, 300));
+        assert.ok(r.json.error.message.length > 0);
+      } else {
+        // after it: what came, then one error frame and no [DONE]
+        assert.equal(r.status, 200, r.text.slice(0, 300));
+        const sse = await sseOf(r.text);
+        assert.equal(sse.content, f.content);
+        assert.equal(sse.done, false, 'no [DONE] after an error');
+        assert.equal(sse.errors.length, 1, `one error frame: ${r.text.slice(-400)}`);
+        const e = sse.errors[0].error;
+        assert.equal(e.type, 'api_error');
+        assert.equal(e.code, f.frame);
+        if (f.message) assert.match(e.message, f.message);
+      }
+      served = await steady.stop();
+    } finally {
+      await steady.halt(); // a failed assertion must not leave it running
     }
-    const served = await steady.stop();
-    assert.ok(served >= 1);
     // the fault's request has ended in the gateway (its access-log line) ...
     await waitFor(() => gw.accessLog('/v1/chat/completions').slice(logged).some((l) => l.error),
       5000, 20, 'the fault\'s access-log line');
