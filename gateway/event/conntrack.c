@@ -1,20 +1,24 @@
 #include "conntrack.h"
 
+#include "apierr.h"
+#include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "rand.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #define PEER_BUCKETS 4096
 
 struct peer {
     struct peer *next;
-    unsigned char addr[16];
+    unsigned char addr[16]; /* the key: peer_key's /32 or /64 */
     unsigned n;
 };
 
@@ -45,20 +49,36 @@ void peers_free(struct peers *p)
     pthread_mutex_destroy(&p->lock);
 }
 
-static size_t bucket_of(const struct peers *p, const unsigned char addr[16])
+/*
+ * The part of an address that counts as one client: an IPv4 address whole
+ * (a /32), an IPv6 address by its /64. An IPv6 client is normally given a
+ * whole /64 (SLAAC, privacy addresses, a host's own prefix), so counting per
+ * /128 would let one client open 2^64 times the limit.
+ */
+static void peer_key(const unsigned char addr[16], unsigned char key[16])
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memcpy(key, addr, 16);
+    if (memcmp(addr, v4mapped, sizeof v4mapped) != 0)
+        memset(key + 8, 0, 8);
+}
+
+static size_t bucket_of(const struct peers *p, const unsigned char key[16])
 {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (int i = 0; i < 16; i++)
-        h = (h ^ addr[i]) * 16777619u;
+        h = (h ^ key[i]) * 16777619u;
     return h % p->nbucket;
 }
 
 bool peers_enter(struct peers *p, const unsigned char addr[16])
 {
     bool ok = true;
+    unsigned char key[16];
+    peer_key(addr, key);
     pthread_mutex_lock(&p->lock);
-    struct peer **slot = &p->bucket[bucket_of(p, addr)], *e;
-    for (e = *slot; e && memcmp(e->addr, addr, 16) != 0; e = e->next)
+    struct peer **slot = &p->bucket[bucket_of(p, key)], *e;
+    for (e = *slot; e && memcmp(e->addr, key, 16) != 0; e = e->next)
         ;
     if (!e) {
         e = calloc(1, sizeof *e);
@@ -66,7 +86,7 @@ bool peers_enter(struct peers *p, const unsigned char addr[16])
             ok = false; /* OOM: refuse this one connection */
             goto out;
         }
-        memcpy(e->addr, addr, 16);
+        memcpy(e->addr, key, 16);
         e->next = *slot;
         *slot = e;
     }
@@ -81,10 +101,12 @@ out:
 
 void peers_leave(struct peers *p, const unsigned char addr[16])
 {
+    unsigned char key[16];
+    peer_key(addr, key);
     pthread_mutex_lock(&p->lock);
-    for (struct peer **pp = &p->bucket[bucket_of(p, addr)]; *pp; pp = &(*pp)->next) {
+    for (struct peer **pp = &p->bucket[bucket_of(p, key)]; *pp; pp = &(*pp)->next) {
         struct peer *e = *pp;
-        if (memcmp(e->addr, addr, 16) != 0)
+        if (memcmp(e->addr, key, 16) != 0)
             continue;
         if (--e->n == 0) {
             *pp = e->next;
@@ -158,6 +180,7 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
         return;
     }
     cn->fd = ci ? ci->connect_fd : -1;
+    cn->mc = c;
     address_of(c, cn->addr);
     cn->next = w->conns;
     if (w->conns)
@@ -189,6 +212,73 @@ void conntrack_deadline(struct conn *cn, int64_t ms, const char *what)
         return;
     cn->deadline = ms < 0 ? 0 : now_ms() + ms;
     cn->what = what;
+}
+
+void conntrack_in_request(struct conn *cn, bool in)
+{
+    if (cn)
+        cn->in_request = in;
+}
+
+/* The connection whose head libmicrohttpd is parsing right now: its head is
+ * complete (MHD gives a header size only from then on), no response is
+ * queued yet (MHD's own refusals of other heads have one), and the HTTP
+ * layer has not seen it. Heads are parsed one at a time on a worker, and the
+ * first access-handler call follows a good one within the same MHD call, so
+ * at most one connection fits. */
+static struct conn *parsing_head(struct worker *w)
+{
+    for (struct conn *cn = w->conns; cn; cn = cn->next) {
+        if (cn->in_request || cn->refused || cn->fd < 0 || !cn->mc)
+            continue;
+        if (!MHD_get_connection_info(cn->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+            continue;
+        if (MHD_get_connection_info(cn->mc, MHD_CONNECTION_INFO_HTTP_STATUS))
+            continue;
+        return cn;
+    }
+    return NULL;
+}
+
+void conntrack_bad_length(struct worker *w)
+{
+    struct conn *cn = parsing_head(w);
+    if (!cn)
+        return; /* not found: libmicrohttpd's own answer goes out */
+    struct apierr e;
+    apierr_set(&e, 400, APIERR_INVALID, "invalid_request", NULL,
+               "The request's framing is ambiguous: Content-Length is not a decimal number "
+               "of at most 18 digits");
+    struct buf body;
+    buf_init(&body, 4096);
+    char id[32];
+    rand_id(id, sizeof id, "req_");
+    char head[256];
+    int n = -1;
+    if (apierr_json(&e, &body) == 0)
+        n = snprintf(head, sizeof head,
+                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nx-request-id: %s\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     id, body.len);
+    /* Written on MHD's socket while MHD is inside its parse and has sent
+     * nothing for this request; a few hundred bytes fit any socket's send
+     * buffer, so one non-blocking send each is enough (a short write only
+     * truncates an answer to a client that sent garbage). */
+    if (n > 0 && (size_t)n < sizeof head &&
+        send(cn->fd, head, (size_t)n, MSG_NOSIGNAL | MSG_MORE) == n)
+        (void)send(cn->fd, body.p, body.len, MSG_NOSIGNAL);
+    buf_free(&body);
+    cn->refused = true;
+    char text[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    /* debug: under a flood this is one line per request the attacker sends */
+    log_debug("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
+    /* Nothing after the head is read as a request: MHD's own answer then
+     * fails on the shut-down socket, and MHD closes it. */
+    shutdown(cn->fd, SHUT_RDWR);
+    cn->deadline = 0;
+    worker_mhd_due(w);
 }
 
 void conntrack_tick(struct worker *w, int64_t now)

@@ -27,7 +27,8 @@
 
 struct worker;
 
-/* Connections per client address, across all workers. */
+/* Connections per client address, across all workers: an IPv4 client is
+ * its address (/32), an IPv6 client its /64. */
 struct peers {
     pthread_mutex_t lock;
     unsigned limit;       /* 0 = no limit */
@@ -36,19 +37,23 @@ struct peers {
 };
 
 struct conn {
-    struct conn *prev, *next; /* in the worker's list */
-    int fd;                   /* borrowed from MHD: shut down, never closed */
-    int64_t deadline;         /* monotonic ms; 0 = none */
-    const char *what;         /* the deadline's key, for the log */
-    unsigned char addr[16];   /* the client's address (IPv4 mapped into IPv6) */
-    bool counted;             /* holds a place in struct peers */
+    struct conn *prev, *next;  /* in the worker's list */
+    struct MHD_Connection *mc; /* borrowed: MHD's connection */
+    int fd;                    /* borrowed from MHD: shut down, never closed */
+    int64_t deadline;          /* monotonic ms; 0 = none */
+    const char *what;          /* the deadline's key, for the log */
+    unsigned char addr[16];    /* the client's address (IPv4 mapped into IPv6) */
+    bool counted;              /* holds a place in struct peers */
+    bool in_request;           /* the HTTP layer has the current request's head */
+    bool refused;              /* answered and shut down by conntrack_bad_length */
 };
 
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */
 int peers_init(struct peers *p, unsigned limit);
 void peers_free(struct peers *p);
-/* Take a place for addr (16 bytes, IPv4 mapped into IPv6): false when it has
- * p->limit connections already (or on OOM). Any thread. */
+/* Take a place for addr (16 bytes, IPv4 mapped into IPv6): false when its
+ * /32 (IPv4) or /64 (IPv6) has p->limit connections already (or on OOM).
+ * Any thread. */
 bool peers_enter(struct peers *p, const unsigned char addr[16]);
 /* Give back a place that peers_enter granted. Any thread. */
 void peers_leave(struct peers *p, const unsigned char addr[16]);
@@ -63,6 +68,18 @@ struct conn *conntrack_of(struct MHD_Connection *c);
 /* Give cn a deadline ms milliseconds from now (what: the key named in the
  * log when it is cut), or none with ms < 0. */
 void conntrack_deadline(struct conn *cn, int64_t ms, const char *what);
+
+/* The HTTP layer took the current request's head (true), or finished with
+ * that request (false). */
+void conntrack_in_request(struct conn *cn, bool in);
+
+/*
+ * libmicrohttpd 0.9.75 is refusing a request head of w whose Content-Length
+ * it cannot parse (its log said so, from inside its run): answer that
+ * connection with the gateway's own JSON 400 and shut it down, before
+ * libmicrohttpd writes its HTML one (which the shut-down socket then refuses).
+ */
+void conntrack_bad_length(struct worker *w);
 
 /* The tick: shut down every connection of w past its deadline. */
 void conntrack_tick(struct worker *w, int64_t now);

@@ -3,14 +3,69 @@
 #include "clock.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
+
+/*
+ * curl's sockets stay in the worker's epoll set between transfers. curl says
+ * CURL_POLL_REMOVE when a transfer ends and asks for the same keep-alive
+ * socket again with the next request: taking it out and putting it back
+ * would cost two epoll_ctl calls per request, a good share of all the system
+ * calls one request makes. So REMOVE only marks the socket unwanted; it stays
+ * registered (level-triggered) and is taken out only if something happens on
+ * it while unwanted (the backend closed an idle connection: curl finds that
+ * out itself when it next checks the connection). curl's close-socket
+ * callback tells us when the fd goes away (closing it drops its epoll
+ * registration), so a new socket with the same number starts unregistered.
+ * State per fd number, in a table the worker owns; entries are kept for the
+ * worker's life, so an event still in this turn's batch never points at
+ * freed memory.
+ */
+struct curl_sock {
+    struct worker_watch wt; /* wt.fd: the socket */
+    uint32_t in_epoll;      /* the events registered; 0 = not in the epoll set */
+    bool wanted;            /* curl watches it (between POLL_IN/OUT and REMOVE) */
+};
+
+static struct curl_sock *sock_of(struct worker *w, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    size_t i = (size_t)s;
+    if (i >= w->ncsocks) {
+        size_t n = w->ncsocks ? w->ncsocks : 64;
+        while (n <= i)
+            n *= 2;
+        struct curl_sock **t = realloc(w->csocks, n * sizeof *t);
+        if (!t)
+            return NULL;
+        memset(t + w->ncsocks, 0, (n - w->ncsocks) * sizeof *t);
+        w->csocks = t;
+        w->ncsocks = n;
+    }
+    if (!w->csocks[i]) {
+        w->csocks[i] = calloc(1, sizeof **w->csocks);
+        if (!w->csocks[i])
+            return NULL;
+    }
+    return w->csocks[i];
+}
 
 static void on_socket_event(struct worker_watch *wt, uint32_t events)
 {
     struct worker *w = wt->ctx;
+    struct curl_sock *cs = (struct curl_sock *)wt;
+    if (!cs->wanted) {
+        if (cs->in_epoll) {
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, wt->fd, NULL);
+            cs->in_epoll = 0;
+        }
+        return;
+    }
     int mask = 0, running = 0;
     if (events & EPOLLIN)
         mask |= CURL_CSELECT_IN;
@@ -24,42 +79,53 @@ static void on_socket_event(struct worker_watch *wt, uint32_t events)
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     struct worker *w = userp;
-    struct worker_watch *wt = socketp;
+    struct curl_sock *cs = sock_of(w, s);
+    if (!cs)
+        return what == CURL_POLL_REMOVE ? 0 : -1;
     if (what == CURL_POLL_REMOVE) {
-        if (wt) {
-            epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL);
-            curl_multi_assign(w->multi, s, NULL);
-            /* An event for it may still wait in the current epoll batch. */
-            wt->fd = -1;
-            wt->dead = w->dead_watches;
-            w->dead_watches = wt;
-        }
+        cs->wanted = false;
         return 0;
     }
-    struct epoll_event ev = {0};
+    uint32_t events = 0;
     if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
+        events |= EPOLLIN;
     if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    int op = EPOLL_CTL_MOD;
-    if (!wt) {
-        wt = malloc(sizeof *wt);
-        if (!wt)
-            return -1;
-        wt->on_event = on_socket_event;
-        wt->ctx = w;
-        wt->fd = s;
-        wt->dead = NULL;
-        curl_multi_assign(w->multi, s, wt);
-        op = EPOLL_CTL_ADD;
-    }
-    ev.data.ptr = wt;
-    if (epoll_ctl(w->epfd, op, s, &ev) < 0) {
+        events |= EPOLLOUT;
+    cs->wanted = true;
+    if (cs->in_epoll == events && cs->wt.fd == s)
+        return 0;
+    cs->wt.on_event = on_socket_event;
+    cs->wt.ctx = w;
+    cs->wt.fd = s;
+    struct epoll_event ev = {.events = events, .data.ptr = &cs->wt};
+    int op = cs->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = epoll_ctl(w->epfd, op, s, &ev);
+    /* Our record and the kernel's can only disagree if a socket was closed
+     * without the close-socket callback: trust the kernel. */
+    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
+        rc = epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev);
+    else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
+        rc = epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev);
+    if (rc < 0) {
+        cs->in_epoll = 0;
         log_warn_errno("worker %d: epoll_ctl for an upstream socket", w->id);
         return -1;
     }
+    cs->in_epoll = events;
     return 0;
+}
+
+/* Closing the fd drops its epoll registration: forget ours with it. */
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    struct worker *w = clientp;
+    if (s >= 0 && (size_t)s < w->ncsocks && w->csocks[s]) {
+        w->csocks[s]->in_epoll = 0;
+        w->csocks[s]->wanted = false;
+    }
+    return close(s);
 }
 
 /* Only records the deadline: calling libcurl from here is forbidden. */
@@ -93,6 +159,12 @@ void curl_glue_free(struct worker *w)
     if (w->multi)
         curl_multi_cleanup(w->multi);
     w->multi = NULL;
+    /* After the cleanup: closing its connections calls on_close_socket. */
+    for (size_t i = 0; i < w->ncsocks; i++)
+        free(w->csocks[i]);
+    free(w->csocks);
+    w->csocks = NULL;
+    w->ncsocks = 0;
 }
 
 void curl_glue_on_timer(struct worker *w)
@@ -100,6 +172,12 @@ void curl_glue_on_timer(struct worker *w)
     int running = 0;
     w->curl_deadline = -1;
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
+void curl_glue_kick(struct worker *w)
+{
+    curl_glue_on_timer(w);
+    curl_glue_collect(w);
 }
 
 void curl_glue_collect(struct worker *w)
@@ -127,6 +205,8 @@ CURL *curl_glue_easy(struct worker *w)
 int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
 {
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
     if (curl_multi_add_handle(w->multi, c) != CURLM_OK) {
         curl_glue_release(w, c);
         return -1;

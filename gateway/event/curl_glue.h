@@ -25,6 +25,12 @@ void curl_glue_free(struct worker *w);
 void curl_glue_on_timer(struct worker *w);
 /* Hand every finished transfer to its owner (x->done). */
 void curl_glue_collect(struct worker *w);
+/* Run transfers that are due now (a transfer just added is) and hand over
+ * those that finished: what the loop does at its next turn, done at once.
+ * For an access handler that has just started a transfer (see engine_start:
+ * the only call into curl from inside an MHD callback, safe because curl's
+ * callbacks and the done hooks only set flags and queue work). */
+void curl_glue_kick(struct worker *w);
 /* An easy handle, reused from the pool when it can be, since creating one
  * costs more than the rest of a small request: it keeps the options of its
  * last transfer, so the caller sets every option it relies on. NULL on OOM. */

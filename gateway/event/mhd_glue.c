@@ -10,7 +10,10 @@
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    /* Called from inside MHD_run on the worker's thread: a head refused for
+     * its Content-Length is still ours to answer (conntrack_bad_length). */
+    if (strstr(fmt, "Content-Length' header"))
+        conntrack_bad_length(cls);
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
@@ -33,5 +36,5 @@ struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd)
         MHD_OPTION_NOTIFY_CONNECTION, conntrack_notify, w, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->limits.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_END);
+        mhd_log, w, MHD_OPTION_END);
 }

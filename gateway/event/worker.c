@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #define MAX_EVENTS 256
+/* Connections the kernel may hold for a worker before it accepts them. A
+ * burst of thousands of clients (a fleet of agents reconnecting) would
+ * otherwise overflow a small queue and be refused while the workers catch
+ * up; the kernel caps it at net.core.somaxconn (4096 by default). */
+#define LISTEN_BACKLOG 4096
 
 struct snapshot *worker_snapshot(struct worker *w)
 {
@@ -65,7 +70,7 @@ static int listen_socket(const struct netaddr *l)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         log_error_errno("cannot listen on %s", l->text);
         close(fd);
         return -1;
@@ -110,15 +115,6 @@ static void on_mhd(struct worker_watch *wt, uint32_t events)
     (void)events;
     struct worker *w = wt->ctx;
     w->mhd_due = true;
-}
-
-static void free_dead_watches(struct worker *w)
-{
-    while (w->dead_watches) {
-        struct worker_watch *wt = w->dead_watches;
-        w->dead_watches = wt->dead;
-        free(wt);
-    }
 }
 
 int worker_init(struct worker *w, int id, struct gateway *gw)
@@ -184,7 +180,6 @@ void worker_free(struct worker *w)
     w->daemons = NULL;
     w->daemon_watch = NULL;
     curl_glue_free(w);
-    free_dead_watches(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
     if (w->inbox_live)
@@ -260,7 +255,6 @@ void worker_leave(struct worker *w, struct worker_entry *e)
 int worker_watch(struct worker *w, struct worker_watch *wt, int fd, uint32_t events)
 {
     wt->fd = fd;
-    wt->dead = NULL;
     if (epoll_add(w, fd, events, wt) < 0) {
         wt->fd = -1;
         return -1;
@@ -350,7 +344,6 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
     }
     run_deferred(w);
     run_mhd(w);
-    free_dead_watches(w);
     return 0;
 }
 
@@ -389,7 +382,6 @@ static void *worker_main(void *arg)
         w->mhd_due = true;
     for (size_t i = 0; i < w->ndaemons; i++)
         MHD_run(w->daemons[i]);
-    free_dead_watches(w);
     jarena_thread_free();
     return NULL;
 }

@@ -40,9 +40,11 @@ struct worker;
 /* An fd in the worker's epoll set. */
 struct worker_watch {
     void (*on_event)(struct worker_watch *wt, uint32_t epoll_events);
-    void *ctx;                 /* the owner's */
-    int fd;                    /* -1 once its owner has forgotten it (see dead) */
-    struct worker_watch *dead; /* next in the worker's list of watches to free */
+    void *ctx; /* the owner's */
+    /* -1 once its owner has unwatched it: an event for it still in this
+     * turn's batch is then skipped. The owner frees it only outside the
+     * event dispatch (requests are freed inside MHD_run). */
+    int fd;
 };
 
 /* Work a callback queued for the loop (worker_defer). */
@@ -101,10 +103,9 @@ struct worker {
     CURLM *multi;
     CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;
-    int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
-    /* Watches that their owner dropped while events for them may still sit
-     * in this turn's epoll batch: freed at the end of the turn. */
-    struct worker_watch *dead_watches;
+    int64_t curl_deadline;     /* monotonic ms; -1 = no curl timer */
+    struct curl_sock **csocks; /* curl's sockets by fd number (curl_glue.c) */
+    size_t ncsocks;
     struct snapshot *snap; /* a reference to the snapshot in force, as of snap_gen */
     unsigned snap_gen;
     struct worker_entry *live; /* every live entry (doubly linked) */

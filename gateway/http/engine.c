@@ -330,6 +330,10 @@ static int route(struct request *r, struct apierr *e)
             return -1;
         }
         r->t_queued = now;
+        /* The one sign that a request waits (tests wait for it): debug, as
+         * a busy gateway queues many. */
+        log_debug("request %s queued for backend %s (position %u)", r->id, backend_name(r),
+                  r->waiter.position);
         return 0;
     case CHOICE_FULL:
     case CHOICE_NONE_UP:
@@ -429,8 +433,18 @@ enum MHD_Result engine_start(struct request *r)
     if (route(r, &e) < 0)
         return reply_error(r, &e);
     r->phase = PHASE_UPSTREAM;
-    if (!r->uploading) /* an upload goes on arriving: see engine_upload */
-        request_suspend(r);
+    if (r->uploading) /* an upload goes on arriving: see engine_upload */
+        return MHD_YES;
+    if (r->easy) {
+        /* Send it now rather than at the loop's next turn: a backend that
+         * answers at once (a small model, a cached answer, a nearby box) is
+         * then answered without suspending the connection, which costs
+         * libmicrohttpd two epoll_ctl calls and a read that finds nothing. */
+        curl_glue_kick(r->w);
+        if (r->ended || (r->stream && r->out.len))
+            return engine_resumed(r);
+    }
+    request_suspend(r);
     return MHD_YES;
 }
 

@@ -105,15 +105,36 @@ static long long declared_body(struct MHD_Connection *conn)
 struct framing {
     const char *length; /* the first Content-Length */
     bool lengths_differ, bad_length, chunked;
+    unsigned codings;    /* Transfer-Encoding headers */
+    bool other_coding;   /* a Transfer-Encoding that is not just "chunked" */
+    bool folded_framing; /* a framing header continued on the next line */
 };
+
+/* libmicrohttpd 0.9.75 appends a folded line (obs-fold: a line starting with
+ * a space) to the header's name, not its value: "Transfer-Encoding:" then
+ * " chunked" becomes a header named "Transfer-Encodingchunked". A proxy that
+ * unfolds it sees a chunked body where we would see none or a Content-Length
+ * one, so a name that merely starts with a framing header's name is refused. */
+static bool extends(const char *key, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(key, name, n) == 0 && key[n] != '\0';
+}
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
     (void)kind;
     struct framing *f = cls;
-    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+    if (extends(key, "Transfer-Encoding") || extends(key, "Content-Length")) {
+        f->folded_framing = true;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->chunked = true;
+        f->codings++;
+        /* Only "chunked" frames a body we can find the end of; with any
+         * other coding libmicrohttpd reads until the client closes. */
+        if (strcasecmp(value, "chunked") != 0)
+            f->other_coding = true;
     } else if (strcasecmp(key, "Content-Length") == 0) {
         size_t n = strspn(value, "0123456789");
         if (n == 0 || n > 18 || value[n] != '\0')
@@ -143,6 +164,12 @@ static const char *bad_framing(struct MHD_Connection *conn)
         return "two different Content-Length headers";
     if (f.length && f.chunked)
         return "both Content-Length and Transfer-Encoding";
+    if (f.folded_framing)
+        return "a Content-Length or Transfer-Encoding header folded over two lines";
+    if (f.codings > 1)
+        return "more than one Transfer-Encoding header";
+    if (f.other_coding)
+        return "a Transfer-Encoding other than chunked";
     return NULL;
 }
 
@@ -179,6 +206,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r)
             return MHD_NO;
         *req_cls = r;
+        conntrack_in_request(conntrack_of(conn), true);
         struct apierr e;
         const char *why = bad_framing(conn);
         if (why) {
@@ -202,7 +230,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* Before the key: a refusal must cost nothing, not even a request
          * off the key's per-minute allowance. */
         long long n = declared_body(conn);
-        if (over_budget(r, n)) {
+        if (over_budget(r, n <= (long long)r->body.max ? n : 0)) {
             apierr_set(&e, 503, APIERR_API, "server_overloaded", NULL,
                        "The gateway holds as many bytes for requests in flight as it may "
                        "(limits.max_buffered_bytes); retry shortly");
@@ -214,8 +242,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* An upload that streams to the backend starts now, not at its end. */
         if ((r->route->flags & ROUTE_UPLOAD) && strcmp(method, "POST") == 0)
             return dispatch(r);
-        /* A declared body over the limit is refused before it is read. */
+        /* A declared body over the limit is refused before it is read. A
+         * client that did not ask "100 Continue" is already sending it, and
+         * an answer sent now would be lost to the reset that closing over
+         * unread bytes makes: up to twice the limit, it is read and dropped
+         * first (as chunked ones are), so the client gets its 413; beyond
+         * that the connection is not worth the bytes. */
         if (n > (long long)r->body.max) {
+            const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+            if (n / 2 <= (long long)r->body.max && !(ex && strcasecmp(ex, "100-continue") == 0)) {
+                too_large(r, &r->err);
+                r->refused = true;
+                return MHD_YES;
+            }
             r->body_too_big = true;
             return dispatch(r);
         }
@@ -257,6 +296,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     /* A kept-alive connection's next head has its deadline from now. */
     conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.header_timeout_s * 1000,
                        "request head not complete within limits.header_timeout_s");
+    conntrack_in_request(conntrack_of(conn), false);
     struct request *r = *req_cls;
     if (!r)
         return;

@@ -551,6 +551,7 @@ enum choice_outcome backends_route(struct backends *b, const struct route_ask *a
             be->qhead = w;
         be->qtail = w;
         be->queued++;
+        w->position = be->queued;
     }
     pthread_mutex_unlock(&b->mu);
     pthread_rwlock_unlock(&b->lock);

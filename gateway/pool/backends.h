@@ -82,6 +82,9 @@ struct route_waiter {
      * another worker's thread grants the slot. The owner keeps its own
      * record of whether it waits. */
     enum waiter_state state;
+    /* Set by backends_route on the owner's thread when it queues the waiter:
+     * its place in the queue then, 1 = first (for the log). */
+    unsigned position;
 };
 
 int route_inbox_init(struct route_inbox *in, int efd);

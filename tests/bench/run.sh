@@ -5,10 +5,14 @@
 #   direct        the fake itself (native /api/chat, and its OpenAI /v1 layer)
 #   nginx         nginx proxy_pass to the fake's /v1/chat/completions (translates nothing)
 #   gateway       ollama-gateway (OpenAI in, Ollama /api/chat out, translated both ways)
-# in three scenarios
+# in five scenarios
 #   (a) non-streamed 32-token chat requests, wrk, 64 connections, DURATION s
 #   (b) streamed 32-token chat requests (SSE / NDJSON), same load
 #   (c) 2,000 concurrent slow streams (64 tokens, 50 ms apart), every token checked
+#   (d) added time to first token at 1,000 streamed requests/s, open loop (paced.c:
+#       requests leave on a fixed schedule, latency counted from the scheduled send)
+#   (e) 10,000 concurrent slow streams (20 tokens, 1 s apart; paced.c hold mode)
+# ((d) and (e) only when asked for: SCENARIOS="a b c d e", or "d e")
 # and prints one table: requests/s, p50/p99 latency, CPU time per request of the
 # proxy (nginx: master + workers; gateway: the process), peak RSS, the fake's
 # own CPU per request; then, from a short separate run of (a) and (b) under
@@ -29,7 +33,11 @@
 #   TOKENS=32            tokens per answer in (a) and (b)
 #   WORKERS=2            gateway workers = nginx worker_processes
 #   SLOW_STREAMS=2000 SLOW_TOKENS=64 SLOW_DELAY_MS=50 SLOW_RAMP_MS=1000   scenario (c)
-#   SCENARIOS="a b c"    which scenarios to run
+#   PACED_RATE=1000 PACED_DURATION=10 PACED_WARMUP=2 PACED_TOKENS=8 PACED_DELAY_MS=5
+#   PACED_CONNECTIONS=1000                                                scenario (d)
+#   SLOW_STREAMS_E=10000 SLOW_TOKENS_E=20 SLOW_DELAY_MS_E=1000 SLOW_RAMP_MS_E=5000   scenario (e)
+#   PACED_BIN=path       the load generator of (d) and (e) (default: built in build-bench/)
+#   SCENARIOS="a b c"    which scenarios to run (of a b c d e)
 #   AUTH_BENCH=1         (a) and (b) also through a gateway with API keys in force
 #                        (a key without limits, and one with rpm/tpm/inflight limits)
 #   GATEWAY_ACCESS_LOG=off   "off" (default, like nginx's access_log off) or a path,
@@ -49,6 +57,16 @@ SLOW_STREAMS=${SLOW_STREAMS:-2000}
 SLOW_TOKENS=${SLOW_TOKENS:-64}
 SLOW_DELAY_MS=${SLOW_DELAY_MS:-50}
 SLOW_RAMP_MS=${SLOW_RAMP_MS:-1000}
+PACED_RATE=${PACED_RATE:-1000}
+PACED_DURATION=${PACED_DURATION:-10}
+PACED_WARMUP=${PACED_WARMUP:-2}
+PACED_TOKENS=${PACED_TOKENS:-8}
+PACED_DELAY_MS=${PACED_DELAY_MS:-5}
+PACED_CONNECTIONS=${PACED_CONNECTIONS:-1000}
+SLOW_STREAMS_E=${SLOW_STREAMS_E:-10000}
+SLOW_TOKENS_E=${SLOW_TOKENS_E:-20}
+SLOW_DELAY_MS_E=${SLOW_DELAY_MS_E:-1000}
+SLOW_RAMP_MS_E=${SLOW_RAMP_MS_E:-5000}
 SCENARIOS=${SCENARIOS:-a b c}
 FAKE=${FAKE:-c}
 STRACE=${STRACE:-1}
@@ -65,9 +83,20 @@ die() {
 note() { echo "bench: $*" >&2; }
 
 for v in DURATION WARMUP CONNECTIONS WRK_THREADS TOKENS WORKERS SLOW_STREAMS SLOW_TOKENS \
-    SLOW_DELAY_MS SLOW_RAMP_MS STRACE_DURATION; do
+    SLOW_DELAY_MS SLOW_RAMP_MS STRACE_DURATION PACED_RATE PACED_DURATION PACED_WARMUP PACED_TOKENS \
+    PACED_DELAY_MS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E SLOW_DELAY_MS_E SLOW_RAMP_MS_E; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (is '${!v}')"
 done
+for v in PACED_RATE PACED_DURATION PACED_TOKENS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E; do
+    [ "${!v}" -gt 0 ] || die "$v must be at least 1"
+done
+for sc in $SCENARIOS; do
+    case $sc in
+    a | b | c | d | e) ;;
+    *) die "SCENARIOS names a, b, c, d, e (is '$SCENARIOS')" ;;
+    esac
+done
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # ---- tools: name what is missing, install nothing ----
 NGINX=$(command -v nginx || true)
@@ -79,7 +108,8 @@ case $FAKE in
 c | node) ;;
 *) die "FAKE is c or node (is '$FAKE')" ;;
 esac
-if [ -z "${GATEWAY_BIN:-}" ] || { [ "$FAKE" = c ] && [ -z "${FAKE_BIN:-}" ]; }; then
+if [ -z "${GATEWAY_BIN:-}" ] || { [ "$FAKE" = c ] && [ -z "${FAKE_BIN:-}" ]; } ||
+    { { want d || want e; } && [ -z "${PACED_BIN:-}" ]; }; then
     command -v cmake >/dev/null || missing+=(cmake)
 fi
 if [ "$STRACE" = 1 ] && ! command -v strace >/dev/null; then
@@ -98,11 +128,25 @@ if [ "$have_fds" != unlimited ] && [ "$have_fds" -lt "$need_fds" ]; then
     die "open-files limit is $have_fds, need $need_fds for $SLOW_STREAMS streams (raise the hard limit, or lower SLOW_STREAMS)"
 fi
 [ "$have_fds" = 65536 ] || note "open-files limit: $have_fds (65536 not allowed; enough for this run)"
+# (e): the gateway holds 2 sockets per stream in one process (plus about 20
+# of its own), the client and the fake one each. Where the hard limit is lower
+# than that (a container without CAP_SYS_RESOURCE), run as many streams as fit,
+# the same number on every row, and say so in the table.
+E_REQUESTED=$SLOW_STREAMS_E
+if want e && [ "$have_fds" != unlimited ] && [ "$have_fds" -lt $((SLOW_STREAMS_E * 2 + 128)) ]; then
+    SLOW_STREAMS_E=$(((have_fds - 128) / 2))
+    [ "$SLOW_STREAMS_E" -gt 0 ] || die "open-files limit $have_fds is too low for (e)"
+    note "(e): open-files limit $have_fds allows $SLOW_STREAMS_E streams through a proxy, not $E_REQUESTED"
+fi
+# The gateway's max_connections: room for the largest scenario asked for.
+GW_MAX_STREAMS=$SLOW_STREAMS
+if want e && [ "$SLOW_STREAMS_E" -gt "$GW_MAX_STREAMS" ]; then GW_MAX_STREAMS=$SLOW_STREAMS_E; fi
 
 # ---- the gateway binary and the C fake ----
 targets=()
 [ -n "${GATEWAY_BIN:-}" ] || targets+=(ollama-gateway)
 [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || targets+=(fake_ollama_c)
+{ want d || want e; } && [ -z "${PACED_BIN:-}" ] && targets+=(paced)
 if [ ${#targets[@]} -gt 0 ]; then
     note "building ${targets[*]} (Release) in build-bench/"
     mkdir -p "$OUT_DIR"
@@ -114,9 +158,13 @@ if [ ${#targets[@]} -gt 0 ]; then
     fi
     [ -n "${GATEWAY_BIN:-}" ] || GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
     [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || FAKE_BIN=$ROOT/build-bench/tests/bench/fake_ollama
+    { want d || want e; } && [ -z "${PACED_BIN:-}" ] && PACED_BIN=$ROOT/build-bench/tests/bench/paced
 fi
 [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable"
 [ "$FAKE" != c ] || [ -x "$FAKE_BIN" ] || die "FAKE_BIN=$FAKE_BIN is not an executable"
+if want d || want e; then
+    [ -x "$PACED_BIN" ] || die "PACED_BIN=$PACED_BIN is not an executable"
+fi
 
 RUN=$OUT_DIR/run-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN"
@@ -242,7 +290,8 @@ start_gateway() {
   "workers": $WORKERS,
   "auth": "$auth",
   "backends": [{ "name": "fake", "url": "http://127.0.0.1:$2" }],
-  "limits": { "max_connections": $((SLOW_STREAMS * 2 + 1000)), "idle_stream_timeout_s": 120 },
+  "limits": { "max_connections": $((GW_MAX_STREAMS * 2 + 1000)), "max_connections_per_address": 0,
+              "idle_stream_timeout_s": 120 },
   "log": { "level": "warn", "access": "$access" }
 }
 EOF
@@ -489,13 +538,140 @@ bench_slow() {
     row c "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS")" "$notes" "$busy"
 }
 
+# paced_summary JSON: the fields of paced.c's JSON line that the table uses,
+# tab-separated, in the order read below.
+paced_summary() {
+    # shellcheck disable=SC2016
+    node -e '
+        const r = JSON.parse(process.argv[1]);
+        const f = (x) => (x === null || x === undefined ? "-" : String(x));
+        const e = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(", ");
+        console.log([r.measured, r.ok, r.failed, r.warmup_failed, r.tokens, r.expected_tokens,
+          f(r.ttft_ms.p50), f(r.ttft_ms.p90), f(r.ttft_ms.p99), f(r.ttft_ms["p99.9"]), f(r.ttft_ms.max),
+          f(r.total_ms.p50), f(r.total_ms.p99), f(r.send_lag_ms.p99), f(r.send_lag_ms.max),
+          r.peak_open, r.peak_connections, r.wall_ms, r.measured_s, e || "none"].join("\t"));' "$1"
+}
+
+# bench_paced LABEL PORT PATH FORMAT PROXY_PID(or -)
+# Scenario (d): PACED_RATE streamed requests/s on a fixed schedule (paced.c),
+# time to first token and total time from each request's scheduled send.
+bench_paced() {
+    local label=$1 port=$2 path=$3 format=$4 proxy=$5 log json line
+    local t0=0 t1=0 f0 f1 cpu=- hwm=- notes rc=0
+    log=$RUN/paced-d-$(slug "$label").txt
+    note "(d) $label: $PACED_RATE streamed requests/s, warm-up ${PACED_WARMUP}s, run ${PACED_DURATION}s"
+    # The warm-up is part of the same run (paced.c does not measure requests
+    # scheduled in it), so CPU is read at its end, after a sleep.
+    "$PACED_BIN" --port "$port" --path "$path" --format "$format" --tokens "$PACED_TOKENS" \
+        --model "$MODEL" --rate "$PACED_RATE" --duration-s "$PACED_DURATION" \
+        --warmup-s "$PACED_WARMUP" --connections "$PACED_CONNECTIONS" --timeout-s 30 \
+        >"$log" 2>"$log.err" &
+    local cpid=$!
+    PIDS+=("$cpid")
+    sleep "$PACED_WARMUP"
+    [ "$proxy" = - ] || t0=$(cpu_ticks "$proxy")
+    f0=$(cpu_ticks "$PACED_FAKE_PID")
+    wait "$cpid" || rc=$?
+    forget "$cpid"
+    [ "$proxy" = - ] || t1=$(cpu_ticks "$proxy")
+    f1=$(cpu_ticks "$PACED_FAKE_PID")
+    json=$(tail -n 1 "$log")
+    if [ -z "$json" ] || [ "$rc" -ge 2 ]; then
+        cat "$log.err" >&2
+        row d "$label" - - - - - - "client failed (exit $rc, see $(basename "$log").err)"
+        return 0
+    fi
+    local measured ok failed wfailed tokens expected tt50 tt90 tt99 tt999 ttmax d50 d99 lag99 lagmax
+    local popen pconns wall secs errors
+    IFS=$'\t' read -r measured ok failed wfailed tokens expected tt50 tt90 tt99 tt999 ttmax d50 d99 \
+        lag99 lagmax popen pconns wall secs errors <<<"$(paced_summary "$json")"
+    if [ "$proxy" != - ]; then
+        cpu=$(us_per $((t1 - t0)) "$measured")
+        hwm=$(mb "$(mem_kb VmHWM "$proxy")")
+    fi
+    notes="ok $ok/$measured, tokens $tokens/$expected, TTFT p90/p99.9/max $tt90/$tt999/$ttmax ms, total p50/p99 $d50/$d99 ms, connections $pconns"
+    [ "$failed" = 0 ] || notes="$notes, FAILED $failed: $errors"
+    [ "$wfailed" = 0 ] || notes="$notes, $wfailed failed in warm-up"
+    # The client itself late by more than 1 ms at p99: every latency of this row
+    # includes that wait (the machine is busy, or the pool was exhausted).
+    awk -v l="$lag99" 'BEGIN { exit !(l > 1) }' && notes="$notes, CLIENT LATE: send lag p99/max $lag99/$lagmax ms"
+    local rps busy
+    rps=$(awk -v n="$ok" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    busy=$(awk -v t=$((f1 - f0)) -v hz="$CLK_TCK" -v s="$secs" 'BEGIN { printf "%.0f", t / hz * 100 / s }')
+    row d "$label" "$rps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$measured")" "$notes" "$busy"
+    printf '%s\t%s\t%s\t%s\n' "$label" "$tt50" "$tt99" "$failed" >>"$RUN/ttft-d.tsv"
+}
+
+# bench_hold LABEL PORT PATH FORMAT PROXY_PID(or -)
+# Scenario (e): SLOW_STREAMS_E streams held open at once (paced.c hold mode:
+# one connection each, every token counted); CPU per stream, peak and
+# per-stream memory, time to first token.
+bench_hold() {
+    local label=$1 port=$2 path=$3 format=$4 proxy=$5 log json cpid rc=0
+    local t0=0 t1=0 f0 f1 base=0 peak=0 cur hwm=- cpu=- per=- notes
+    log=$RUN/hold-e-$(slug "$label").txt
+    note "(e) $label: $SLOW_STREAMS_E streams x $SLOW_TOKENS_E tokens, ${SLOW_DELAY_MS_E} ms apart, opened over ${SLOW_RAMP_MS_E} ms"
+    if [ "$proxy" != - ]; then
+        t0=$(cpu_ticks "$proxy")
+        base=$(mem_kb VmRSS "$proxy")
+        peak=$base
+    fi
+    f0=$(cpu_ticks "$HOLD_FAKE_PID")
+    "$PACED_BIN" --port "$port" --path "$path" --format "$format" --tokens "$SLOW_TOKENS_E" \
+        --model "$MODEL" --streams "$SLOW_STREAMS_E" --ramp-ms "$SLOW_RAMP_MS_E" \
+        --timeout-s $((SLOW_TOKENS_E * SLOW_DELAY_MS_E / 1000 + SLOW_RAMP_MS_E / 1000 + 60)) \
+        --progress >"$log" 2>"$log.err" &
+    cpid=$!
+    PIDS+=("$cpid")
+    # Sample the proxy's resident memory while the streams are open (bounded:
+    # paced.c stops itself after its timeout).
+    while kill -0 "$cpid" 2>/dev/null; do
+        if [ "$proxy" != - ]; then
+            cur=$(mem_kb VmRSS "$proxy")
+            [ "$cur" -gt "$peak" ] && peak=$cur
+        fi
+        sleep 0.2
+    done
+    wait "$cpid" || rc=$?
+    forget "$cpid"
+    f1=$(cpu_ticks "$HOLD_FAKE_PID")
+    if [ "$proxy" != - ]; then
+        t1=$(cpu_ticks "$proxy")
+        hwm=$(mb "$(mem_kb VmHWM "$proxy")")
+        cpu=$(us_per $((t1 - t0)) "$SLOW_STREAMS_E")
+        per=$(awk -v p="$peak" -v b="$base" -v n="$SLOW_STREAMS_E" 'BEGIN { printf "%.1f", (p - b) / n }')
+    fi
+    json=$(tail -n 1 "$log")
+    if [ -z "$json" ] || [ "$rc" -ge 2 ]; then
+        cat "$log.err" >&2
+        row e "$label" - - - "$cpu" "$hwm" - "client failed (exit $rc, see $(basename "$log").err)"
+        return 0
+    fi
+    local measured ok failed wfailed tokens expected tt50 tt90 tt99 tt999 ttmax d50 d99 lag99 lagmax
+    local popen pconns wall secs errors
+    IFS=$'\t' read -r measured ok failed wfailed tokens expected tt50 tt90 tt99 tt999 ttmax d50 d99 \
+        lag99 lagmax popen pconns wall secs errors <<<"$(paced_summary "$json")"
+    notes="complete $ok/$measured, tokens $tokens/$expected, peak open $popen, stream p50/p99 ${d50}/${d99} ms, wall ${wall} ms"
+    [ "$proxy" = - ] || notes="$notes, RSS +${per} kB/stream"
+    # A connection is opened at the stream's scheduled time and the request
+    # sent once it is up: a lag here is the listener's accept queue.
+    awk -v l="$lag99" 'BEGIN { exit !(l > 100) }' && notes="$notes, SLOW CONNECTS: connect p99/max $lag99/$lagmax ms"
+    [ "$failed" = 0 ] || notes="$notes, FAILURES: $errors"
+    if [ "$popen" -lt $((measured * 9 / 10)) ]; then
+        notes="$notes, NOT CONCURRENT: at most $popen of $measured streams were open at once"
+    fi
+    [ "$SLOW_STREAMS_E" = "$E_REQUESTED" ] || notes="$notes, REDUCED from $E_REQUESTED (open-files limit)"
+    local sps busy
+    sps=$(awk -v c="$ok" -v w="$wall" 'BEGIN { printf "%.0f", c / (w / 1000) }')
+    busy=$(awk -v t=$((f1 - f0)) -v hz="$CLK_TCK" -v w="$wall" 'BEGIN { if (w > 0) printf "%.0f", t / hz * 1e5 / w; else print "-" }')
+    row e "$label" "$sps" "$tt50" "$tt99" "$cpu" "$hwm" "$(us_per $((f1 - f0)) "$SLOW_STREAMS_E")" "$notes" "$busy"
+}
+
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 0.5) }' &&
     note "load average is $LOAD0: something else is using the CPUs; the numbers will be noisy"
 note "gateway: $GATEWAY_BIN ($("$GATEWAY_BIN" --version 2>&1 | head -n 1))"
 note "logs: $RUN"
-
-want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 if want a || want b; then
     start_fake fake-fast "$TOKENS" 0
@@ -546,13 +722,63 @@ if want c; then
     stop "$SLOW_FAKE_PID"
 fi
 
+if want d; then
+    # Short streams (PACED_TOKENS lines PACED_DELAY_MS apart, the first at once)
+    # so that at PACED_RATE requests/s some tens overlap, as a model's answers do.
+    start_fake fake-paced "$PACED_TOKENS" "$PACED_DELAY_MS"
+    PACED_FAKE_PID=$FAKE_PID
+    PACED=$FAKE_PORT
+    : >"$RUN/ttft-d.tsv"
+    start_nginx nginx-d "$PACED"
+    start_gateway gateway-d "$PACED"
+    sanity "direct" "http://127.0.0.1:$PACED/v1/chat/completions"
+    sanity "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions"
+    sanity "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+    bench_paced "direct (native /api/chat)" "$PACED" /api/chat ndjson -
+    bench_paced "direct (OpenAI /v1)" "$PACED" /v1/chat/completions sse -
+    bench_paced "nginx" "$NGINX_PORT" /v1/chat/completions sse "$NGINX_PID"
+    bench_paced "gateway" "$GW_PORT" /v1/chat/completions sse "$GW_PID"
+    stop "$NGINX_PID"
+    stop "$GW_PID"
+    stop "$PACED_FAKE_PID"
+fi
+
+if want e; then
+    start_fake fake-hold "$SLOW_TOKENS_E" "$SLOW_DELAY_MS_E"
+    HOLD_FAKE_PID=$FAKE_PID
+    HOLD=$FAKE_PORT
+    start_nginx nginx-e "$HOLD"
+    start_gateway gateway-e "$HOLD"
+    bench_hold "direct (OpenAI /v1)" "$HOLD" /v1/chat/completions sse -
+    bench_hold "nginx" "$NGINX_PORT" /v1/chat/completions sse "$NGINX_PID"
+    bench_hold "gateway" "$GW_PORT" /v1/chat/completions sse "$GW_PID"
+    stop "$NGINX_PID"
+    stop "$GW_PID"
+    stop "$HOLD_FAKE_PID"
+fi
+
 # ---- the table ----
 {
     echo
-    echo "ollama-gateway benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)"
+    echo "ollama-gateway benchmark, scenarios $SCENARIOS, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)"
     echo "gateway $("$GATEWAY_BIN" --version 2>&1 | head -n 1), workers $WORKERS; nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), worker_processes $WORKERS; wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; fake: $([ "$FAKE" = c ] && echo "C (tests/bench/cfake)" || echo "node $(node --version)")"
-    echo "(a) non-streamed, (b) streamed: $TOKENS tokens per answer. (c) $SLOW_STREAMS concurrent streams of $SLOW_TOKENS tokens ${SLOW_DELAY_MS} ms apart:"
-    echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
+    if want a || want b; then
+        echo "(a) non-streamed, (b) streamed: $TOKENS tokens per answer; wrk, closed loop: latency = request sent -> last byte."
+    fi
+    if want c; then
+        echo "(c) $SLOW_STREAMS concurrent streams of $SLOW_TOKENS tokens ${SLOW_DELAY_MS} ms apart (slow_streams.mjs):"
+        echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
+    fi
+    if want d; then
+        echo "(d) $PACED_RATE streamed requests/s for ${PACED_DURATION}s after ${PACED_WARMUP}s, open loop (paced.c), $PACED_TOKENS tokens ${PACED_DELAY_MS} ms apart:"
+        echo "    req/s = correct answers per second, p50/p99 = time to first token from the scheduled send, CPU = per request."
+    fi
+    if want e; then
+        echo "(e) $SLOW_STREAMS_E concurrent streams of $SLOW_TOKENS_E tokens ${SLOW_DELAY_MS_E} ms apart, opened over ${SLOW_RAMP_MS_E} ms (paced.c hold mode):"
+        echo "    req/s = streams completed per second of wall time, p50/p99 = time to first token, CPU = per stream."
+        [ "$SLOW_STREAMS_E" = "$E_REQUESTED" ] ||
+            echo "    REDUCED from $E_REQUESTED streams: the open-files hard limit ($have_fds) allows $SLOW_STREAMS_E through a proxy (2 sockets each)."
+    fi
     echo "load average before the run: $LOAD0 (other processes on the machine distort every number)"
     echo "CPU us/req: user+system CPU of the proxy (nginx master+workers; the gateway process) / completed requests."
     echo "peak RSS: VmHWM (nginx: summed over master and workers). fake us: the fake Ollama's CPU per request."
@@ -575,8 +801,8 @@ fi
                 if ((x in g) && (x in ka) && g[x] != "-" && ka[x] != "-")
                     printf "(%s) API key checked: %+.1f us CPU per request; with limits: %+.1f us\n", x, ka[x] - g[x], (x in kl && kl[x] != "-") ? kl[x] - g[x] : 0
             }
-            split("a b c", s, " ")
-            for (i = 1; i <= 3; i++) {
+            split("a b c d e", s, " ")
+            for (i = 1; i <= 5; i++) {
                 k = s[i]
                 if ((k in n) && (k in g) && n[k] + 0 > 0 && g[k] != "-")
                     printf "(%s) gateway/nginx CPU per request: %.2f", k, g[k] / n[k]
@@ -594,6 +820,24 @@ fi
             printf "(%s) the fake beside %s: %s us/req (busy %s%% of one CPU) against %s us/req: %s\n", $1, $2, $8, $10, $6,
                 ($8 + 0 < $6 / 2) ? "well below" : ($8 + 0 < $6 + 0) ? "below, but not by half" : "NOT BELOW: the fake may be the bottleneck"
         }' "$RESULTS"
+    if [ -s "$RUN/ttft-d.tsv" ]; then
+        # Added time to first token: each proxy against the direct path it
+        # forwards to (the gateway asks the fake's native /api/chat; nginx
+        # passes /v1 through), percentile by percentile.
+        awk -F'\t' -v rate="$PACED_RATE" '
+            { p50[$1] = $2; p99[$1] = $3; bad[$1] = $4 }
+            function added(proxy, base) {
+                if (!(proxy in p50) || !(base in p50) || p50[proxy] == "-" || p50[base] == "-") return
+                printf "(d) added time to first token at %s req/s, %s against %s: p50 %+.3f ms, p99 %+.3f ms%s\n",
+                    rate, proxy, base, p50[proxy] - p50[base], p99[proxy] - p99[base],
+                    (bad[proxy] + 0 > 0 || bad[base] + 0 > 0) ? " (with FAILED requests: see the rows)" : ""
+            }
+            END {
+                added("gateway", "direct (native /api/chat)")
+                added("nginx", "direct (OpenAI /v1)")
+                added("gateway", "direct (OpenAI /v1)")
+            }' "$RUN/ttft-d.tsv"
+    fi
     if [ -s "$SYSCALLS" ]; then
         echo
         echo "System calls per request (strace -c -f on every process and thread of the proxy, a separate"

@@ -56,11 +56,10 @@
 //   fake.script((body, rec) => ({ tokens: ['a', 'b'] }));
 //   fake.scriptPath('/api/pull', { delayMs: 50, errorAfter: 3 });
 //   ... fake.requests ... await fake.close();
-// The fake object: port, url, requests, inflight, setModels, setLoaded,
+// The fake object: port, url, requests, inflight, openConnections, setModels, setLoaded,
 // script, scriptPath, setDown, setVersion, setPullable, setProgressDelay,
 // addBlob, hasBlob, modelNames, model, chats, requestsTo, blobUploads,
-// waitForRequest, connections, reset, close (each documented where it is
-// defined).
+// waitForRequest, reset, close (each documented where it is defined).
 //
 // CLI use (benchmark):
 //   node tests/fake_ollama/fake.mjs --port N [--tokens 32] [--delay-ms 0] [--models a,b]
@@ -1699,12 +1698,12 @@ export async function startFake(opts = {}) {
     });
   });
   server.on('clientError', (err, socket) => socket.destroy());
-  // TCP connections open right now (a client's kept-alive ones included), so
-  // that a test can tell whether the gateway leaks upstream connections.
+  // Connections open to this fake right now (the gateway's upstream sockets,
+  // pooled or busy): a leak check counts them before and after.
   let openConnections = 0;
-  server.on('connection', (socket) => {
+  server.on('connection', (sock) => {
     openConnections++;
-    socket.once('close', () => { openConnections--; });
+    sock.once('close', () => { openConnections--; });
   });
 
   await new Promise((resolve, reject) => {
@@ -1762,6 +1761,8 @@ export async function startFake(opts = {}) {
     },
     /** Recorded blob uploads (POST /api/blobs/:digest); each has .blob. */
     blobUploads() { return requests.filter((r) => r.method === 'POST' && r.path.startsWith('/api/blobs/')); },
+    /** Close every keep-alive connection that has no request in progress (as a backend's idle timeout does). */
+    closeIdle() { server.closeIdleConnections(); },
     /** Forget recorded requests and the scripts (global and per route). */
     reset() { requests.length = 0; scriptFn = null; pathScripts.clear(); down = false; },
     /** Poll until a recorded request matches pred; resolves with it. */
@@ -1776,8 +1777,8 @@ export async function startFake(opts = {}) {
     },
     /** Number of requests being answered right now. */
     get inflight() { return live.size; },
-    /** Number of TCP connections open to the fake right now (idle kept-alive ones too). */
-    get connections() { return openConnections; },
+    /** Number of TCP connections open to the fake right now. */
+    get openConnections() { return openConnections; },
     async close() {
       for (const c of live) c.abort();
       await new Promise((r) => {

@@ -131,8 +131,8 @@ function snapshot() {
   return {
     // the gateway's fds besides its upstream connections (each of which the
     // fake counts too): listeners, epoll, timers, client connections
-    own: fdCount(gw.proc.pid) - fake.connections,
-    upstream: fake.connections,
+    own: fdCount(gw.proc.pid) - fake.openConnections,
+    upstream: fake.openConnections,
     rss: rssKiB(gw.proc.pid),
   };
 }
@@ -239,7 +239,7 @@ test('memory budget spent: 503 server_overloaded with Retry-After for a new requ
     config: { limits: { max_body_bytes: 1 << 20, max_buffered_bytes: 16 << 20 } },
   });
   try {
-    const base = fdCount(g2.proc.pid) - f2.connections;
+    const base = fdCount(g2.proc.pid) - f2.openConnections;
     const rss0 = rssKiB(g2.proc.pid);
     // the slow reader: reads the first bytes, then stops reading
     let received = 0;
@@ -306,7 +306,7 @@ test('memory budget spent: 503 server_overloaded with Retry-After for a new requ
     // and nothing is left of it
     let now;
     await waitFor(() => {
-      now = { own: fdCount(g2.proc.pid) - f2.connections, rss: rssKiB(g2.proc.pid) };
+      now = { own: fdCount(g2.proc.pid) - f2.openConnections, rss: rssKiB(g2.proc.pid) };
       return f2.inflight === 0 && now.own <= base && (sanitized || now.rss <= rss0 + 8 * 1024);
     }, 5000, 20, 'nothing left').catch(() => assert.fail(`before ${base} fds, ${rss0} KiB; now ${JSON.stringify(now)}`));
     assert.ok(received > 0);

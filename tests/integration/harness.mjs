@@ -91,6 +91,7 @@ export async function get(url, opts = {}) {
  * opts.ready    wait for /readyz 200 as well as /healthz (default: when
  *               backends were given)
  * opts.timeoutMs bound on the start (default 10 s)
+ * opts.extraListen more "host:port" listen addresses after the default one
  * opts.keys     [{name, models, rpm, tpm, maxInflight, expires, admin,
  *               disabled, revoked}]: the config gets "auth": "keys" (unless
  *               opts.config says otherwise) and these keys are made with
@@ -112,7 +113,7 @@ export async function startGateway(opts = {}) {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const defaults = {
-      listen: [`127.0.0.1:${port}`],
+      listen: [`127.0.0.1:${port}`, ...(opts.extraListen ?? [])],
       workers: 2,
       auth: opts.keys ? 'keys' : 'none',
       backends,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
-  useGateway, needGateway, runGateway, createKey, bearer, chat, get, jsonOf, readSSE, sseRecords, simpleChat, sleep,
+  useGateway, needGateway, runGateway, createKey, bearer, chat, get, jsonOf, readSSE, sseRecords, simpleChat,
   waitFor, writeFileAtomic, TEST_ALIASES, startGateway, startFake, keyIdOf,
 } from './harness.mjs';
 
@@ -290,12 +290,13 @@ test('SIGHUP that raises a backend max_inflight lets the queued requests in at o
   const fake = await startFake();
   fake.script(() => ({ tokens: ['a', 'b'], firstDelayMs: 2500 }));
   const solo = { name: 'solo', url: fake.url, max_inflight: 1, max_queue: 5 };
-  const gw = await startGateway({ backends: [solo], config: { limits: { queue_timeout_s: 30 } } });
+  const gw = await startGateway({ backends: [solo], config: { limits: { queue_timeout_s: 30 }, log: { level: 'debug' } } });
   try {
     const t0 = performance.now();
     const answers = [0, 1, 2].map(() => chat(gw.url, simpleChat('llama3.2')).then(jsonOf));
     await waitFor(() => fake.chats().length === 1, 3000, 20, 'the first request at the backend');
-    await sleep(300);
+    // the gateway's own word that the other two wait (a debug line per queued request)
+    await gw.waitForStderr(/queued for backend solo \(position 2\)/, 3000);
     assert.equal(fake.chats().length, 1, 'max_inflight 1: the other two wait in the queue');
     writeFileSync(gw.configPath, `${JSON.stringify({ ...gw.config, backends: [{ ...solo, max_inflight: 3 }] }, null, 2)}\n`);
     const from = gw.stderr.length;

@@ -12,7 +12,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import {
-  needGateway, startGateway, startFake, chat, jsonOf, readSSE, waitFor, sleep, get,
+  needGateway, startGateway, startFake, chat, jsonOf, readSSE, waitFor, get,
 } from './harness.mjs';
 import { modelKey } from '../fake_ollama/fake.mjs';
 
@@ -69,6 +69,13 @@ function tag(what) {
  * {id, status, headers, json, text, sse, ms}: sse is set (readSSE) when the
  * answer is an event stream, json/text otherwise.
  */
+/** Wait for the gateway's debug line saying request id waits in backend's
+ * queue at position pos (needs log level debug). */
+async function queuedOn(gw, id, backend, pos) {
+  const esc = id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await gw.waitForStderr(new RegExp(`request ${esc} queued for backend ${backend} \\(position ${pos}\\)`), 5000);
+}
+
 async function ask(gw, model, { id = tag('r'), stream = false, signal, extra = {}, timeoutMs = 20000 } = {}) {
   const t0 = performance.now();
   const res = await chat(gw.url, { model, stream, messages: [{ role: 'user', content: id }], ...extra },
@@ -743,12 +750,13 @@ test('a backend that stalls mid-stream trips idle_stream_timeout_s: error frame,
 test('max_inflight 1 + max_queue 1: the third concurrent request gets 503 + Retry-After at once', T(15000), async () => {
   await withBackends([
     { name: 'A', models: LLAMA, loaded: LLAMA, backend: { max_inflight: 1, max_queue: 1 } },
-  ], {}, async ({ gw, f }) => {
+  ], { log: { level: 'debug' } }, async ({ gw, f }) => {
     f.A.script({ tokens: ['a', 'b', 'c', 'd', 'e'], delayMs: 300 });
     const p1 = ask(gw, 'llama3.2', { stream: true });
     await f.A.waitForRequest((r) => r.path === '/api/chat');
-    const p2 = ask(gw, 'llama3.2');
-    await sleep(300);
+    const id2 = tag('queued');
+    const p2 = ask(gw, 'llama3.2', { id: id2 });
+    await queuedOn(gw, id2, 'A', 1);
     assert.equal(f.A.chats().length, 1, 'the second waits in the queue');
     for (const stream of [false, true]) {
       const r3 = await ask(gw, 'llama3.2', { stream });
@@ -800,16 +808,17 @@ test('queue_timeout_s: still queued after it → 503 + Retry-After (no keep-aliv
 test('a queued client that leaves frees its place; the next waiter goes first; the backend never sees it', T(15000), async () => {
   await withBackends([
     { name: 'A', models: LLAMA, loaded: LLAMA, backend: { max_inflight: 1, max_queue: 2 } },
-  ], {}, async ({ gw, f }) => {
+  ], { log: { level: 'debug' } }, async ({ gw, f }) => {
     f.A.script({ tokens: ['x', 'y', 'z'], delayMs: 500 });
     const r1 = ask(gw, 'llama3.2', { id: tag('first'), stream: true });
     await f.A.waitForRequest((r) => r.path === '/api/chat');
     const leaver = new AbortController();
     const id2 = tag('leaver');
     const r2 = ask(gw, 'llama3.2', { id: id2, stream: true, signal: leaver.signal }).catch((e) => ({ aborted: e }));
-    await sleep(200);
-    const r3 = ask(gw, 'llama3.2', { id: tag('second'), stream: true });
-    await sleep(200);
+    await queuedOn(gw, id2, 'A', 1);
+    const id3 = tag('second');
+    const r3 = ask(gw, 'llama3.2', { id: id3, stream: true });
+    await queuedOn(gw, id3, 'A', 2);
     leaver.abort();
     assert.ok((await r2).aborted, 'the leaver was aborted');
     // the gateway saw it leave: its access-log line is written when it ends

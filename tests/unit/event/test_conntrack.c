@@ -45,6 +45,61 @@ static void test_limit_per_address(void **state)
     peers_free(&p); /* the ASan build checks that nothing is left */
 }
 
+static void addr6(unsigned char a[16], unsigned char sixth, unsigned char last)
+{
+    /* 2001:db8:0:<sixth>::<last> (documentation prefix) */
+    static const unsigned char base[16] = {0x20, 0x01, 0x0d, 0xb8};
+    memcpy(a, base, 16);
+    a[6] = sixth;
+    a[15] = last;
+}
+
+/* An IPv6 client owns a /64: every address in it shares one count; the
+ * next /64 is another client. */
+static void test_ipv6_counts_per_64(void **state)
+{
+    (void)state;
+    struct peers p;
+    assert_int_equal(peers_init(&p, 2), 0);
+    unsigned char a[16], b[16], c[16], other[16];
+    addr6(a, 1, 1);
+    addr6(b, 1, 2);
+    addr6(c, 1, 3);
+    c[8] = 0xfe; /* interface id differs in its high half too */
+    addr6(other, 2, 1);
+    assert_true(peers_enter(&p, a));
+    assert_true(peers_enter(&p, b));
+    assert_false(peers_enter(&p, c));    /* third from the same /64 */
+    assert_false(peers_enter(&p, a));    /* a itself is full too */
+    assert_true(peers_enter(&p, other)); /* the next /64 is apart */
+    peers_leave(&p, b);                  /* any address of the /64 gives back */
+    assert_true(peers_enter(&p, c));
+    peers_leave(&p, a);
+    peers_leave(&p, c);
+    peers_leave(&p, other);
+    peers_free(&p);
+}
+
+/* IPv4 stays per /32: the mapped prefix (::ffff:0:0/96) is not one client. */
+static void test_ipv4_counts_per_address(void **state)
+{
+    (void)state;
+    struct peers p;
+    assert_int_equal(peers_init(&p, 1), 0);
+    unsigned char a[16], b[16], loop6[16] = {0};
+    addr4(a, 1);
+    addr4(b, 2);
+    loop6[15] = 1; /* ::1, which shares ::/64 with nothing mapped */
+    assert_true(peers_enter(&p, a));
+    assert_true(peers_enter(&p, b));
+    assert_true(peers_enter(&p, loop6));
+    assert_false(peers_enter(&p, a));
+    peers_leave(&p, a);
+    peers_leave(&p, b);
+    peers_leave(&p, loop6);
+    peers_free(&p);
+}
+
 static void test_zero_is_no_limit(void **state)
 {
     (void)state;
@@ -105,8 +160,8 @@ static void test_limit_across_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_limit_per_address),
-        cmocka_unit_test(test_zero_is_no_limit),
+        cmocka_unit_test(test_limit_per_address),    cmocka_unit_test(test_zero_is_no_limit),
+        cmocka_unit_test(test_ipv6_counts_per_64),   cmocka_unit_test(test_ipv4_counts_per_address),
         cmocka_unit_test(test_limit_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
