@@ -808,6 +808,8 @@ static const struct walk_key limits_keys[] = {
     {LIMIT("keepalive_interval_s", keepalive_interval_s, 1, 3600, 5)},
     {LIMIT("auth_failures_per_minute", auth_failures_per_minute, 0, 1000000, 10)},
     {LIMIT("shutdown_grace_s", shutdown_grace_s, 0, 86400, 30)},
+    {LIMIT("max_buffered_bytes", max_buffered_bytes, 0, 1ULL << 40, 1ULL << 30),
+     .means = "(0 = no budget)"},
 };
 static const struct walk_table limits_table = WALK_TABLE(limits_keys);
 
@@ -921,6 +923,16 @@ static void check_cross(struct ctx *x, const cJSON *root)
                 break;
             }
         }
+    }
+    /* A budget below one body would refuse every request that carries one
+     * of the largest bodies allowed, forever. */
+    if (c->limits.max_buffered_bytes && c->limits.max_buffered_bytes < c->limits.max_body_bytes) {
+        const cJSON *li = cJSON_GetObjectItemCaseSensitive(root, "limits");
+        const cJSON *bi = li ? cJSON_GetObjectItemCaseSensitive(li, "max_buffered_bytes") : NULL;
+        jf_error(&x->jf, bi ? bi : li, "limits.max_buffered_bytes",
+                 "%zu is less than limits.max_body_bytes (%zu): a request with a body that large "
+                 "could never be admitted; raise it, or use 0 for no budget",
+                 c->limits.max_buffered_bytes, c->limits.max_body_bytes);
     }
     if (c->metrics.enabled) {
         for (size_t i = 0; i < c->nlisten; i++) {

@@ -80,6 +80,8 @@ struct cfg_limits {
     unsigned keepalive_interval_s;     /* 1..3600, default 5: ": keep-alive" while waiting */
     unsigned auth_failures_per_minute; /* 0..1000000, default 10; 0 = no brute-force guard */
     unsigned shutdown_grace_s;         /* 0..86400, default 30: SIGTERM lets streams finish */
+    size_t max_buffered_bytes; /* 0 or max_body_bytes..2^40, default 1 GiB: the memory budget
+                                  (core/membudget.h); 0 = none */
 };
 
 enum cfg_auth { CFG_AUTH_KEYS = 0, CFG_AUTH_NONE = 1 };

@@ -1,5 +1,7 @@
 #include "buf.h"
 
+#include "membudget.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,22 @@ void buf_init(struct buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->counted = false;
+}
+
+void buf_count(struct buf *b)
+{
+    if (b->counted)
+        return;
+    b->counted = true;
+    if (b->cap)
+        membudget_charge(b->cap);
 }
 
 void buf_free(struct buf *b)
 {
+    if (b->counted && b->cap)
+        membudget_release(b->cap);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
@@ -40,7 +54,10 @@ int buf_reserve(struct buf *b, size_t n)
     size_t need = b->len + n + 1; /* + the '\0' */
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 256;
+    /* The first allocation is what is asked for (at least 256 bytes): a
+     * reservation of a known size (a declared body) costs exactly that;
+     * later growth doubles. */
+    size_t cap = b->cap ? b->cap : need > 256 ? need : 256;
     while (cap < need)
         cap *= 2;
     if (cap > b->max + 1)
@@ -48,6 +65,8 @@ int buf_reserve(struct buf *b, size_t n)
     char *p = realloc(b->p, cap);
     if (!p)
         return -1;
+    if (b->counted)
+        membudget_charge(cap - b->cap);
     b->p = p;
     b->cap = cap;
     return 0;

@@ -11,13 +11,15 @@
 #define GATEWAY_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
-    char *p;    /* owned; NULL until the first append */
-    size_t len; /* bytes in use */
-    size_t cap; /* bytes allocated */
-    size_t max; /* ceiling on len */
+    char *p;      /* owned; NULL until the first append */
+    size_t len;   /* bytes in use */
+    size_t cap;   /* bytes allocated */
+    size_t max;   /* ceiling on len */
+    bool counted; /* cap is charged to the memory budget (buf_count) */
 };
 
 struct str {
@@ -28,6 +30,14 @@ struct str {
 #define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
 
 void buf_init(struct buf *b, size_t max);
+/* From now on b's allocation counts against the memory budget (what it holds
+ * already is charged at once). It stays counted across buf_free. */
+void buf_count(struct buf *b);
+/* What b has charged to the memory budget: its allocation, if counted. */
+static inline size_t buf_held(const struct buf *b)
+{
+    return b->counted ? b->cap : 0;
+}
 void buf_free(struct buf *b);
 /* Forget the contents, keep the allocation. */
 void buf_reset(struct buf *b);
@@ -96,7 +106,9 @@ int buf_json_str(struct buf *b, const char *s, size_t n);
 /* The same without the quotes: the inside of a JSON string, so that one
  * string can be written in several pieces. */
 int buf_json_esc(struct buf *b, const char *s, size_t n);
-/* Take the bytes away from b (caller frees); b is left empty. */
+/* Take the bytes away from b (caller frees); b is left empty. The charge of
+ * a counted buf (buf_held before the call) goes with the bytes: whoever
+ * frees them gives it back with membudget_release. */
 char *buf_detach(struct buf *b, size_t *len);
 
 #endif

@@ -17,14 +17,18 @@ cJSON *json_parse(struct buf *scratch, const char *p, size_t len, size_t *errpos
     cJSON *j = cJSON_ParseWithLengthOpts(base, len, &end, 0);
     if (!j) {
         *errpos = end && end >= base && end <= base + len ? (size_t)(end - base) : 0;
-        return NULL;
+    } else {
+        end = jscan_ws(end, base + len);
+        if (end != base + len) {
+            *errpos = (size_t)(end - base);
+            cJSON_Delete(j);
+            j = NULL;
+        }
     }
-    end = jscan_ws(end, base + len);
-    if (end != base + len) {
-        *errpos = (size_t)(end - base);
-        cJSON_Delete(j);
-        return NULL;
-    }
+    /* The tree holds its own copies: a big copy (a 16 MiB stream line) is
+     * given back now rather than kept by the stream for its next line. */
+    if (scratch->cap > JSON_SCRATCH_KEEP)
+        buf_free(scratch);
     return j;
 }
 

@@ -32,10 +32,13 @@
  * Parse len bytes at p as exactly one JSON value (whitespace around it
  * allowed). cJSON 1.7.15 can read one byte past the length it is given
  * (DaveGamble/cJSON #804), so this parses a NUL-terminated copy kept in
- * scratch (reset first; the caller frees it). Returns the tree (the caller
+ * scratch (reset first; the caller frees it; a copy over JSON_SCRATCH_KEEP
+ * bytes is freed before the call returns, so that one huge line does not
+ * stay held by whoever parses many). Returns the tree (the caller
  * frees it), or NULL on a syntax error or when memory runs out, with *errpos
  * the offset of the problem.
  */
+#define JSON_SCRATCH_KEEP (64u << 10)
 cJSON *json_parse(struct buf *scratch, const char *p, size_t len, size_t *errpos);
 
 static inline cJSON *json_get(const cJSON *obj, const char *key)

@@ -2,6 +2,22 @@
 
 #include <string.h>
 
+/* A tail buffer bigger than this is given back once its line has been handed
+ * on, instead of being kept for the next: a stream that once got a 16 MiB
+ * line (tool calls on the done line) must not hold 16 MiB for the rest of
+ * its life, nor alongside the frame that line became. Token lines are a few
+ * hundred bytes, so ordinary streams keep their small buffer. */
+#define TAIL_KEEP (64u << 10)
+
+/* The tail's line has been handed on: forget it. */
+static void tail_done(struct ndjson *s)
+{
+    if (s->tail.cap > TAIL_KEEP)
+        buf_free(&s->tail);
+    else
+        buf_reset(&s->tail);
+}
+
 void ndjson_init(struct ndjson *s, size_t max_line)
 {
     buf_init(&s->tail, max_line);
@@ -45,7 +61,7 @@ int ndjson_feed(struct ndjson *s, const char *p, size_t n, ndjson_line_fn fn, vo
             if (buf_append(&s->tail, p, (size_t)(nl - p)) < 0)
                 return -1;
             rc = emit(s->tail.p, s->tail.len, fn, ud);
-            buf_reset(&s->tail);
+            tail_done(s);
         } else {
             if ((size_t)(nl - p) > s->tail.max)
                 return -1;
@@ -63,6 +79,6 @@ int ndjson_finish(struct ndjson *s, ndjson_line_fn fn, void *ud)
     if (!s->tail.len)
         return 0;
     int rc = emit(s->tail.p, s->tail.len, fn, ud);
-    buf_reset(&s->tail);
+    tail_done(s);
     return rc;
 }

@@ -27,6 +27,9 @@
 #define OUT_HIGH (64u << 10)
 #define OUT_LOW (16u << 10)
 #define OUT_STREAM_MAX (64u << 20)
+/* A drained output buffer larger than this (it held a long line's frame) is
+ * freed; back-pressure alone never grows one past it. */
+#define OUT_KEEP (2 * OUT_HIGH)
 #define NONSTREAM_MAX (64u << 20) /* a whole non-streamed native answer */
 #define MAX_NDJSON_LINE (16u << 20)
 /* curl's receive buffer, allocated for each transfer and freed at its end.
@@ -239,6 +242,7 @@ static int send_now(struct request *r, struct apierr *e)
     if (r->stream && ndjson_pending(&r->nd)) {
         ndjson_free(&r->nd);
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
+        buf_count(&r->nd.tail);
     }
     if (start_transfer(r) < 0) {
         release_route(r);
@@ -425,9 +429,11 @@ enum MHD_Result engine_start(struct request *r)
     if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0) {
         r->uploading = true;
         buf_init(&r->window, UPLOAD_WINDOW);
+        buf_count(&r->window);
     }
     if (r->stream) {
         ndjson_init(&r->nd, MAX_NDJSON_LINE);
+        buf_count(&r->nd.tail);
         r->out.max = OUT_STREAM_MAX;
     } else {
         r->out.max = NONSTREAM_MAX;
@@ -539,6 +545,10 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     if (r->out.len) {
         size_t n = buf_read(&r->out, &r->out_rd, dst, max);
+        /* Drained after a long line: give its memory back rather than keep
+         * megabytes for a stream whose frames are a few hundred bytes. */
+        if (!r->out.len && r->out.cap > OUT_KEEP)
+            buf_free(&r->out);
         if (r->paused && buf_unread(&r->out, &r->out_rd) < OUT_LOW) {
             r->want_unpause = true;
             worker_defer(r->w, &r->task);
@@ -706,6 +716,7 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
     }
     struct buf json;
     buf_init(&json, NONSTREAM_MAX);
+    buf_count(&json);
     r->dst->status = (int)r->up_status;
     jarena_begin(); /* the answer's cJSON tree dies inside complete */
     int rc = d->complete(r->dst, r->out.p ? r->out.p : "", r->out.len, &json, &e);

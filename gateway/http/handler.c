@@ -5,15 +5,53 @@
 #include "conntrack.h"
 #include "engine.h"
 #include "log.h"
+#include "membudget.h"
 #include "reply.h"
 #include "request.h"
 #include "routes.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Retry-After when the memory budget is spent: streams drain in seconds. */
+#define BUDGET_RETRY_AFTER_S 2
+
+/* The budget is spent (true) or not: said once on each change, not per
+ * request. Any worker may flip it. */
+static atomic_bool budget_spent;
+
+/*
+ * The memory budget (limits.max_buffered_bytes, core/membudget.h) admits a
+ * request that goes to a backend only while the bytes held for requests in
+ * flight, plus the body it declares, fit under it. Requests answered here
+ * (health, model lists) hold next to nothing and stay answered, so probes
+ * see a live gateway. In-flight requests are never cut for it.
+ */
+static bool over_budget(const struct request *r, long long declared)
+{
+    size_t limit = r->cfg->limits.max_buffered_bytes;
+    if (!limit || !r->route->dialect)
+        return false;
+    size_t used = membudget_used();
+    size_t want = declared > 0 ? (size_t)declared : 0;
+    bool over = used >= limit || want > limit - used;
+    if (over != atomic_load_explicit(&budget_spent, memory_order_relaxed) &&
+        atomic_exchange_explicit(&budget_spent, over, memory_order_relaxed) != over) {
+        if (over)
+            log_warn("memory budget spent: %zu bytes held for requests (limits.max_buffered_bytes "
+                     "%zu); new requests get 503 until it drains",
+                     used, limit);
+        else
+            log_info("memory budget: %zu bytes held (limits.max_buffered_bytes %zu); new "
+                     "requests are admitted again",
+                     used, limit);
+    }
+    return over;
+}
 
 static void too_large(const struct request *r, struct apierr *e)
 {
@@ -189,6 +227,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                        "use the OpenAI API under /v1");
             return refuse(r, &e);
         }
+        /* Before the key: a refusal must cost nothing, not even a request
+         * off the key's per-minute allowance. */
+        long long n = declared_body(conn);
+        if (over_budget(r, n <= (long long)r->body.max ? n : 0)) {
+            apierr_set(&e, 503, APIERR_API, "server_overloaded", NULL,
+                       "The gateway holds as many bytes for requests in flight as it may "
+                       "(limits.max_buffered_bytes); retry shortly");
+            e.retry_after_s = BUDGET_RETRY_AFTER_S;
+            return refuse(r, &e);
+        }
         if (auth_request(r, &e) < 0)
             return refuse(r, &e);
         /* An upload that streams to the backend starts now, not at its end. */
@@ -200,7 +248,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * unread bytes makes: up to twice the limit, it is read and dropped
          * first (as chunked ones are), so the client gets its 413; beyond
          * that the connection is not worth the bytes. */
-        long long n = declared_body(conn);
         if (n > (long long)r->body.max) {
             const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
             if (n / 2 <= (long long)r->body.max && !(ex && strcasecmp(ex, "100-continue") == 0)) {
@@ -210,6 +257,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             }
             r->body_too_big = true;
             return dispatch(r);
+        }
+        /* A declared body is charged to the budget in full now (its one
+         * allocation, exactly its size), so that requests arriving together
+         * cannot all be admitted on the same free bytes. */
+        if (n > 0 && buf_reserve(&r->body, (size_t)n) < 0) {
+            apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+            return refuse(r, &e);
         }
         return MHD_YES;
     }

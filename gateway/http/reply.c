@@ -50,6 +50,9 @@ enum MHD_Result reply_typed(struct request *r, int status, const char *content_t
                             struct buf *body)
 {
     size_t len;
+    /* The bytes go to libmicrohttpd, and their charge with them until the
+     * request completes (request_free). */
+    r->reply_held += buf_held(body);
     char *p = buf_detach(body, &len);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, p ? p : (char *)"", p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);

@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "engine.h"
+#include "membudget.h"
 #include "rand.h"
 #include "snapshot.h"
 
@@ -44,6 +45,11 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     struct request *r = calloc(1, at + extra);
     if (!r)
         return NULL;
+    /* The request itself counts against the memory budget, so that idle
+     * connections by the thousand are seen too (its buffers count as they
+     * grow, below). */
+    r->held = at + extra;
+    membudget_charge(r->held);
     r->route = rt;
     if (extra)
         r->dst = (struct dialect_common *)((char *)r + at);
@@ -55,6 +61,7 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     r->path = strdup(url);
     if (!r->path) {
         snapshot_unref(r->snap);
+        membudget_release(r->held);
         free(r);
         return NULL;
     }
@@ -65,6 +72,10 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     buf_init(&r->upbody, (size_t)r->cfg->limits.max_body_bytes * 2 + 4096);
     buf_init(&r->uperr, 64u << 10);
     buf_init(&r->out, 0); /* sized by relay when it knows the kind of answer */
+    buf_count(&r->body);
+    buf_count(&r->upbody);
+    buf_count(&r->uperr);
+    buf_count(&r->out);
     set_request_id(r);
     r->hangup.fd = -1;
     r->task.run = engine_run_task;
@@ -85,6 +96,9 @@ void request_free(struct request *r)
     buf_free(&r->out);
     snapshot_unref(r->snap);
     free(r->path);
+    /* A whole answer handed to libmicrohttpd (reply_typed) is freed right
+     * after this callback, with the response: its charge ends here. */
+    membudget_release(r->held + r->reply_held);
     free(r);
 }
 

@@ -103,6 +103,10 @@ struct request {
     long prompt_tokens, completion_tokens;
     long up_lines; /* NDJSON lines received: the token estimate for a stream cut short */
 
+    /* charged to the memory budget (membudget.h) besides the counted bufs:
+     * the request's own allocation, and a whole answer handed to MHD */
+    size_t held, reply_held;
+
     /* who is calling (auth.c) */
     const struct key *key; /* borrowed from snap->keys; NULL = auth "none" */
     struct rl_state *rl;   /* the key's limiter state and totals; NULL without a key */

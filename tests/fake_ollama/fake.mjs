@@ -576,7 +576,9 @@ export function embedVector(text, dim = 8, dimensions) {
  *       undefined/true = every valid name, false = none, [names or model
  *       objects], or fn(name) → false | true | model object),
  *       embeddingLength (vector size for models without embedding_length,
- *       default 8), blobs (digests, or contents whose sha256 the fake then has).
+ *       default 8), blobs (digests, or contents whose sha256 the fake then has),
+ *       keepAliveTimeoutMs (how long an idle kept-alive connection stays open,
+ *       default 30000).
  */
 export async function startFake(opts = {}) {
   const record = opts.record !== false;
@@ -1634,7 +1636,7 @@ export async function startFake(opts = {}) {
       });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 30000, requestTimeout: 0, headersTimeout: 60000 }, (req, res) => {
+  const server = http.createServer({ keepAliveTimeout: opts.keepAliveTimeoutMs ?? 30000, requestTimeout: 0, headersTimeout: 60000 }, (req, res) => {
     const receivedAt = performance.now();
     const q = req.url.indexOf('?');
     const rec = {

@@ -1653,3 +1653,20 @@ test('the official ollama JS client (tests/node_modules, optional) reads every e
   assert.ok(names.includes('mine2:latest') && names.includes('mistral:latest') && !names.includes('mine:latest'));
   assert.deepEqual(fake.requestsTo('/api/delete').map((r) => r.body), [{ name: 'mine' }, { name: 'mine' }], 'the client sends the legacy "name"');
 });
+
+test('openConnections counts open TCP connections, kept-alive ones too, until they close', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  const get = () => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: fake.port, path: '/api/version', agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
+  const base = fake.openConnections;
+  await Promise.all([get(), get()]);
+  assert.equal(fake.openConnections, base + 2, 'two kept-alive connections stay open');
+  agent.destroy();
+  const end = performance.now() + 2000;
+  while (fake.openConnections !== base && performance.now() < end) await sleep(10);
+  assert.equal(fake.openConnections, base, 'both closed');
+});

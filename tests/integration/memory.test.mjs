@@ -33,3 +33,41 @@ test('ten concurrent 10 MB requests: RSS comes back near where it was', needGate
     await fake.close();
   }
 });
+
+// One long native line (tool calls on the done line can be megabytes) is held
+// once per stream, not twice: the pending line is let go as soon as it has
+// been translated, and a drained output buffer gives its memory back.
+test('ten streams each receiving one 15 MB line: peak RSS about one copy per stream', needGateway, async (t) => {
+  const v = await runGateway(['--version']);
+  if (/sanitizers/.test(v.stdout)) {
+    t.skip(`a sanitized build (${v.stdout.trim()}) keeps freed memory on purpose`);
+    return;
+  }
+  const fake = await startFake({});
+  const line = 'y'.repeat(15 << 20);
+  fake.script(() => ({ tokens: [line] }));
+  const gw = await startGateway({ backends: [fake.url] });
+  try {
+    const before = rssKiB(gw.proc.pid);
+    const body = { model: 'llama3.2', stream: true, messages: [{ role: 'user', content: 'long' }] };
+    const rs = await Promise.all(Array.from({ length: 10 }, async () => {
+      const r = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await r.text();
+      return { status: r.status, bytes: text.length, done: text.includes('data: [DONE]') };
+    }));
+    for (const r of rs) {
+      assert.equal(r.status, 200);
+      assert.ok(r.done && r.bytes > 15 << 20, `a whole stream (${r.bytes} bytes)`);
+    }
+    await waitFor(() => gw.accessLog('/v1/chat/completions').length === 10, 5000, 20, 'ten streams complete');
+    const peak = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'utf8'))[1]);
+    const after = rssKiB(gw.proc.pid);
+    t.diagnostic(`RSS before ${before} KiB, peak ${peak} KiB (+${peak - before}), after ${after} KiB`);
+    // one copy of each line is 10 x 15 MiB = 150 MiB; two copies, 300 MiB
+    assert.ok(peak - before < 220 * 1024, `peak ${peak} KiB, ${peak - before} KiB over the ${before} KiB before`);
+    assert.ok(after - before < 24 * 1024, `RSS ${before} KiB before, ${after} KiB after (peak ${peak} KiB)`);
+  } finally {
+    await gw.stop();
+    await fake.close();
+  }
+});

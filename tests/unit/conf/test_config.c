@@ -221,6 +221,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->discovery_interval_s, 5);
     assert_true(c->expose_backend_models);
     assert_int_equal(c->limits.max_body_bytes, 16777216);
+    assert_int_equal(c->limits.max_buffered_bytes, 1u << 30);
     assert_int_equal(c->limits.max_connections, 10000);
     assert_int_equal(c->limits.header_timeout_s, 10);
     assert_int_equal(c->limits.max_connections_per_address, 256);
@@ -443,6 +444,18 @@ static void test_numbers(void **state)
                  "backends[0].weight: 1001 is too large");
     expect_error("{\"backends\": [{\"url\": \"http://h\", \"max_inflight\": 100001}]}",
                  "backends[0].max_inflight: 100001 is too large");
+    expect_error("{\"limits\": {\"max_buffered_bytes\": 1099511627777}, " MIN_TAIL,
+                 "limits.max_buffered_bytes: 1099511627777 is too large");
+    /* a budget that could never admit the largest body allowed */
+    expect_error(
+        "{\"limits\": {\"max_buffered_bytes\": 1048576, \"max_body_bytes\": 2097152}, " MIN_TAIL,
+        "limits.max_buffered_bytes: 1048576 is less than limits.max_body_bytes (2097152)");
+    struct cfg *b = load_ok("{\"limits\": {\"max_buffered_bytes\": 0}, " MIN_TAIL);
+    assert_int_equal(b->limits.max_buffered_bytes, 0); /* no budget */
+    cfg_unref(b);
+    b = load_ok("{\"limits\": {\"max_buffered_bytes\": 16777216}, " MIN_TAIL);
+    assert_int_equal(b->limits.max_buffered_bytes, 16777216);
+    cfg_unref(b);
     /* the bounds themselves are fine */
     struct cfg *c = load_ok("{\"workers\": 256, \"limits\": {\"max_body_bytes\": 1073741824, "
                             "\"max_connections\": 1, \"first_token_timeout_s\": 86400}, " MIN_TAIL);
