@@ -46,8 +46,8 @@ enum MHD_Result reply_json(struct request *r, int status, const char *body, size
                        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
 }
 
-enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
-                            struct buf *body)
+/* A response that takes body's bytes over (body is left empty). */
+static struct MHD_Response *response_of(struct request *r, struct buf *body)
 {
     size_t len;
     /* The bytes go to libmicrohttpd, and their charge with them until the
@@ -58,7 +58,13 @@ enum MHD_Result reply_typed(struct request *r, int status, const char *content_t
         len, p ? p : (char *)"", p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         free(p);
-    return queue_whole(r, status, content_type, resp);
+    return resp;
+}
+
+enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
+                            struct buf *body)
+{
+    return queue_whole(r, status, content_type, response_of(r, body));
 }
 
 enum MHD_Result reply_buf(struct request *r, int status, struct buf *body)
@@ -95,12 +101,7 @@ enum MHD_Result reply_stream(struct request *r)
          * headers, where a chunked one costs three writes (the headers, the
          * data, the last chunk). The events are the same bytes, and a client
          * reads them as they come either way. */
-        size_t len;
-        char *p = buf_detach(&r->out, &len);
-        resp = MHD_create_response_from_buffer(len, p ? p : (char *)"",
-                                               p ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-        if (!resp)
-            free(p);
+        resp = response_of(r, &r->out);
     } else {
         /* No free callback: the request is owned by the completion callback (P9). */
         resp =
