@@ -148,7 +148,7 @@ int curl_glue_init(struct worker *w)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     /* Keep enough idle upstream connections for a busy worker to reuse. */
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 256L);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)UPSTREAM_IDLE_MAX);
     return 0;
 }
 
@@ -202,21 +202,19 @@ CURL *curl_glue_easy(struct worker *w)
     return curl_easy_init();
 }
 
-int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
+/*
+ * libcurl 7.88 looks for a connection to reuse by walking every connection it
+ * has to that backend, in use or not, and once it holds more than
+ * CURLMOPT_MAXCONNECTS it walks all of them again at the end of each transfer
+ * to find the oldest idle one to close. With thousands of streams open on a
+ * worker that is quadratic: at 9,000 streams the first tokens came seconds
+ * late. So beyond UPSTREAM_IDLE_MAX transfers in flight a new one takes a
+ * fresh connection, which is closed when it ends: none of those walks happens
+ * for it, it costs one TCP handshake on a stream that lasts seconds, and
+ * never more than UPSTREAM_IDLE_MAX connections are left idle.
+ */
+static void to_pool(struct worker *w, CURL *c)
 {
-    curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
-    if (curl_multi_add_handle(w->multi, c) != CURLM_OK) {
-        curl_glue_release(w, c);
-        return -1;
-    }
-    return 0;
-}
-
-void curl_glue_release(struct worker *w, CURL *c)
-{
-    curl_multi_remove_handle(w->multi, c);
     /* No curl_easy_reset: every transfer sets each option it relies on, and
      * resetting costs more than the options it would clear. */
     if (w->neasy < sizeof w->easy_pool / sizeof w->easy_pool[0]) {
@@ -224,4 +222,27 @@ void curl_glue_release(struct worker *w, CURL *c)
     } else {
         curl_easy_cleanup(c);
     }
+}
+
+int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
+{
+    long crowded = w->ntransfers >= UPSTREAM_IDLE_MAX;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, crowded);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, crowded);
+    if (curl_multi_add_handle(w->multi, c) != CURLM_OK) {
+        to_pool(w, c);
+        return -1;
+    }
+    w->ntransfers++;
+    return 0;
+}
+
+void curl_glue_release(struct worker *w, CURL *c)
+{
+    curl_multi_remove_handle(w->multi, c);
+    w->ntransfers--;
+    to_pool(w, c);
 }

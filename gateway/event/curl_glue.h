@@ -14,6 +14,11 @@
 
 #include "worker.h"
 
+/* Idle upstream connections a worker keeps for reuse; also how many
+ * transfers in flight share connections before new ones take their own
+ * (curl_glue.c says why). */
+#define UPSTREAM_IDLE_MAX 256
+
 struct curl_xfer {
     /* The transfer is over (result is CURLE_OK or why not). The owner
      * detaches the handle with curl_glue_release. */

@@ -103,6 +103,7 @@ struct worker {
     CURLM *multi;
     CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;
+    size_t ntransfers;         /* added to multi and not yet released */
     int64_t curl_deadline;     /* monotonic ms; -1 = no curl timer */
     struct curl_sock **csocks; /* curl's sockets by fd number (curl_glue.c) */
     size_t ncsocks;

@@ -10,10 +10,12 @@
 // One worker, so every request uses the same connection cache.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { useGateway, needGateway, chat, jsonOf, simpleChat, sleep, waitFor } from './harness.mjs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { useGateway, needGateway, chat, jsonOf, readSSE, deltas, simpleChat, sleep, waitFor } from './harness.mjs';
 
-const env = useGateway({ before, after, beforeEach }, { config: { workers: 1 } });
+const env = useGateway({ before, after, beforeEach }, {
+  config: { workers: 1, limits: { max_connections_per_address: 0 } },
+});
 
 /** The gateway's CPU time (user + system) in ms, from /proc/<pid>/stat. */
 function cpuMs(pid) {
@@ -55,4 +57,28 @@ test('a backend closing idle connections: no spin, the next request reconnects',
     assert.notEqual(after, before, 'the request after the close went out on a new connection');
   }
   assert.equal(fake.openConnections, 1);
+});
+
+// More streams in flight than a worker keeps idle connections for (256,
+// UPSTREAM_IDLE_MAX): the ones beyond take fresh connections that close when
+// they end (libcurl 7.88 would otherwise walk every connection it holds at
+// each start and each end). Every token must still arrive, and afterwards
+// no more than 256 upstream connections stay open.
+test('300 streams in flight on one worker: every token, at most 256 idle connections after', needGateway, async () => {
+  const { fake, gw } = env;
+  const STREAMS = 300;
+  const fds = () => readdirSync(`/proc/${gw.proc.pid}/fd`).length;
+  const fdsBefore = fds() - fake.openConnections;
+  fake.script({ tokens: ['a', 'b', 'c', 'd'], delayMs: 150 });
+  const results = await Promise.all(Array.from({ length: STREAMS }, async () => {
+    const res = await chat(gw.url, simpleChat('llama3.2', { stream: true }));
+    assert.equal(res.status, 200);
+    return deltas(await readSSE(res)).map((d) => d.content ?? '').join('');
+  }));
+  assert.deepEqual(new Set(results), new Set(['abcd']), 'every stream got every token');
+  assert.ok(fake.chats().length >= STREAMS);
+  await waitFor(() => fake.openConnections <= 257, 10000, 20,
+    `upstream connections back to the idle cap (${fake.openConnections} open)`);
+  await waitFor(() => fds() - fake.openConnections <= fdsBefore + 2, 10000, 20,
+    `the gateway's other fds back where they were (${fds() - fake.openConnections} vs ${fdsBefore})`);
 });
