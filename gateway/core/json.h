@@ -33,9 +33,10 @@
  * allowed). cJSON 1.7.15 can read one byte past the length it is given
  * (DaveGamble/cJSON #804), so this parses a NUL-terminated copy kept in
  * scratch (reset first; the caller frees it). Returns the tree (the caller
- * frees it), or NULL on a syntax error or when memory runs out, with *errpos
- * the offset of the problem.
+ * frees it), or NULL on a syntax error, with *errpos the offset of the
+ * problem, or when memory runs out, with *errpos JSON_NOMEM.
  */
+#define JSON_NOMEM ((size_t)-1)
 cJSON *json_parse(struct buf *scratch, const char *p, size_t len, size_t *errpos);
 
 static inline cJSON *json_get(const cJSON *obj, const char *key)

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 struct worker;
+struct curl_xfer;
 
 /* An fd in the worker's epoll set. */
 struct worker_watch {
@@ -101,7 +102,9 @@ struct worker {
     CURLM *multi;
     CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;
-    int64_t curl_deadline; /* monotonic ms; -1 = no curl timer */
+    int64_t curl_deadline;   /* monotonic ms; -1 = no curl timer */
+    struct curl_xfer *xfers; /* transfers in flight on multi (curl_glue.h) */
+    bool curl_lost;          /* multi failed and is not replaced yet (curl_glue.h) */
     /* Watches that their owner dropped while events for them may still sit
      * in this turn's epoll batch: freed at the end of the turn. */
     struct worker_watch *dead_watches;

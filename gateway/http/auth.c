@@ -159,15 +159,24 @@ int auth_scope(const struct request *r, const char *model, struct apierr *e)
                       "The API key og-%s-*** may not use the model '%s'", r->key->id, model);
 }
 
+struct add_ctx {
+    struct MHD_Response *resp;
+    bool failed;
+};
+
 static void add_one(void *ud, const char *name, const char *value)
 {
-    MHD_add_response_header(ud, name, value);
+    struct add_ctx *c = ud;
+    if (MHD_add_response_header(c->resp, name, value) != MHD_YES)
+        c->failed = true;
 }
 
-void auth_add_headers(const struct request *r, struct MHD_Response *resp)
+int auth_add_headers(const struct request *r, struct MHD_Response *resp)
 {
+    struct add_ctx c = {.resp = resp};
     if (r->rl)
-        rl_headers(&r->rlv, add_one, resp);
+        rl_headers(&r->rlv, add_one, &c);
+    return c.failed ? -1 : 0;
 }
 
 void auth_finish(struct request *r)
