@@ -357,6 +357,12 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
     return 0;
 }
 
+int worker_turn(struct worker *w)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    return turn(w, evs, now_ms());
+}
+
 /* After the grace period, how long the loop goes on writing the endings the
  * shutdown hooks queued (each stream's error frame and the end of its
  * chunked body) before the daemons close what is left. */

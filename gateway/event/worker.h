@@ -128,6 +128,11 @@ struct snapshot *worker_snapshot(struct worker *w);
  * Returns 0, or -1 with everything it made undone. */
 int worker_init(struct worker *w, int id, struct gateway *gw);
 int worker_start(struct worker *w);
+/* One turn of the loop (epoll_wait, then everything it found due), in the
+ * calling thread, for a worker that was initialised but not started: how
+ * tests/fuzz/fuzz_http.c drives the real handler without a thread of its
+ * own. -1: epoll failed. */
+int worker_turn(struct worker *w);
 /* Ask the worker to drain and stop (any thread); then join. */
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
