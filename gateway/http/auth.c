@@ -97,8 +97,11 @@ static int admit(struct request *r, struct apierr *e)
     /* Every key has a limiter state, limits or not: it also keeps the key's
      * token totals for metrics. */
     r->rl = rl_state_for(k->id);
-    if (!r->rl)
-        return 0; /* out of memory: serve rather than refuse a paying client */
+    if (!r->rl) {
+        /* out of memory: serve rather than refuse a paying client */
+        log_warn("key %s: no memory for its rate-limit state; served without limits", k->id);
+        return 0;
+    }
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
     if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
