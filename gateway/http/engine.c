@@ -605,8 +605,12 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     jarena_end();
     if (rc < 0) {
         struct apierr e;
-        apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
-                   "Backend %s sent a line longer than %u bytes", backend_name(r), MAX_NDJSON_LINE);
+        if (rc == BUF_NOMEM)
+            apierr_nomem(&e);
+        else
+            apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
+                       "Backend %s sent a line longer than %u bytes", backend_name(r),
+                       MAX_NDJSON_LINE);
         fail(r, &e);
     }
     if (r->out.len != before || r->ended)
