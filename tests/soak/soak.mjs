@@ -148,7 +148,7 @@ const reloads = (gw.stderr.match(/reload \d+ in force/g) ?? []).length;
 const code = await gw.stop(STOP_MS);
 await fake.close();
 const stderr = gw.stderr;
-const reports = stderr.split('\n').filter((l) => /Sanitizer|runtime error|Invalid read|Invalid write|definitely lost|indirectly lost|uninitialised|ERROR SUMMARY: [1-9]/.test(l));
+const reports = stderr.split('\n').filter((l) => /Sanitizer|runtime error|Invalid (read|write|free)|(definitely|indirectly) lost: [1-9]|uninitialised|ERROR SUMMARY: [1-9]/.test(l));
 
 const secs = Math.round((performance.now() - t0) / 1000);
 const summary = {
