@@ -106,9 +106,9 @@ static int translate(struct native_state *s, const struct native_rules *rules, c
     s->upstream = m.name;
     if (rules->admin) {
         /* An admin manages the backends' own names: the body goes as it came. */
-        if (buf_append(native, body, len) < 0)
+        rc = buf_append(native, body, len);
+        if (rc < 0)
             goto too_big;
-        rc = 0;
         goto out;
     }
     if (!cJSON_SetValuestring(model, m.name) || merge_options(root, m.options, e) < 0) {
@@ -126,9 +126,12 @@ static int translate(struct native_state *s, const struct native_rules *rules, c
     if (rc < 0)
         goto too_big;
     goto out;
-too_big:
-    rc = apierr_set(e, 413, APIERR_INVALID, "request_too_large", NULL,
-                    "The request is too large to forward");
+too_big: /* rc: BUF_FULL, or BUF_NOMEM, which is no fault of the client's */
+    if (rc == BUF_NOMEM)
+        rc = apierr_nomem(e);
+    else
+        rc = apierr_set(e, 413, APIERR_INVALID, "request_too_large", NULL,
+                        "The request is too large to forward");
 out:
     cJSON_Delete(root);
     return rc;
@@ -214,8 +217,7 @@ static long count_of(const char *p, size_t len, const char *key)
 static int out_of_room(struct native_state *s, struct apierr *e)
 {
     s->failed = true;
-    return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
-                      "The answer is too large to relay");
+    return apierr_no_room(e, "the answer");
 }
 
 static int line(void *st, const char *p, size_t len, struct buf *out, struct apierr *e)

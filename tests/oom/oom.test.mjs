@@ -2,11 +2,13 @@
 //
 // The daemon runs with tests/oom/failmalloc.c preloaded (FAILMALLOC_LIB) and
 // one worker. For each kind of request (a non-streamed and a streamed chat
-// completion) the test first counts the allocations one request makes on the
-// worker (from its first byte to its access-log line), then for every N in
-// 1..count sends that request with the Nth allocation failing and checks:
+// completion, as the issue asks; then an embeddings request and a streamed
+// native /api/chat, whose errors have Ollama's shape) the test first counts
+// the allocations one request makes on the worker (from its first byte to its
+// access-log line), then for every N in 1..count sends that request with the
+// Nth allocation failing and checks:
 //   - the request ends within a bounded time: a complete answer (the failure
-//     was absorbed), an OpenAI-shaped 5xx error, a stream that ends with an
+//     was absorbed), a 5xx error in the route's shape, a stream that ends with an
 //     error frame, or a connection closed without a partial success (the
 //     failure hit before anything could be answered, e.g. inside
 //     libmicrohttpd's connection setup);
@@ -14,7 +16,7 @@
 //   - at the end, the daemon holds no more descriptors than after warm-up,
 //     and (in a sanitized build) exits 0, i.e. LeakSanitizer found nothing.
 // OOM_STRIDE (default 1) tests every k-th N only, for slow builds; OOM_ONLY=
-// plain:N or stream:N tests that one failure (with FAILMALLOC_BACKTRACE=1 the
+// KIND:N (plain, stream, embed, native) tests that one failure (with FAILMALLOC_BACKTRACE=1 the
 // daemon's stderr shows where it hit), to reproduce what the sweep found.
 
 import assert from 'node:assert/strict';
@@ -139,13 +141,14 @@ function judge(kind, r) {
     // the head was sent, then the connection closed: acceptable only for a
     // stream that had said nothing wrong so far (the daemon could not even
     // write an error frame); a cut JSON body is a lie about its length
-    if (kind === 'stream' && r.status === 200) return 'cut';
+    if ((kind === 'stream' || kind === 'native') && r.status === 200) return 'cut';
     return `BAD incomplete ${r.status} body: ${JSON.stringify(r.body.slice(0, 200))}`;
   }
   if (r.status >= 500) {
     let json = null;
     try { json = JSON.parse(r.body); } catch { /* below */ }
-    return isApiError(json) ? 'error' : `BAD ${r.status} without an OpenAI error: ${r.body.slice(0, 200)}`;
+    const shaped = kind === 'native' ? typeof json?.error === 'string' && json.error !== '' : isApiError(json);
+    return shaped ? 'error' : `BAD ${r.status} without an error in the route's shape: ${r.body.slice(0, 200)}`;
   }
   if (r.status !== 200) return `BAD status ${r.status}: ${r.body.slice(0, 200)}`;
   if (kind === 'plain') {
@@ -153,6 +156,25 @@ function judge(kind, r) {
     try { json = JSON.parse(r.body); } catch { /* below */ }
     if (json?.object === 'chat.completion' && json.choices?.[0]?.message?.content === 'Hello world') return 'ok';
     return `BAD 200 body: ${r.body.slice(0, 300)}`;
+  }
+  if (kind === 'embed') {
+    let json = null;
+    try { json = JSON.parse(r.body); } catch { /* below */ }
+    if (json?.object === 'list' && json.data?.length === 1 && json.data[0].embedding?.length > 0) return 'ok';
+    return `BAD 200 body: ${r.body.slice(0, 300)}`;
+  }
+  if (kind === 'native') {
+    // Ollama's NDJSON: the text over the lines, the last one done, or an
+    // {"error":"…"} line that ends it
+    let text = '';
+    for (const l of r.body.split('\n').filter((x) => x !== '')) {
+      let j;
+      try { j = JSON.parse(l); } catch { return `BAD line not JSON: ${l.slice(0, 200)}`; }
+      if (typeof j.error === 'string') return 'error';
+      text += j.message?.content ?? '';
+      if (j.done === true) return text === 'Hello world' ? 'ok' : `BAD done after ${JSON.stringify(text)}`;
+    }
+    return `BAD stream ended without done or an error: ${r.body.slice(0, 300)}`;
   }
   // a stream: every data line is JSON; it ends with [DONE] after the whole
   // text, or with an error frame
@@ -168,15 +190,21 @@ function judge(kind, r) {
   return `BAD stream ended without [DONE] or an error: ${r.body.slice(0, 300)}`;
 }
 
+// [path, body] per kind: the two chat completions the issue asks for, then
+// one request of two other dialects (embeddings; Ollama's native chat,
+// streamed, whose errors have Ollama's shape)
 const REQ = {
-  plain: { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] },
-  stream: { model: 'llama3.2', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+  plain: ['/v1/chat/completions', { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }],
+  stream: ['/v1/chat/completions', { model: 'llama3.2', stream: true, messages: [{ role: 'user', content: 'hi' }] }],
+  embed: ['/v1/embeddings', { model: 'nomic-embed-text', input: 'hi' }],
+  native: ['/api/chat', { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }],
 };
+const KINDS = Object.keys(REQ);
 
 test('every allocation of a request may fail: the daemon answers, frees and goes on', { ...skip, timeout: 600_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-oom-'));
   const shim = new Shim(path.join(dir, 'state'));
-  const fake = await startFake({ models: ['llama3.2'] });
+  const fake = await startFake({ models: ['llama3.2', 'nomic-embed-text'] });
   fake.script(() => ({ tokens: ['Hello', ' world'] }));
   const asan = process.env.ASAN_OPTIONS ?? '';
   const gw = await startGateway({
@@ -194,19 +222,18 @@ test('every allocation of a request may fail: the daemon answers, frees and goes
   const logged = () => gw.stdoutRaw.length;
   const normal = async (kind, what) => {
     const before = logged();
-    const r = await rawRequest(gw.port, '/v1/chat/completions', REQ[kind], 10_000);
+    const r = await rawRequest(gw.port, ...REQ[kind], 10_000);
     assert.equal(judge(kind, r), 'ok', `${what}: a normal ${kind} request: ${r.raw.slice(0, 400)}`);
     await waitFor(() => logged() > before, 5000, 5, `${what}: its access-log line`);
   };
   const tally = {};
   try {
     for (let i = 0; i < 5; i++) {
-      await normal('plain', 'warm-up');
-      await normal('stream', 'warm-up');
+      for (const kind of KINDS) await normal(kind, 'warm-up');
     }
     const fdBase = fds();
     const counts = {};
-    for (const kind of ['plain', 'stream']) {
+    for (const kind of KINDS) {
       shim.arm(0);
       await normal(kind, 'count');
       counts[kind] = shim.get(W.count);
@@ -214,7 +241,7 @@ test('every allocation of a request may fail: the daemon answers, frees and goes
       assert.ok(counts[kind] > 10, `a ${kind} request allocates (counted ${counts[kind]}): is the shim loaded?`);
     }
     let maxFds = fdBase;
-    for (const kind of ['plain', 'stream']) {
+    for (const kind of KINDS) {
       if (ONLY && ONLY[0] !== kind) continue;
       const t = (tally[kind] = { ok: 0, error: 0, closed: 0, cut: 0, notHit: 0, ms: 0, closedAt: [], cutAt: [] });
       const t0 = performance.now();
@@ -222,7 +249,7 @@ test('every allocation of a request may fail: the daemon answers, frees and goes
       for (let n = from; n <= to; n += STRIDE) {
         const before = logged();
         shim.arm(n);
-        const r = await rawRequest(gw.port, '/v1/chat/completions', REQ[kind], 10_000)
+        const r = await rawRequest(gw.port, ...REQ[kind], 10_000)
           .catch((e) => assert.fail(`${kind}, allocation ${n} fails: the request hung: ${e.message}\n${ONLY ? gw.stderr : ''}`));
         const v = judge(kind, r);
         if (ONLY) console.log(`${kind}, allocation ${n} fails: ${v}\n${gw.stderr}`);
