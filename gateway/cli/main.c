@@ -14,6 +14,7 @@
 #include "keysfile.h"
 #include "log.h"
 #include "reload.h"
+#include "reply.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -185,8 +186,10 @@ static int cmd_serve(const char *path)
      * still hold places in it. */
     struct peers peers = {0};
     if (!http.authguard || !workers || sfd < 0 ||
-        peers_init(&peers, cfg->limits.max_connections_per_address) < 0)
+        peers_init(&peers, cfg->limits.max_connections_per_address) < 0 || reply_init() < 0) {
+        log_error_errno("cannot allocate the gateway's state");
         goto out;
+    }
     gw.peers = &peers;
     bool bad_input;
     if (reload_start(cfg_ref(cfg), &bad_input) < 0) {
@@ -203,11 +206,23 @@ static int cmd_serve(const char *path)
             worker_free(&workers[i]);
         goto out;
     }
-    for (unsigned i = 0; i < gw.nworkers; i++)
-        if (worker_start(&workers[i]) < 0) {
-            log_error_errno("cannot start worker %u", i);
-            abort(); /* a half-started gateway cannot be unwound safely */
+    unsigned running = 0;
+    for (; running < gw.nworkers; running++)
+        if (worker_start(&workers[running]) < 0) {
+            log_error_errno("cannot start worker %u", running);
+            break;
         }
+    if (running < gw.nworkers) {
+        /* The ones that run have served nothing yet: stop them as at exit. */
+        atomic_store(&gw.stopping, true);
+        for (unsigned i = 0; i < running; i++)
+            worker_stop(&workers[i]);
+        for (unsigned i = 0; i < running; i++)
+            worker_join(&workers[i]);
+        for (unsigned i = 0; i < gw.nworkers; i++)
+            worker_free(&workers[i]);
+        goto out;
+    }
     for (size_t i = 0; i < cfg->nlisten; i++)
         log_info("listening on %s with %u workers", cfg->listen[i].text, gw.nworkers);
     notify_systemd("READY=1");
@@ -234,6 +249,7 @@ out:
     if (rc)
         log_error("cannot start the gateway");
     free(workers);
+    reply_cleanup();
     peers_free(&peers);
     if (started_reload)
         reload_stop();

@@ -47,6 +47,12 @@ int apierr_no_room(struct apierr *e, const char *what)
                       what);
 }
 
+int apierr_nomem(struct apierr *e)
+{
+    return apierr_set(e, 500, APIERR_API, "out_of_memory", NULL,
+                      "The gateway ran out of memory while handling this request; retry shortly.");
+}
+
 int apierr_json(const struct apierr *e, struct buf *out)
 {
     const char *msg = e->message;

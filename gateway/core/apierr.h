@@ -43,6 +43,10 @@ int apierr_invalid(struct apierr *e, const char *param, const char *fmt, ...)
  * Returns -1. */
 int apierr_no_room(struct apierr *e, const char *what);
 
+/* err = 500 internal_error "out_of_memory": an allocation failed while the
+ * request was handled (README "Out of memory"). Returns -1. */
+int apierr_nomem(struct apierr *e);
+
 /* Append {"error":{...}} to out. */
 int apierr_json(const struct apierr *e, struct buf *out);
 

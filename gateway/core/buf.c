@@ -50,7 +50,7 @@ void buf_truncate(struct buf *b, size_t len)
 int buf_reserve(struct buf *b, size_t n)
 {
     if (n > b->max - b->len)
-        return -1;
+        return BUF_FULL;
     size_t need = b->len + n + 1; /* + the '\0' */
     if (need <= b->cap)
         return 0;
@@ -64,7 +64,7 @@ int buf_reserve(struct buf *b, size_t n)
         cap = b->max + 1;
     char *p = realloc(b->p, cap);
     if (!p)
-        return -1;
+        return BUF_NOMEM;
     if (b->counted)
         membudget_charge(cap - b->cap);
     b->p = p;
@@ -74,8 +74,9 @@ int buf_reserve(struct buf *b, size_t n)
 
 int buf_append(struct buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
-        return -1;
+    int rc = buf_reserve(b, n);
+    if (rc < 0)
+        return rc;
     if (n)
         memcpy(b->p + b->len, p, n);
     b->len += n;
@@ -99,8 +100,9 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
         return -1;
     if ((size_t)n < sizeof small)
         return buf_append(b, small, (size_t)n);
-    if (buf_reserve(b, (size_t)n) < 0)
-        return -1;
+    int rc = buf_reserve(b, (size_t)n);
+    if (rc < 0)
+        return rc;
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;

@@ -2,7 +2,10 @@
  * buf: a bounded, growable byte buffer, and str: a borrowed view.
  *
  * Every buf has a ceiling (`max`) fixed at init; an append that would pass it
- * fails with -1 and leaves the buffer exactly as it was. The bytes are always
+ * fails with BUF_FULL (-1), one for which memory ran out with BUF_NOMEM (-2);
+ * either leaves the buffer exactly as it was. Callers that only care whether
+ * it worked test `< 0`; those that answer a client tell the two apart (413 or
+ * 502 for a ceiling, 500 out of memory for the other). The bytes are always
  * followed by a '\0' (not counted in len) once anything has been appended, so
  * b->p can be handed to C string functions. The buf owns b->p.
  * Not thread-safe; a buf belongs to whoever holds it.
@@ -28,6 +31,9 @@ struct str {
 };
 
 #define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
+
+#define BUF_FULL (-1)
+#define BUF_NOMEM (-2)
 
 void buf_init(struct buf *b, size_t max);
 /* From now on b's allocation counts against the memory budget (what it holds

@@ -9,6 +9,7 @@
 static _Thread_local char *block; /* owned by the thread; lives as long as it */
 static _Thread_local size_t used;
 static _Thread_local int depth;
+static _Thread_local unsigned long failed;
 
 static void *arena_malloc(size_t n)
 {
@@ -20,7 +21,15 @@ static void *arena_malloc(size_t n)
             return p;
         }
     }
-    return malloc(n);
+    void *p = malloc(n);
+    if (!p)
+        failed++;
+    return p;
+}
+
+unsigned long jarena_nomem(void)
+{
+    return failed;
 }
 
 static void arena_free(void *p)

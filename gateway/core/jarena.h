@@ -16,6 +16,11 @@
 void jarena_init(void);
 void jarena_begin(void);
 void jarena_end(void);
+/* How many of cJSON's allocations have failed on this thread so far (inside
+ * a begin/end pair or not). cJSON's parser answers NULL both for bad JSON
+ * and for memory that ran out: a caller that compares this count before and
+ * after tells a client's mistake (400) from the gateway's trouble (500). */
+unsigned long jarena_nomem(void);
 /* Release this thread's block; call as a thread that used it exits. */
 void jarena_thread_free(void);
 

@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include "jarena.h"
 #include "jscan.h"
 
 #include <math.h>
@@ -11,12 +12,19 @@ cJSON *json_parse(struct buf *scratch, const char *p, size_t len, size_t *errpos
     const char *end = NULL;
     *errpos = 0;
     buf_reset(scratch);
-    if (buf_append(scratch, p, len) < 0)
+    int rc = buf_append(scratch, p, len);
+    if (rc < 0) {
+        *errpos = rc == BUF_NOMEM ? JSON_NOMEM : 0;
         return NULL;
+    }
     const char *base = scratch->p;
+    unsigned long nomem = jarena_nomem();
     cJSON *j = cJSON_ParseWithLengthOpts(base, len, &end, 0);
     if (!j) {
-        *errpos = end && end >= base && end <= base + len ? (size_t)(end - base) : 0;
+        if (jarena_nomem() != nomem)
+            *errpos = JSON_NOMEM;
+        else
+            *errpos = end && end >= base && end <= base + len ? (size_t)(end - base) : 0;
     } else {
         end = jscan_ws(end, base + len);
         if (end != base + len) {

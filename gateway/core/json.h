@@ -34,11 +34,12 @@
  * (DaveGamble/cJSON #804), so this parses a NUL-terminated copy kept in
  * scratch (reset first; the caller frees it; a copy over JSON_SCRATCH_KEEP
  * bytes is freed before the call returns, so that one huge line does not
- * stay held by whoever parses many). Returns the tree (the caller
- * frees it), or NULL on a syntax error or when memory runs out, with *errpos
- * the offset of the problem.
+ * stay held by whoever parses many). Returns the tree (the caller frees it),
+ * or NULL on a syntax error, with *errpos the offset of the problem, or when
+ * memory runs out, with *errpos JSON_NOMEM.
  */
 #define JSON_SCRATCH_KEEP (64u << 10)
+#define JSON_NOMEM ((size_t)-1)
 cJSON *json_parse(struct buf *scratch, const char *p, size_t len, size_t *errpos);
 
 static inline cJSON *json_get(const cJSON *obj, const char *key)

@@ -379,6 +379,7 @@ static void drain_pass(char *out, uint64_t dropped[2])
 static void *writer_main(void *arg)
 {
     char *out = arg;
+    pthread_setname_np(pthread_self(), "gw-log");
     for (;;) {
         pthread_mutex_lock(&wmu);
         while (!atomic_load(&pending) && !stop_req && flush_done == flush_req)

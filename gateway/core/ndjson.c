@@ -51,20 +51,17 @@ int ndjson_feed(struct ndjson *s, const char *p, size_t n, ndjson_line_fn fn, vo
     const char *end = p + n;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) {
-            if (buf_append(&s->tail, p, (size_t)(end - p)) < 0)
-                return -1;
-            return 0;
-        }
+        if (!nl)
+            return buf_append(&s->tail, p, (size_t)(end - p)); /* 0, or BUF_FULL/BUF_NOMEM */
         int rc;
         if (s->tail.len) {
-            if (buf_append(&s->tail, p, (size_t)(nl - p)) < 0)
-                return -1;
+            if ((rc = buf_append(&s->tail, p, (size_t)(nl - p))) < 0)
+                return rc;
             rc = emit(s->tail.p, s->tail.len, fn, ud);
             tail_done(s);
         } else {
             if ((size_t)(nl - p) > s->tail.max)
-                return -1;
+                return BUF_FULL;
             rc = emit(p, (size_t)(nl - p), fn, ud);
         }
         if (rc)

@@ -24,7 +24,8 @@ struct ndjson {
 void ndjson_init(struct ndjson *s, size_t max_line);
 void ndjson_free(struct ndjson *s);
 /* Split p[0..n) and call fn for each complete line. Returns 0, the callback's
- * non-zero value, or -1 when a line exceeds max_line. */
+ * non-zero value (keep it positive), BUF_FULL (-1) when a line exceeds
+ * max_line, or BUF_NOMEM (-2) when its tail could not be kept. */
 int ndjson_feed(struct ndjson *s, const char *p, size_t n, ndjson_line_fn fn, void *ud);
 /* End of input: pass a final unterminated line (if any) to fn. */
 int ndjson_finish(struct ndjson *s, ndjson_line_fn fn, void *ud);

@@ -55,6 +55,8 @@ static struct curl_sock *sock_of(struct worker *w, curl_socket_t s)
     return w->csocks[i];
 }
 
+static void lost(struct worker *w, CURLMcode rc);
+
 static void on_socket_event(struct worker_watch *wt, uint32_t events)
 {
     struct worker *w = wt->ctx;
@@ -73,7 +75,9 @@ static void on_socket_event(struct worker_watch *wt, uint32_t events)
         mask |= CURL_CSELECT_OUT;
     if (events & (EPOLLERR | EPOLLHUP))
         mask |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(w->multi, wt->fd, mask, &running);
+    CURLMcode rc = curl_multi_socket_action(w->multi, wt->fd, mask, &running);
+    if (rc != CURLM_OK)
+        lost(w, rc);
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -82,6 +86,9 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     (void)socketp;
     struct worker *w = userp;
     struct curl_sock *cs = sock_of(w, s);
+    /* -1 tells libcurl that every transfer on this multi handle failed
+     * (CURLMOPT_SOCKETFUNCTION(3)); curl_multi_socket_action then returns an
+     * error, and lost() acts on it. */
     if (!cs)
         return what == CURL_POLL_REMOVE ? 0 : -1;
     if (what == CURL_POLL_REMOVE) {
@@ -137,19 +144,28 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static CURLM *new_multi(struct worker *w)
+{
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return NULL;
+    /* Options that only store a number or a pointer: they cannot fail. */
+    curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(m, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(m, CURLMOPT_TIMERDATA, w);
+    /* Keep enough idle upstream connections for a busy worker to reuse. */
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)UPSTREAM_IDLE_MAX);
+    return m;
+}
+
 int curl_glue_init(struct worker *w)
 {
     w->curl_deadline = -1;
-    w->multi = curl_multi_init();
-    if (!w->multi)
-        return -1;
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    /* Keep enough idle upstream connections for a busy worker to reuse. */
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)UPSTREAM_IDLE_MAX);
-    return 0;
+    w->xfers = NULL;
+    w->curl_lost = false;
+    w->multi = new_multi(w);
+    return w->multi ? 0 : -1;
 }
 
 void curl_glue_free(struct worker *w)
@@ -167,11 +183,54 @@ void curl_glue_free(struct worker *w)
     w->ncsocks = 0;
 }
 
+/*
+ * libcurl's multi interface failed (rc): by its contract every transfer in
+ * progress failed with it, and the handle may be unusable (a socket callback
+ * that returned -1 marks it dead). Each transfer goes back to its owner as
+ * failed for lack of memory (the owner answers its client and releases the
+ * handle), then the multi handle is replaced; curl_glue_renew tries again
+ * later if even that fails.
+ */
+static void lost(struct worker *w, CURLMcode rc)
+{
+    log_warn("worker %d: libcurl's multi interface failed (%s): failing its %s transfers", w->id,
+             curl_multi_strerror(rc), w->xfers ? "running" : "(no)");
+    w->curl_lost = true;
+    w->curl_deadline = -1;
+    while (w->xfers) {
+        struct curl_xfer *x = w->xfers;
+        /* done releases the handle, which unlinks x; unlink it here as well
+         * in case the owner keeps it */
+        w->xfers = x->next;
+        if (w->xfers)
+            w->xfers->prev = NULL;
+        x->prev = x->next = NULL;
+        x->done(x, CURLE_OUT_OF_MEMORY);
+    }
+    curl_glue_renew(w);
+}
+
+void curl_glue_renew(struct worker *w)
+{
+    if (!w->curl_lost)
+        return;
+    CURLM *m = new_multi(w);
+    if (!m)
+        return; /* the next tick tries again; meanwhile transfers cannot start */
+    /* Its idle connections go with it (closing them calls on_close_socket). */
+    curl_multi_cleanup(w->multi);
+    w->multi = m;
+    w->curl_deadline = -1;
+    w->curl_lost = false;
+}
+
 void curl_glue_on_timer(struct worker *w)
 {
     int running = 0;
     w->curl_deadline = -1;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode rc = curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (rc != CURLM_OK)
+        lost(w, rc);
 }
 
 void curl_glue_kick(struct worker *w)
@@ -232,16 +291,34 @@ int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
     curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, crowded);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, crowded);
-    if (curl_multi_add_handle(w->multi, c) != CURLM_OK) {
+    x->prev = x->next = NULL;
+    if (w->curl_lost || curl_multi_add_handle(w->multi, c) != CURLM_OK) {
+        curl_easy_setopt(c, CURLOPT_PRIVATE, NULL);
         to_pool(w, c);
         return -1;
     }
+    x->next = w->xfers;
+    if (w->xfers)
+        w->xfers->prev = x;
+    w->xfers = x;
     w->ntransfers++;
     return 0;
 }
 
 void curl_glue_release(struct worker *w, CURL *c)
 {
+    struct curl_xfer *x = NULL;
+    curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&x);
+    if (x && (x->prev || x->next || w->xfers == x)) {
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            w->xfers = x->next;
+        if (x->next)
+            x->next->prev = x->prev;
+        x->prev = x->next = NULL;
+    }
+    curl_easy_setopt(c, CURLOPT_PRIVATE, NULL);
     curl_multi_remove_handle(w->multi, c);
     w->ntransfers--;
     to_pool(w, c);

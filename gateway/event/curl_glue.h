@@ -7,6 +7,14 @@
  * A transfer's owner embeds a struct curl_xfer and points CURLOPT_PRIVATE at
  * it (curl_xfer_start does both); `done` is called once per finished
  * transfer, from the loop, never from inside a curl callback.
+ *
+ * When libcurl's multi interface itself fails (curl_multi_socket_action
+ * returns an error, which in practice means memory ran out inside it),
+ * libcurl's contract is that every transfer in progress on that multi handle
+ * has failed (curl_multi_socket_action(3)): each is handed to its owner as
+ * done with CURLE_OUT_OF_MEMORY, and the multi handle is replaced by a new
+ * one before the loop turns again (README "Out of memory"). Until a new one
+ * could be made, curl_glue_add fails.
  * Worker thread only.
  */
 #ifndef GATEWAY_CURL_GLUE_H
@@ -23,11 +31,15 @@ struct curl_xfer {
     /* The transfer is over (result is CURLE_OK or why not). The owner
      * detaches the handle with curl_glue_release. */
     void (*done)(struct curl_xfer *x, CURLcode result);
+    struct curl_xfer *prev, *next; /* the worker's transfers in flight (curl_glue's) */
 };
 
 int curl_glue_init(struct worker *w);
 void curl_glue_free(struct worker *w);
 void curl_glue_on_timer(struct worker *w);
+/* After a failure of the multi interface, try again to replace the multi
+ * handle (a no-op otherwise). */
+void curl_glue_renew(struct worker *w);
 /* Hand every finished transfer to its owner (x->done). */
 void curl_glue_collect(struct worker *w);
 /* Run transfers that are due now (a transfer just added is) and hand over

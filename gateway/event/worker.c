@@ -9,6 +9,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,10 +343,17 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
         }
         conntrack_tick(w, now);
         curl_glue_collect(w);
+        curl_glue_renew(w);
     }
     run_deferred(w);
     run_mhd(w);
     return 0;
+}
+
+int worker_turn(struct worker *w)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    return turn(w, evs, now_ms());
 }
 
 /* After the grace period, how long the loop goes on writing the endings the
@@ -356,6 +365,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct epoll_event evs[MAX_EVENTS];
+    /* Named for top -H and gdb, and for tests/oom's allocator shim, which
+     * fails allocations on worker threads only. */
+    char name[16];
+    snprintf(name, sizeof name, "gw-worker-%d", w->id);
+    pthread_setname_np(pthread_self(), name);
     w->next_tick = now_ms() + WORKER_TICK_MS;
     w->mhd_due = true;
     for (;;) {

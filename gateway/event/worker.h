@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 struct worker;
+struct curl_xfer;
 
 /* An fd in the worker's epoll set. */
 struct worker_watch {
@@ -107,7 +108,9 @@ struct worker {
     int64_t curl_deadline;     /* monotonic ms; -1 = no curl timer */
     struct curl_sock **csocks; /* curl's sockets by fd number (curl_glue.c) */
     size_t ncsocks;
-    struct snapshot *snap; /* a reference to the snapshot in force, as of snap_gen */
+    struct curl_xfer *xfers; /* transfers in flight on multi (curl_glue.h) */
+    bool curl_lost;          /* multi failed and is not replaced yet (curl_glue.h) */
+    struct snapshot *snap;   /* a reference to the snapshot in force, as of snap_gen */
     unsigned snap_gen;
     struct worker_entry *live; /* every live entry (doubly linked) */
     struct conn *conns;        /* every client connection and its deadline (conntrack.h) */
@@ -127,6 +130,11 @@ struct snapshot *worker_snapshot(struct worker *w);
  * Returns 0, or -1 with everything it made undone. */
 int worker_init(struct worker *w, int id, struct gateway *gw);
 int worker_start(struct worker *w);
+/* One turn of the loop (epoll_wait, then everything it found due), in the
+ * calling thread, for a worker that was initialised but not started: how
+ * tests/fuzz/fuzz_http.c drives the real handler without a thread of its
+ * own. -1: epoll failed. */
+int worker_turn(struct worker *w);
 /* Ask the worker to drain and stop (any thread); then join. */
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);

@@ -107,5 +107,7 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
      * field missing would not be JSON */
     if (rc == 0)
         log_access_line(b.p, b.len);
+    else /* the diagnostic goes through the log's own ring: no allocation */
+        log_warn("request %s: no access-log line (out of memory)", r->id);
     buf_free(&b);
 }

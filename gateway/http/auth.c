@@ -97,8 +97,11 @@ static int admit(struct request *r, struct apierr *e)
     /* Every key has a limiter state, limits or not: it also keeps the key's
      * token totals for metrics. */
     r->rl = rl_state_for(k->id);
-    if (!r->rl)
-        return 0; /* out of memory: serve rather than refuse a paying client */
+    if (!r->rl) {
+        /* out of memory: serve rather than refuse a paying client */
+        log_warn("key %s: no memory for its rate-limit state; served without limits", k->id);
+        return 0;
+    }
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
     if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
@@ -159,15 +162,24 @@ int auth_scope(const struct request *r, const char *model, struct apierr *e)
                       "The API key og-%s-*** may not use the model '%s'", r->key->id, model);
 }
 
+struct add_ctx {
+    struct MHD_Response *resp;
+    bool failed;
+};
+
 static void add_one(void *ud, const char *name, const char *value)
 {
-    MHD_add_response_header(ud, name, value);
+    struct add_ctx *c = ud;
+    if (MHD_add_response_header(c->resp, name, value) != MHD_YES)
+        c->failed = true;
 }
 
-void auth_add_headers(const struct request *r, struct MHD_Response *resp)
+int auth_add_headers(const struct request *r, struct MHD_Response *resp)
 {
+    struct add_ctx c = {.resp = resp};
     if (r->rl)
-        rl_headers(&r->rlv, add_one, resp);
+        rl_headers(&r->rlv, add_one, &c);
+    return c.failed ? -1 : 0;
 }
 
 void auth_finish(struct request *r)

@@ -27,8 +27,9 @@ int auth_request(struct request *r, struct apierr *e);
 /* May r's key use the client-facing model name? 0, or -1 with a 403 in e. */
 int auth_scope(const struct request *r, const char *model, struct apierr *e);
 
-/* Add the x-ratelimit-* headers of r's key to a response. */
-void auth_add_headers(const struct request *r, struct MHD_Response *resp);
+/* Add the x-ratelimit-* headers of r's key to a response. -1: one could not be
+ * added (memory ran out). */
+int auth_add_headers(const struct request *r, struct MHD_Response *resp);
 
 /* r is over: give back its place in flight, charge the tokens it used. */
 void auth_finish(struct request *r);

@@ -141,11 +141,17 @@ static int start_transfer(struct request *r)
     CURL *c = curl_glue_easy(r->w);
     if (!c)
         return -1;
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    /* The options libcurl copies (URL, CUSTOMREQUEST, PROXY) can fail for
+     * lack of memory, and a handle from the pool would then keep its last
+     * transfer's value: a request sent to the wrong path. Checked; the
+     * others only store a number or a pointer. */
+    if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK)
+        goto fail;
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     /* Options a reused handle may carry from its last transfer. */
     curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    if (curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK)
+        goto fail;
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     if (r->uploading) {
         /* No POSTFIELDS: curl reads the body from on_upload_read. */
@@ -163,15 +169,17 @@ static int start_transfer(struct request *r)
     }
     if (r->method[0] == 'H')
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    if (r->method[0] == 'D') /* DELETE /api/delete carries a body, as Ollama's client sends it */
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    if (r->method[0] == 'D' && /* DELETE /api/delete carries a body, as Ollama's client sends it */
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE") != CURLE_OK)
+        goto fail;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     /* Backends are reached directly: an http_proxy in the daemon's environment
      * must not reroute them (and looking it up costs five getenv calls). */
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    if (curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK)
+        goto fail;
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
                      r->stream ? UPSTREAM_RECV_BUFFER_STREAM : UPSTREAM_RECV_BUFFER);
@@ -181,6 +189,9 @@ static int start_transfer(struct request *r)
         return -1;
     r->easy = c;
     return 0;
+fail:
+    curl_glue_release(r->w, c); /* back to the pool; its next user sets every option */
+    return -1;
 }
 
 /* What r asks the router for: the model's names (an alias may give several)
@@ -245,9 +256,9 @@ static int send_now(struct request *r, struct apierr *e)
         buf_count(&r->nd.tail);
     }
     if (start_transfer(r) < 0) {
+        /* libcurl could not make or start the transfer: memory ran out */
         release_route(r);
-        return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
-                          "Could not start the request");
+        return apierr_nomem(e);
     }
     r->tried[r->attempts++] = r->backend;
     r->t_sent = r->t_last_up = now;
@@ -375,7 +386,7 @@ static int resolve(void *ctx, const char *client_model, bool stream, struct dial
     if (!r->model) {
         r->model = strdup(client_model);
         if (!r->model)
-            return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+            return apierr_nomem(e);
         r->stream = stream;
         /* An admin route manages the backends' own names: no scope, no alias. */
         if (!(r->route->flags & ROUTE_ADMIN)) {
@@ -423,7 +434,7 @@ enum MHD_Result engine_start(struct request *r)
     struct dialect_answer a = {
         .client_model = r->model, .id = r->resp_id, .created = r->created, .stream = r->stream};
     if (d->begin(r->dst, &a) < 0) {
-        apierr_set(&e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        apierr_nomem(&e);
         return reply_error(r, &e);
     }
     if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0) {
@@ -599,11 +610,15 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     if (!r->stream) {
         if (!r->t_first)
             first_answer(r, now_ms());
-        if (buf_append(&r->out, p, n) < 0) {
+        int rc = buf_append(&r->out, p, n);
+        if (rc < 0) {
             struct apierr e;
-            apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
-                       "Backend %s sent an answer larger than %zu bytes", backend_name(r),
-                       r->out.max);
+            if (rc == BUF_NOMEM)
+                apierr_nomem(&e);
+            else
+                apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
+                           "Backend %s sent an answer larger than %zu bytes", backend_name(r),
+                           r->out.max);
             buf_reset(&r->out);
             fail(r, &e);
             return CURL_WRITEFUNC_ERROR;
@@ -622,8 +637,12 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
     jarena_end();
     if (rc < 0) {
         struct apierr e;
-        apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
-                   "Backend %s sent a line longer than %u bytes", backend_name(r), MAX_NDJSON_LINE);
+        if (rc == BUF_NOMEM)
+            apierr_nomem(&e);
+        else
+            apierr_set(&e, 502, APIERR_API, "upstream_error", NULL,
+                       "Backend %s sent a line longer than %u bytes", backend_name(r),
+                       MAX_NDJSON_LINE);
         fail(r, &e);
     }
     if (r->out.len != before || r->ended)
@@ -646,8 +665,10 @@ static bool retryable(const struct request *r, CURLcode result)
         return false;
     if (r->attempts >= MAX_ATTEMPTS)
         return false;
+    /* Our own memory running out is no fault of the backend. */
     if (result != CURLE_OK)
-        return result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_WRITE_ERROR;
+        return result != CURLE_ABORTED_BY_CALLBACK && result != CURLE_WRITE_ERROR &&
+               result != CURLE_OUT_OF_MEMORY;
     return r->up_status >= 500;
 }
 
@@ -691,6 +712,11 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
         backends_report_success(r->snap->backends, r->backend);
     if (retryable(r, result) && failover(r, result))
         return;
+    if (result == CURLE_OUT_OF_MEMORY) {
+        apierr_nomem(&e);
+        fail(r, &e);
+        return;
+    }
     if (result != CURLE_OK) {
         apierr_set(&e, 502, APIERR_API, "upstream_error", NULL, "Backend %s failed: %s",
                    backend_name(r), curl_easy_strerror(result));

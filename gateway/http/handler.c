@@ -203,8 +203,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct request *r = *req_cls;
     if (!r) {
         r = request_new(w, conn, url, method);
-        if (!r)
-            return MHD_NO;
+        if (!r) /* answered without a request: nothing to log or free */
+            return reply_oom_conn(conn, routes_match(url));
         *req_cls = r;
         conntrack_in_request(conntrack_of(conn), true);
         struct apierr e;
@@ -275,7 +275,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * arriving (the handler's MHD_NO would reset the connection), so a
          * refused body is read and dropped to its end; limits.body_timeout_s
          * bounds how long that may take. */
-        if (!r->refused && buf_append(&r->body, upload_data, *upload_size) < 0) {
+        int rc = r->refused ? 0 : buf_append(&r->body, upload_data, *upload_size);
+        if (rc == BUF_NOMEM) {
+            apierr_nomem(&r->err);
+            r->refused = true;
+        } else if (rc < 0) {
             /* Only a body of unknown length (chunked) gets here: a declared
              * one over the limit was refused before it was read. */
             too_large(r, &r->err);

@@ -18,15 +18,23 @@ static int64_t started_ms(const struct request *r)
     return h->started_ms;
 }
 
+/* An answer that could not be built (memory ran out, or MODELS_MAX): a 500
+ * rather than a connection closed without a word (README "Out of memory"). */
+static enum MHD_Result no_room(struct request *r, struct buf *b)
+{
+    buf_free(b);
+    struct apierr e;
+    apierr_no_room(&e, "the answer");
+    return reply_error(r, &e);
+}
+
 enum MHD_Result local_models(struct request *r)
 {
     struct buf b;
     buf_init(&b, MODELS_MAX);
     bool anthropic = r->route->handler == local_anthropic_models;
-    if ((anthropic ? models_list_anthropic : models_list)(r->snap, r->key, started_ms(r), &b) < 0) {
-        buf_free(&b);
-        return MHD_NO;
-    }
+    if ((anthropic ? models_list_anthropic : models_list)(r->snap, r->key, started_ms(r), &b) < 0)
+        return no_room(r, &b);
     return reply_buf(r, 200, &b);
 }
 
@@ -87,10 +95,8 @@ static enum MHD_Result native_list(struct request *r, bool loaded)
 {
     struct buf b;
     buf_init(&b, MODELS_MAX);
-    if (models_native_list(r->snap, r->key, loaded, &b) < 0) {
-        buf_free(&b);
-        return MHD_NO;
-    }
+    if (models_native_list(r->snap, r->key, loaded, &b) < 0)
+        return no_room(r, &b);
     return reply_buf(r, 200, &b);
 }
 
@@ -118,10 +124,8 @@ enum MHD_Result local_ollama_version(struct request *r)
     struct buf b;
     buf_init(&b, 128);
     if (buf_puts(&b, "{\"version\":") < 0 || buf_json_str(&b, v, strlen(v)) < 0 ||
-        buf_puts(&b, "}") < 0) {
-        buf_free(&b);
-        return MHD_NO;
-    }
+        buf_puts(&b, "}") < 0)
+        return no_room(r, &b);
     return reply_buf(r, 200, &b);
 }
 
@@ -130,6 +134,6 @@ enum MHD_Result local_ollama_root(struct request *r)
     struct buf b;
     buf_init(&b, 64);
     if (buf_puts(&b, "Ollama is running") < 0)
-        return MHD_NO;
+        return no_room(r, &b);
     return reply_typed(r, 200, "text/plain; charset=utf-8", &b);
 }

@@ -9,30 +9,109 @@
 
 #define STREAM_BLOCK 1024 /* MHD's chunk buffer for streamed responses */
 
-static void add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
+/*
+ * The last resort (README "Out of memory"): when the request's own answer
+ * cannot be built because memory ran out, one of these, made at startup, is
+ * queued instead. Queuing a response that exists allocates nothing of ours
+ * (libmicrohttpd writes the head into the connection's own pool), and the
+ * connection is closed after it, which gives its memory back.
+ */
+static struct MHD_Response *oom_openai, *oom_ollama;
+
+static struct MHD_Response *oom_response(const struct errshape *shape)
 {
-    MHD_add_response_header(resp, "Content-Type", content_type);
-    MHD_add_response_header(resp, "x-request-id", r->id);
-    auth_add_headers(r, resp);
-    if (r->err.status && r->err.retry_after_s) {
+    struct apierr e;
+    apierr_nomem(&e);
+    struct buf b;
+    buf_init(&b, 4096);
+    struct MHD_Response *resp = NULL;
+    if (shape->body(&b, &e) == 0) {
+        size_t len;
+        char *p = buf_detach(&b, &len);
+        resp = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(p);
+    }
+    buf_free(&b);
+    if (resp && (MHD_add_response_header(resp, "Content-Type", shape->content_type) != MHD_YES ||
+                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    return resp;
+}
+
+int reply_init(void)
+{
+    oom_openai = oom_response(&errshape_openai);
+    oom_ollama = oom_response(&errshape_ollama);
+    if (oom_openai && oom_ollama)
+        return 0;
+    reply_cleanup();
+    return -1;
+}
+
+void reply_cleanup(void)
+{
+    if (oom_openai)
+        MHD_destroy_response(oom_openai);
+    if (oom_ollama)
+        MHD_destroy_response(oom_ollama);
+    oom_openai = oom_ollama = NULL;
+}
+
+enum MHD_Result reply_oom_conn(struct MHD_Connection *conn, const struct route *rt)
+{
+    struct MHD_Response *resp = rt->errors == &errshape_ollama ? oom_ollama : oom_openai;
+    if (!resp) /* reply_init was not called: a unit test */
+        return MHD_NO;
+    return MHD_queue_response(conn, 500, resp);
+}
+
+static enum MHD_Result reply_oom(struct request *r)
+{
+    struct MHD_Response *resp = r->route->errors == &errshape_ollama ? oom_ollama : oom_openai;
+    if (!resp)
+        return MHD_NO;
+    apierr_nomem(&r->err);
+    r->status = 500;
+    r->close = true;
+    r->phase = PHASE_REPLIED;
+    return MHD_queue_response(r->conn, 500, resp);
+}
+
+/* The headers every answer carries. false: one could not be added (memory
+ * ran out), and an answer without its Content-Type or x-request-id is not
+ * sent. */
+static bool add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
+{
+    bool ok = MHD_add_response_header(resp, "Content-Type", content_type) == MHD_YES &&
+              MHD_add_response_header(resp, "x-request-id", r->id) == MHD_YES &&
+              auth_add_headers(r, resp) == 0;
+    if (ok && r->err.status && r->err.retry_after_s) {
         char s[16];
         snprintf(s, sizeof s, "%u", r->err.retry_after_s);
-        MHD_add_response_header(resp, "Retry-After", s);
+        ok = MHD_add_response_header(resp, "Retry-After", s) == MHD_YES;
     }
-    if (r->w->draining || r->close)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    if (r->err.status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, routes_allowed(r->route));
+    if (ok && (r->w->draining || r->close))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    if (ok && r->err.status == 405)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, routes_allowed(r->route)) ==
+             MHD_YES;
+    if (ok && r->err.status && r->err.no_retry)
+        ok = MHD_add_response_header(resp, "x-should-retry", "false") == MHD_YES;
+    return ok;
 }
 
 static enum MHD_Result queue_whole(struct request *r, int status, const char *content_type,
                                    struct MHD_Response *resp)
 {
     if (!resp)
-        return MHD_NO;
-    add_headers(r, resp, content_type);
-    if (r->err.status && r->err.no_retry)
-        MHD_add_response_header(resp, "x-should-retry", "false");
+        return reply_oom(r);
+    if (!add_headers(r, resp, content_type)) {
+        MHD_destroy_response(resp);
+        return reply_oom(r);
+    }
     r->status = status;
     r->phase = PHASE_REPLIED;
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -81,7 +160,7 @@ enum MHD_Result reply_error(struct request *r, const struct apierr *e)
     buf_init(&b, 4096);
     if (shape->body(&b, e) < 0) {
         buf_free(&b);
-        return MHD_NO;
+        return reply_oom(r);
     }
     return reply_typed(r, shape->status ? shape->status(e) : e->status, shape->content_type, &b);
 }
@@ -108,10 +187,13 @@ enum MHD_Result reply_stream(struct request *r)
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r, NULL);
     }
     if (!resp)
-        return MHD_NO;
-    add_headers(r, resp, r->route->dialect->stream_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        return reply_oom(r);
+    if (!add_headers(r, resp, r->route->dialect->stream_type) ||
+        MHD_add_response_header(resp, "Cache-Control", "no-cache") != MHD_YES ||
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES) {
+        MHD_destroy_response(resp);
+        return reply_oom(r);
+    }
     r->status = 200;
     r->phase = PHASE_STREAMING;
     enum MHD_Result rc = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);

@@ -16,6 +16,16 @@
 #include <stddef.h>
 
 struct request;
+struct route;
+
+/* Make the out-of-memory answers that are queued when a request's own answer
+ * cannot be built (README "Out of memory"): at startup, before any worker
+ * runs. -1: memory ran out already. reply_cleanup frees them at exit. */
+int reply_init(void);
+void reply_cleanup(void);
+/* Queue the out-of-memory answer on a connection that has no request object
+ * (it could not be allocated); rt is the route the URL matched. */
+enum MHD_Result reply_oom_conn(struct MHD_Connection *conn, const struct route *rt);
 
 /* Queue a whole JSON response (body copied). */
 enum MHD_Result reply_json(struct request *r, int status, const char *body, size_t len);

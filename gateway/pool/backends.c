@@ -394,6 +394,7 @@ void backends_poll_all(struct backends *b)
 static void *discovery_main(void *arg)
 {
     struct backends *b = arg;
+    pthread_setname_np(pthread_self(), "gw-discovery");
     for (;;) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);

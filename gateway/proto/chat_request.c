@@ -192,6 +192,8 @@ static int xlate_tool_calls(const cJSON *tcs, int i, cJSON *nm, struct tool_name
             size_t at;
             const char *s = args->valuestring;
             nargs = json_parse(scratch, s, strlen(s), &at);
+            if (!nargs && at == JSON_NOMEM)
+                return field_oom(err);
             if (!nargs || !cJSON_IsObject(nargs)) {
                 cJSON_Delete(nargs);
                 return apierr_invalid(err, param,

@@ -2,6 +2,8 @@
  * are in embeddings.h. */
 #include "embeddings.h"
 
+#include "jarena.h"
+
 #include "upstream_error.h" /* Ollama's error answers are alike on every route */
 #include "diag.h"
 
@@ -194,11 +196,14 @@ static int parse_request(struct embed_req *q, const char *body, size_t len, stru
     memcpy(copy, body, len);
     copy[len] = '\0';
     const char *end = NULL;
+    unsigned long nomem = jarena_nomem();
     q->root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
     size_t at = end && end >= copy && end <= copy + len ? (size_t)(end - copy) : 0;
     while (q->root && at < len && memchr(" \t\r\n", copy[at], 4))
         at++;
     free(copy);
+    if (!q->root && jarena_nomem() != nomem)
+        return oom(err);
     if (!q->root || at != len) {
         cJSON_Delete(q->root);
         q->root = NULL;

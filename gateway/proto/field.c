@@ -4,8 +4,7 @@
 
 int field_oom(struct apierr *err)
 {
-    return apierr_set(err, 500, APIERR_API, "internal_error", NULL,
-                      "The gateway ran out of memory while handling this request.");
+    return apierr_nomem(err);
 }
 
 int field_bad_type(struct apierr *err, const char *param, const char *expected, const cJSON *got)
@@ -27,6 +26,10 @@ cJSON *field_body(struct buf *scratch, const char *body, size_t len, struct apie
         return NULL;
     }
     cJSON *root = json_parse(scratch, body, len, &at);
+    if (!root && at == JSON_NOMEM) {
+        field_oom(err);
+        return NULL;
+    }
     if (!root) {
         apierr_invalid(err, NULL,
                        "We could not parse the JSON body of your request (error at byte %zu). "

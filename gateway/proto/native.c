@@ -1,5 +1,6 @@
 #include "native.h"
 
+#include "jarena.h"
 #include "ollama.h"
 
 #include <stdio.h>
@@ -54,7 +55,7 @@ static int merge_options(cJSON *root, const cJSON *alias_options, struct apierr 
     }
     return 0;
 oom:
-    return apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+    return apierr_nomem(e);
 }
 
 static int translate(struct native_state *s, const struct native_rules *rules, const char *body,
@@ -62,8 +63,13 @@ static int translate(struct native_state *s, const struct native_rules *rules, c
                      struct apierr *e)
 {
     const char *end = NULL;
+    unsigned long nomem = jarena_nomem();
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     int rc = -1;
+    if (!root && jarena_nomem() != nomem) {
+        apierr_nomem(e);
+        goto out;
+    }
     if (!cJSON_IsObject(root)) {
         bad_request(e, "%s",
                     len ? "the request body is not a JSON object" : "missing request body");
@@ -100,19 +106,19 @@ static int translate(struct native_state *s, const struct native_rules *rules, c
     s->upstream = m.name;
     if (rules->admin) {
         /* An admin manages the backends' own names: the body goes as it came. */
-        if (buf_append(native, body, len) < 0)
+        rc = buf_append(native, body, len);
+        if (rc < 0)
             goto too_big;
-        rc = 0;
         goto out;
     }
     if (!cJSON_SetValuestring(model, m.name) || merge_options(root, m.options, e) < 0) {
         if (!e->status)
-            apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+            apierr_nomem(e);
         goto out;
     }
     char *text = cJSON_PrintUnformatted(root);
     if (!text) {
-        apierr_set(e, 500, APIERR_API, "internal_error", NULL, "Out of memory");
+        apierr_nomem(e);
         goto out;
     }
     rc = buf_puts(native, text);
@@ -120,9 +126,12 @@ static int translate(struct native_state *s, const struct native_rules *rules, c
     if (rc < 0)
         goto too_big;
     goto out;
-too_big:
-    rc = apierr_set(e, 413, APIERR_INVALID, "request_too_large", NULL,
-                    "The request is too large to forward");
+too_big: /* rc: BUF_FULL, or BUF_NOMEM, which is no fault of the client's */
+    if (rc == BUF_NOMEM)
+        rc = apierr_nomem(e);
+    else
+        rc = apierr_set(e, 413, APIERR_INVALID, "request_too_large", NULL,
+                        "The request is too large to forward");
 out:
     cJSON_Delete(root);
     return rc;
@@ -208,8 +217,7 @@ static long count_of(const char *p, size_t len, const char *key)
 static int out_of_room(struct native_state *s, struct apierr *e)
 {
     s->failed = true;
-    return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
-                      "The answer is too large to relay");
+    return apierr_no_room(e, "the answer");
 }
 
 static int line(void *st, const char *p, size_t len, struct buf *out, struct apierr *e)
@@ -225,7 +233,12 @@ static int line(void *st, const char *p, size_t len, struct buf *out, struct api
         len >= sizeof tail && memcmp(p + len - (sizeof tail - 1), tail, sizeof tail - 1) == 0;
     if (!plain) {
         const char *end = NULL;
+        unsigned long nomem = jarena_nomem();
         cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, 0);
+        if (!root && jarena_nomem() != nomem) {
+            s->failed = true;
+            return apierr_nomem(e);
+        }
         if (!cJSON_IsObject(root)) {
             cJSON_Delete(root);
             s->failed = true;

@@ -18,6 +18,10 @@ static cJSON *parse(struct buf *scratch, const char *p, size_t len, bool whole, 
     char what[128];
     size_t at;
     cJSON *j = json_parse(scratch, p, len, &at);
+    if (!j && at == JSON_NOMEM) {
+        apierr_nomem(err);
+        return NULL;
+    }
     if (!j || !cJSON_IsObject(j)) {
         upstream_excerpt(what, sizeof what, p, len < 80 ? len : 80);
         if (whole)
