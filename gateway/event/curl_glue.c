@@ -31,6 +31,8 @@ struct curl_sock {
     bool wanted;            /* curl watches it (between POLL_IN/OUT and REMOVE) */
 };
 
+static void on_socket_event(struct worker_watch *wt, uint32_t events);
+
 static struct curl_sock *sock_of(struct worker *w, curl_socket_t s)
 {
     if (s < 0)
@@ -48,9 +50,11 @@ static struct curl_sock *sock_of(struct worker *w, curl_socket_t s)
         w->ncsocks = n;
     }
     if (!w->csocks[i]) {
-        w->csocks[i] = calloc(1, sizeof **w->csocks);
-        if (!w->csocks[i])
+        struct curl_sock *cs = calloc(1, sizeof *cs);
+        if (!cs)
             return NULL;
+        cs->wt = (struct worker_watch){.on_event = on_socket_event, .ctx = w, .fd = s};
+        w->csocks[i] = cs;
     }
     return w->csocks[i];
 }
@@ -101,11 +105,8 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (what & CURL_POLL_OUT)
         events |= EPOLLOUT;
     cs->wanted = true;
-    if (cs->in_epoll == events && cs->wt.fd == s)
+    if (cs->in_epoll == events)
         return 0;
-    cs->wt.on_event = on_socket_event;
-    cs->wt.ctx = w;
-    cs->wt.fd = s;
     struct epoll_event ev = {.events = events, .data.ptr = &cs->wt};
     int op = cs->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int rc = epoll_ctl(w->epfd, op, s, &ev);
@@ -258,7 +259,13 @@ CURL *curl_glue_easy(struct worker *w)
 {
     if (w->neasy)
         return w->easy_pool[--w->neasy];
-    return curl_easy_init();
+    CURL *c = curl_easy_init();
+    /* Kept across transfers (handles are never reset). */
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
+    }
+    return c;
 }
 
 /*
@@ -287,8 +294,6 @@ int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
 {
     long crowded = w->ntransfers >= UPSTREAM_IDLE_MAX;
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, crowded);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, crowded);
     x->prev = x->next = NULL;

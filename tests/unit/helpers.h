@@ -3,7 +3,8 @@
  * written with single quotes, check_frames(), the SSE framing check,
  * setup_sodium(), the group setup of tests that make random ids, and
  * failing_malloc(), an allocator for cJSON_InitHooks that fails on the
- * fail_at-th call (counted in allocs), for out-of-memory tests.
+ * fail_at-th call (counted in allocs), for out-of-memory tests, and
+ * DEFINE_NATIVE_WITH(), a dialect's request translated to its native body.
  * static inline, so a test file that does not use one pays nothing for it.
  * Include after <cmocka.h>.
  */
@@ -67,5 +68,36 @@ static inline int setup_sodium(void **state)
     (void)state;
     return sodium_init() < 0 ? -1 : 0;
 }
+
+/*
+ * native_with(body, alias_json): parse body (q() quoting) as a PREFIX request
+ * and translate it under the upstream name "llama3.2" with the alias options
+ * given (or none); the native body, checked to be one JSON object, in a
+ * static buffer. A rejection fails the test. For the dialects whose request
+ * side is PREFIX_req_parse / PREFIX_req_to_ollama / PREFIX_req_free.
+ */
+#define DEFINE_NATIVE_WITH(prefix)                                                                 \
+    static const char *native_with(const char *body, const char *alias_json)                       \
+    {                                                                                              \
+        static char result[16384];                                                                 \
+        struct prefix##_req r;                                                                     \
+        struct apierr err = {0};                                                                   \
+        struct buf out;                                                                            \
+        cJSON *alias = alias_json ? cJSON_Parse(q(alias_json)) : NULL;                             \
+        const char *b = q(body);                                                                   \
+        buf_init(&out, 1 << 20);                                                                   \
+        if (prefix##_req_parse(&r, b, strlen(b), &err) != 0)                                       \
+            fail_msg("unexpected rejection: %d %s (%s)", err.status, err.message, err.param);      \
+        assert_int_equal(prefix##_req_to_ollama(&r, "llama3.2", alias, &out, &err), 0);            \
+        assert_true(out.len < sizeof result);                                                      \
+        memcpy(result, out.p, out.len + 1);                                                        \
+        cJSON *check = cJSON_Parse(result);                                                        \
+        assert_true(cJSON_IsObject(check));                                                        \
+        cJSON_Delete(check);                                                                       \
+        prefix##_req_free(&r);                                                                     \
+        cJSON_Delete(alias);                                                                       \
+        buf_free(&out);                                                                            \
+        return result;                                                                             \
+    }
 
 #endif

@@ -23,32 +23,7 @@
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                   */
 
-/* Parse + translate; returns the native body (static buffer). */
-static const char *native_with(const char *body, const char *alias_json)
-{
-    static char result[16384];
-    struct chat_req r;
-    struct apierr err = {0};
-    struct buf out;
-    cJSON *alias = alias_json ? cJSON_Parse(q(alias_json)) : NULL;
-    const char *b = q(body);
-    buf_init(&out, 1 << 20);
-    int rc = chat_req_parse(&r, b, strlen(b), &err);
-    if (rc != 0)
-        fail_msg("unexpected rejection: %d %s (%s)", err.status, err.message, err.param);
-    assert_int_equal(chat_req_to_ollama(&r, "llama3.2", alias, &out, &err), 0);
-    assert_true(out.len < sizeof result);
-    memcpy(result, out.p, out.len + 1);
-    /* what we send must be one valid JSON object */
-    cJSON *check = cJSON_Parse(result);
-    assert_non_null(check);
-    assert_true(cJSON_IsObject(check));
-    cJSON_Delete(check);
-    chat_req_free(&r);
-    cJSON_Delete(alias);
-    buf_free(&out);
-    return result;
-}
+DEFINE_NATIVE_WITH(chat)
 
 static const char *native(const char *body)
 {

@@ -54,26 +54,7 @@ static const char *norm(const char *s)
     return out;
 }
 
-/* Parse + translate under upstream name "llama3.2"; the native body. */
-static const char *native_with(const char *body, const char *alias_json)
-{
-    static char result[16384];
-    struct messages_req r;
-    struct apierr err = {0};
-    struct buf out;
-    cJSON *alias = alias_json ? cJSON_Parse(q(alias_json)) : NULL;
-    const char *b = q(body);
-    buf_init(&out, 1 << 20);
-    if (messages_req_parse(&r, b, strlen(b), &err) != 0)
-        fail_msg("unexpected rejection: %d %s (%s)", err.status, err.message, err.param);
-    assert_int_equal(messages_req_to_ollama(&r, "llama3.2", alias, &out, &err), 0);
-    assert_true(out.len < sizeof result);
-    memcpy(result, out.p, out.len + 1);
-    messages_req_free(&r);
-    cJSON_Delete(alias);
-    buf_free(&out);
-    return result;
-}
+DEFINE_NATIVE_WITH(messages)
 
 static void expect_native(const char *body, const char *expected)
 {
