@@ -8,7 +8,7 @@
 // Each answer is scripted in the fake with a marker no agent prints by
 // chance; the test asserts it on the agent's stdout, what Ollama was sent,
 // the gateway's access log, and that nothing tried to leave the machine.
-import test, { before, after, beforeEach } from 'node:test';
+import test, { before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,6 +30,10 @@ let home;
 let work;
 let logBase; // access-log lines for /v1/messages before this test
 before(async () => { guard = await startOfflineGuard(); });
+afterEach(() => {
+  removeDir(home);
+  removeDir(work);
+});
 after(async () => { await guard?.close(); });
 beforeEach(() => {
   guard.hits.length = 0;
@@ -57,8 +61,6 @@ async function claude(prompt) {
       ...guard.env,
     },
   });
-  removeDir(home);
-  removeDir(work);
   return r;
 }
 

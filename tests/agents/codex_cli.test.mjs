@@ -10,9 +10,9 @@
 // Each answer is scripted in the fake with a marker no agent prints by
 // chance; the test asserts it on the agent's stdout, what Ollama was sent,
 // the gateway's access log, and that nothing tried to leave the machine.
-import test, { before, after, beforeEach } from 'node:test';
+import test, { before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { useGateway, needGateway, waitFor } from '../integration/harness.mjs';
 import {
@@ -32,6 +32,10 @@ let home;
 let work;
 let logBase; // access-log lines for /v1/responses before this test
 before(async () => { guard = await startOfflineGuard(); });
+afterEach(() => {
+  removeDir(home);
+  removeDir(work);
+});
 after(async () => { await guard?.close(); });
 beforeEach(() => {
   guard.hits.length = 0;
@@ -75,8 +79,6 @@ async function codex(prompt, extraArgs = []) {
     deadlineMs: DEADLINE_MS,
     env: { HOME: home, CODEX_HOME: home, OG_KEY: env.gw.secret('codex'), ...guard.env },
   });
-  removeDir(home);
-  removeDir(work);
   return r;
 }
 
@@ -147,5 +149,33 @@ test('Codex CLI: an exec_command round trip (the file read in the scratch folder
   assert.ok(result, 'the function call output went back to Ollama');
   assert.equal(result.tool_name, 'exec_command');
   assert.ok(result.content.includes(content), `the file's content is in the output: ${result.content}`);
+  await assertResponsesLog(2);
+});
+
+test('Codex CLI: an apply_patch round trip (its freeform tool: the file written in the scratch folder, then the answer)', { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
+  const content = uniqueMarker('OSPREY');
+  const marker = uniqueMarker('HERON');
+  const patch = `*** Begin Patch\n*** Add File: made.txt\n+${content}\n*** End Patch\n`;
+  let n = 0;
+  env.fake.script(() => (n++ === 0
+    ? { tokens: [], toolCalls: [{ name: 'apply_patch', arguments: { input: patch } }] }
+    : { tokens: ['Wrote ', marker, '.'] }));
+  const r = await codex('Create made.txt.', ['--sandbox', 'workspace-write']);
+  assertRan(r, marker);
+  assert.equal(readFileSync(path.join(work, 'made.txt'), 'utf8'), `${content}\n`, 'Codex applied the patch');
+
+  const chats = env.fake.chats();
+  assert.equal(chats.length, 2, 'the tool call, then the answer');
+  const offered = chats[0].body.tools.find((t) => t.function.name === 'apply_patch');
+  assert.ok(offered, 'the custom apply_patch tool was offered to Ollama');
+  assert.deepEqual(offered.function.parameters.required, ['input']);
+  assert.match(offered.function.parameters.properties.input.description, /Begin Patch/, 'with its grammar');
+  const second = chats[1].body.messages;
+  const call = second.find((m) => m.role === 'assistant' && m.tool_calls);
+  assert.deepEqual(call.tool_calls[0].function, { name: 'apply_patch', arguments: { input: patch } });
+  const result = second.find((m) => m.role === 'tool');
+  assert.ok(result, 'the custom tool call output went back to Ollama');
+  assert.equal(result.tool_name, 'apply_patch');
+  assert.match(result.content, /made\.txt/, `the patch's result: ${result.content}`);
   await assertResponsesLog(2);
 });
