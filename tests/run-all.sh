@@ -3,7 +3,7 @@
 #   1. a Release build (gcc, -Werror; the one the README runs) and every ctest test (unit, integration,
 #      npm, and agents: Claude Code and Codex CLI end to end);
 #   2. the libFuzzer targets built with clang, replaying their corpus (fuzz-smoke);
-#   3. an ASan+UBSan build and every ctest test again (the agents' too: about 15 s);
+#   3. an ASan+UBSan build and every ctest test again (the agents' too: about 30 s);
 #   4. a ThreadSanitizer build (gcc; TSan and ASan cannot share a build) running
 #      the unit tests (the backends' thread test among them) and the integration
 #      tests, whose daemon runs its worker and discovery threads under TSan

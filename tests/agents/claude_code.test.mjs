@@ -22,7 +22,7 @@ const DEADLINE_MS = 90000;
 
 const env = useGateway({ before, after, beforeEach }, {
   config: { aliases: { 'claude-*': 'qwen3' } },
-  keys: [{ name: 'claude-code', models: ['claude-*'] }],
+  keys: [{ name: 'claude-code', models: ['claude-*'] }, { name: 'llama-only', models: ['llama3.2'] }],
 });
 
 let guard;
@@ -43,14 +43,14 @@ beforeEach(() => {
 });
 
 /** `claude -p prompt` in the scratch working folder, offline, with the gateway's key. */
-async function claude(prompt) {
+async function claude(prompt, key = 'claude-code') {
   const r = await runAgent(agentBin('claude'), ['-p', prompt, '--model', MODEL], {
     cwd: work,
     deadlineMs: DEADLINE_MS,
     env: {
       HOME: home,
       ANTHROPIC_BASE_URL: env.gw.url,
-      ANTHROPIC_API_KEY: env.gw.secret('claude-code'),
+      ANTHROPIC_API_KEY: env.gw.secret(key),
       // no telemetry, error reports, update checks or feature fetches
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
       DISABLE_AUTOUPDATER: '1',
@@ -134,4 +134,21 @@ test('Claude Code: a Read tool call round trip (the file read in the scratch fol
   assert.equal(result.tool_name, 'Read');
   assert.ok(result.content.includes(content), `the file's content is in the tool result: ${result.content}`);
   await assertMessagesLog(2);
+});
+
+test('Claude Code and the gateway\'s errors: a key outside its scope (403) is shown; after an event: error mid-stream it asks again without streaming, and prints that whole answer', { ...needGateway, timeout: 2 * DEADLINE_MS + 30000 }, async () => {
+  let r = await claude('Say the word.', 'llama-only');
+  assert.notEqual(r.code, 0, describeRun(r, guard));
+  assert.match(r.stdout + r.stderr, /403 The API key og-[a-z0-9]+-\*\*\* may not use the model 'claude-sonnet-4-6'/, describeRun(r, guard));
+  assert.equal(env.fake.chats().length, 0, 'nothing reached Ollama');
+  assert.deepEqual(guard.hits, []);
+
+  const marker = uniqueMarker('WREN');
+  env.fake.script((body) => (body.stream
+    ? { tokens: ['Half ', 'an ', 'answer'], errorAfter: 2, errorMessage: 'the model runner crashed' }
+    : { tokens: ['The whole answer: ', marker] }));
+  r = await claude('Say the word.');
+  assertRan(r, marker);
+  assert.ok(!r.stdout.includes('Half an'), 'the broken stream is not taken for an answer');
+  assert.deepEqual(env.fake.chats().map((c) => c.body.stream), [true, false], 'a streamed try, then a whole one');
 });

@@ -24,7 +24,7 @@ const DEADLINE_MS = 90000;
 
 const env = useGateway({ before, after, beforeEach }, {
   config: { aliases: { 'gpt-5*': 'qwen3' } },
-  keys: [{ name: 'codex', models: ['gpt-5*'] }],
+  keys: [{ name: 'codex', models: ['gpt-5*'] }, { name: 'llama-only', models: ['llama3.2'] }],
 });
 
 let guard;
@@ -72,12 +72,12 @@ apps = false
 }
 
 /** `codex exec` in the scratch working folder, offline, with the gateway's key. */
-async function codex(prompt, extraArgs = []) {
+async function codex(prompt, extraArgs = [], key = 'codex') {
   writeConfig();
   const r = await runAgent(agentBin('codex'), ['exec', '--skip-git-repo-check', ...extraArgs, prompt], {
     cwd: work,
     deadlineMs: DEADLINE_MS,
-    env: { HOME: home, CODEX_HOME: home, OG_KEY: env.gw.secret('codex'), ...guard.env },
+    env: { HOME: home, CODEX_HOME: home, OG_KEY: env.gw.secret(key), ...guard.env },
   });
   return r;
 }
@@ -178,4 +178,19 @@ test('Codex CLI: an apply_patch round trip (its freeform tool: the file written 
   assert.equal(result.tool_name, 'apply_patch');
   assert.match(result.content, /made\.txt/, `the patch's result: ${result.content}`);
   await assertResponsesLog(2);
+});
+
+test('Codex CLI shows the gateway\'s errors: a key outside its scope (403), a backend failing mid-stream (response.failed)', { ...needGateway, timeout: 2 * DEADLINE_MS + 30000 }, async () => {
+  let r = await codex('Say the word.', [], 'llama-only');
+  assert.notEqual(r.code, 0, describeRun(r, guard));
+  assert.match(r.stdout + r.stderr, /403 Forbidden: The API key og-[a-z0-9]+-\*\*\* may not use the model 'gpt-5\.5'/, describeRun(r, guard));
+  assert.equal(env.fake.chats().length, 0, 'nothing reached Ollama');
+  assert.deepEqual(guard.hits, []);
+
+  env.fake.script({ tokens: ['Half ', 'an ', 'answer'], errorAfter: 2, errorMessage: 'the model runner crashed' });
+  r = await codex('Say the word.');
+  assert.notEqual(r.code, 0, describeRun(r, guard));
+  assert.match(r.stdout + r.stderr, /the model runner crashed/, describeRun(r, guard));
+  assert.equal(env.fake.chats().length, 1, 'no retry (stream_max_retries = 0)');
+  assert.deepEqual(guard.hits, []);
 });
