@@ -408,7 +408,8 @@ static int read_input(const cJSON *root, cJSON *native, struct buf *scratch, str
 /* ------------------------------------------------------------------------ */
 /* Tools                                                                     */
 
-static int check_function(const cJSON *t, const char *param, struct apierr *err)
+/* What every tool has: a name (not empty) and maybe a description. */
+static int check_named(const cJSON *t, const char *param, struct apierr *err)
 {
     char sub[128];
     const char *name, *desc;
@@ -418,7 +419,13 @@ static int check_function(const cJSON *t, const char *param, struct apierr *err)
     if (!name[0])
         return apierr_invalid(err, sub, "'%s' must not be empty.", sub);
     sub_param(sub, sizeof sub, "%s.description", param);
-    if (opt_string(t, "description", sub, &desc, err) < 0)
+    return opt_string(t, "description", sub, &desc, err);
+}
+
+static int check_function(const cJSON *t, const char *param, struct apierr *err)
+{
+    char sub[128];
+    if (check_named(t, param, err) < 0)
         return -1;
     const cJSON *params = json_get(t, "parameters");
     sub_param(sub, sizeof sub, "%s.parameters", param);
@@ -432,14 +439,8 @@ static int check_function(const cJSON *t, const char *param, struct apierr *err)
 static int check_custom(const cJSON *t, const char *param, struct apierr *err)
 {
     char sub[128];
-    const char *name, *desc, *s;
-    sub_param(sub, sizeof sub, "%s.name", param);
-    if (req_string(t, "name", sub, &name, err) < 0)
-        return -1;
-    if (!name[0])
-        return apierr_invalid(err, sub, "'%s' must not be empty.", sub);
-    sub_param(sub, sizeof sub, "%s.description", param);
-    if (opt_string(t, "description", sub, &desc, err) < 0)
+    const char *s;
+    if (check_named(t, param, err) < 0)
         return -1;
     const cJSON *f = json_get(t, "format");
     sub_param(sub, sizeof sub, "%s.format", param);
