@@ -96,6 +96,44 @@ int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned
     return rc | buf_append(out, "}", 1);
 }
 
+bool responses_is_custom(const struct responses_meta *m, const char *name)
+{
+    for (const char *p = m->customs, *end = p ? p + m->customs_len : NULL; p && p < end;
+         p += strlen(p) + 1)
+        if (strcmp(p, name) == 0)
+            return true;
+    return false;
+}
+
+int responses_put_custom_call(struct buf *out, const struct responses_meta *m, unsigned index,
+                              const char *call_id, const char *name, const char *input, bool done)
+{
+    int rc = buf_puts(out, "{\"id\":");
+    rc |= responses_put_item_id(out, m, "ctc", index);
+    rc |= buf_puts(out, done ? ",\"type\":\"custom_tool_call\",\"status\":\"completed\""
+                             : ",\"type\":\"custom_tool_call\",\"status\":\"in_progress\"");
+    rc |= buf_puts(out, ",\"call_id\":");
+    rc |= json_put_str(out, call_id);
+    rc |= buf_puts(out, ",\"name\":");
+    rc |= json_put_str(out, name);
+    rc |= buf_puts(out, ",\"input\":");
+    rc |= json_put_str(out, done ? input : "");
+    return rc | buf_append(out, "}", 1);
+}
+
+char *responses_custom_input(const cJSON *tool_call)
+{
+    const cJSON *args = json_get(json_get(tool_call, "function"), "arguments");
+    const cJSON *input = json_get(args, "input");
+    if (!cJSON_IsString(input))
+        return responses_call_args(tool_call);
+    size_t n = strlen(input->valuestring) + 1;
+    char *copy = cJSON_malloc(n);
+    if (copy)
+        memcpy(copy, input->valuestring, n);
+    return copy;
+}
+
 char *responses_call_args(const cJSON *tool_call)
 {
     const cJSON *args = json_get(json_get(tool_call, "function"), "arguments");
@@ -186,16 +224,18 @@ static int put_items(struct buf *items, const struct responses_meta *m, const cJ
     }
     for (const cJSON *tc = has_calls ? tcs->child : NULL; tc && !rc; tc = tc->next) {
         char idbuf[96];
-        char *args = responses_call_args(tc);
+        const char *name = json_get(json_get(tc, "function"), "name")->valuestring;
+        bool custom = responses_is_custom(m, name);
+        char *args = custom ? responses_custom_input(tc) : responses_call_args(tc);
         if (!args) {
             rc = -1;
             break;
         }
         if (n)
             rc |= buf_append(items, ",", 1);
-        const char *name = json_get(json_get(tc, "function"), "name")->valuestring;
-        rc |= responses_put_call(items, m, n, responses_call_id(tc, m, n, idbuf, sizeof idbuf),
-                                 name, args, true);
+        const char *call_id = responses_call_id(tc, m, n, idbuf, sizeof idbuf);
+        rc |= custom ? responses_put_custom_call(items, m, n, call_id, name, args, true)
+                     : responses_put_call(items, m, n, call_id, name, args, true);
         n++;
         cJSON_free(args);
     }

@@ -15,7 +15,10 @@
  *
  * Output items, in this order: `reasoning` (the thinking as one
  * summary_text), `message` (one output_text part), `function_call`
- * (call_id: Ollama's id, else made up; arguments: a JSON string). Item ids
+ * (call_id: Ollama's id, else made up; arguments: a JSON string), or
+ * `custom_tool_call` for a call to one of the request's custom tools
+ * (input: the call's `input` argument, the string the tool was offered to
+ * Ollama with). Item ids
  * are the response id's random part with a prefix and the item's index
  * ("msg_<r>_1"): unique, and the same in every event that names the item.
  *
@@ -44,9 +47,13 @@ struct responses_meta {
      * call to a tool of a namespace group */
     const char *namespaces;
     size_t namespaces_len;
+    /* responses_req's custom tool names ("name\0" each; may be NULL, len
+     * 0): a call to one is a custom_tool_call item */
+    const char *customs;
+    size_t customs_len;
 };
 
-/* The item id: prefix ("msg", "rs", "fc") + "_" + the id's random part +
+/* The item id: prefix ("msg", "rs", "fc", "ctc") + "_" + the id's random part +
  * "_" + index, as a JSON string. */
 int responses_put_item_id(struct buf *out, const struct responses_meta *m, const char *prefix,
                           unsigned index);
@@ -61,9 +68,22 @@ int responses_put_message(struct buf *out, const struct responses_meta *m, unsig
 int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned index,
                        const char *call_id, const char *name, const char *args, bool done);
 
+/* A call to a custom tool; call_id and input are plain text (escaped here). */
+int responses_put_custom_call(struct buf *out, const struct responses_meta *m, unsigned index,
+                              const char *call_id, const char *name, const char *input, bool done);
+
+/* Whether name is one of the request's custom tools. */
+bool responses_is_custom(const struct responses_meta *m, const char *name);
+
 /* A native tool call's arguments as JSON text (the caller frees it with
  * cJSON_free), or NULL when memory runs out; "{}" when absent. */
 char *responses_call_args(const cJSON *tool_call);
+
+/* A custom tool call's input (the caller frees it with cJSON_free): its
+ * `input` argument when that is a string, else the whole arguments as JSON
+ * text (a model that made up its own argument names still gets its call
+ * through); NULL when memory runs out. */
+char *responses_custom_input(const cJSON *tool_call);
 
 /* A tool call's id: Ollama's when it gave one, else "call_<r>_<index>"
  * (written into buf, size bytes). */

@@ -18,6 +18,8 @@ struct responses_state {
     const char *rs_backend; /* the name rs was last given */
     char *namespaces;       /* owned: the request's namespace pairs */
     size_t namespaces_len;
+    char *customs; /* owned: the request's custom tool names */
+    size_t customs_len;
     bool rs_live;
 };
 
@@ -31,6 +33,8 @@ static int translate(void *st, const char *body, size_t len, dialect_resolve_fn 
     /* translate() runs again on a failover: the same body, the same map */
     free(s->namespaces);
     s->namespaces = buf_detach(&req.namespaces, &s->namespaces_len);
+    free(s->customs);
+    s->customs = buf_detach(&req.customs, &s->customs_len);
     struct dialect_model m;
     int rc = resolve(ctx, req.model, req.stream, &m, err);
     if (rc == 0)
@@ -49,6 +53,7 @@ static int begin(void *st, const struct dialect_answer *a)
     if (responses_stream_init(&s->rs, a->id, a->client_model, a->created) < 0)
         return -1;
     responses_stream_set_namespaces(&s->rs, s->namespaces, s->namespaces_len);
+    responses_stream_set_customs(&s->rs, s->customs, s->customs_len);
     return 0;
 }
 
@@ -88,7 +93,9 @@ static int complete(void *st, const char *body, size_t len, struct buf *out, str
                                .model = s->a.client_model,
                                .created = s->a.created,
                                .namespaces = s->namespaces,
-                               .namespaces_len = s->namespaces_len};
+                               .namespaces_len = s->namespaces_len,
+                               .customs = s->customs,
+                               .customs_len = s->customs_len};
     return responses_complete(body, len, &m, s->c.backend, out, &s->c.prompt_tokens,
                               &s->c.completion_tokens, err);
 }
@@ -107,6 +114,8 @@ static void release(void *st)
     s->rs_live = false;
     free(s->namespaces);
     s->namespaces = NULL;
+    free(s->customs);
+    s->customs = NULL;
 }
 
 const struct dialect dialect_responses = {

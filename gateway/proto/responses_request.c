@@ -210,36 +210,27 @@ static cJSON *call_holder(cJSON *msgs, struct apierr *err)
     return nm;
 }
 
-static int read_call(const cJSON *it, const char *param, cJSON *msgs, struct buf *scratch,
-                     struct apierr *err)
+/* A call item's call_id and name (both required, the name not empty). */
+static int read_call_head(const cJSON *it, const char *param, const char **call_id,
+                          const char **name, struct apierr *err)
 {
     char sub[128];
-    const char *call_id, *name, *args;
     sub_param(sub, sizeof sub, "%s.call_id", param);
-    if (req_string(it, "call_id", sub, &call_id, err) < 0)
+    if (req_string(it, "call_id", sub, call_id, err) < 0)
         return -1;
     sub_param(sub, sizeof sub, "%s.name", param);
-    if (req_string(it, "name", sub, &name, err) < 0)
+    if (req_string(it, "name", sub, name, err) < 0)
         return -1;
-    if (!name[0])
+    if (!(*name)[0])
         return apierr_invalid(err, sub, "'%s' must not be empty.", sub);
-    sub_param(sub, sizeof sub, "%s.arguments", param);
-    if (opt_string(it, "arguments", sub, &args, err) < 0)
-        return -1;
-    cJSON *nargs;
-    if (!args || !args[0]) {
-        nargs = cJSON_CreateObject(); /* a call without arguments */
-    } else {
-        size_t at;
-        nargs = json_parse(scratch, args, strlen(args), &at);
-        if (!cJSON_IsObject(nargs)) {
-            bool parsed = nargs != NULL;
-            cJSON_Delete(nargs);
-            return apierr_invalid(err, sub,
-                                  "'%s' must be a JSON object encoded as a string; got %s.", sub,
-                                  parsed ? "valid JSON that is not an object" : "invalid JSON");
-        }
-    }
+    return 0;
+}
+
+/* Put a native tool call (taking nargs, its arguments object) on the
+ * assistant message it belongs to. */
+static int add_call(cJSON *msgs, const char *call_id, const char *name, cJSON *nargs,
+                    struct apierr *err)
+{
     if (!nargs)
         return field_oom(err);
     cJSON *holder = call_holder(msgs, err);
@@ -262,14 +253,65 @@ static int read_call(const cJSON *it, const char *param, cJSON *msgs, struct buf
     return json_add(fn, "arguments", nargs) ? 0 : field_oom(err);
 }
 
-/* The name of the earlier function_call with this call_id (the newest wins). */
+static int read_call(const cJSON *it, const char *param, cJSON *msgs, struct buf *scratch,
+                     struct apierr *err)
+{
+    char sub[128];
+    const char *call_id, *name, *args;
+    if (read_call_head(it, param, &call_id, &name, err) < 0)
+        return -1;
+    sub_param(sub, sizeof sub, "%s.arguments", param);
+    if (opt_string(it, "arguments", sub, &args, err) < 0)
+        return -1;
+    cJSON *nargs;
+    if (!args || !args[0]) {
+        nargs = cJSON_CreateObject(); /* a call without arguments */
+    } else {
+        size_t at;
+        nargs = json_parse(scratch, args, strlen(args), &at);
+        if (!cJSON_IsObject(nargs)) {
+            bool parsed = nargs != NULL;
+            cJSON_Delete(nargs);
+            return apierr_invalid(err, sub,
+                                  "'%s' must be a JSON object encoded as a string; got %s.", sub,
+                                  parsed ? "valid JSON that is not an object" : "invalid JSON");
+        }
+    }
+    return add_call(msgs, call_id, name, nargs, err);
+}
+
+/* A custom_tool_call item: a call of a custom tool, whose native arguments
+ * are {"input": input}, as the tool was offered to Ollama (write_tools). */
+static int read_custom_call(const cJSON *it, const char *param, cJSON *msgs, struct apierr *err)
+{
+    char sub[128];
+    const char *call_id, *name, *input;
+    if (read_call_head(it, param, &call_id, &name, err) < 0)
+        return -1;
+    sub_param(sub, sizeof sub, "%s.input", param);
+    if (req_string(it, "input", sub, &input, err) < 0)
+        return -1;
+    cJSON *nargs = cJSON_CreateObject();
+    if (nargs && !json_add(nargs, "input", json_str_ref(input))) {
+        cJSON_Delete(nargs);
+        nargs = NULL;
+    }
+    return add_call(msgs, call_id, name, nargs, err);
+}
+
+static bool is_call(const char *t)
+{
+    return t && (strcmp(t, "function_call") == 0 || strcmp(t, "custom_tool_call") == 0);
+}
+
+/* The name of the earlier function or custom tool call with this call_id
+ * (the newest wins). */
 static const char *call_name(const cJSON *items, const cJSON *upto, const char *call_id)
 {
     const char *name = NULL;
     for (const cJSON *it = items->child; it && it != upto; it = it->next) {
-        const char *t = type_of(it);
         const cJSON *id = json_get(it, "call_id"), *n = json_get(it, "name");
-        if (t && strcmp(t, "function_call") == 0 && cJSON_IsString(id) && cJSON_IsString(n) &&
+        if (is_call(type_of(it)) && cJSON_IsString(id) && cJSON_IsString(n) &&
             strcmp(id->valuestring, call_id) == 0)
             name = n->valuestring;
     }
@@ -313,7 +355,9 @@ static int read_item(const cJSON *items, const cJSON *it, int i, cJSON *msgs, st
         return read_message(it, param, msgs, err);
     if (strcmp(t, "function_call") == 0)
         return read_call(it, param, msgs, scratch, err);
-    if (strcmp(t, "function_call_output") == 0)
+    if (strcmp(t, "custom_tool_call") == 0)
+        return read_custom_call(it, param, msgs, err);
+    if (strcmp(t, "function_call_output") == 0 || strcmp(t, "custom_tool_call_output") == 0)
         return read_call_output(items, it, param, msgs, err);
     if (strcmp(t, "reasoning") == 0)
         return 0;
@@ -321,7 +365,8 @@ static int read_item(const cJSON *items, const cJSON *it, int i, cJSON *msgs, st
         return apierr_invalid(err, param, "Item references are not supported: " STATELESS);
     return apierr_invalid(err, sub,
                           "Unsupported input item type '%.40s': this gateway accepts 'message', "
-                          "'function_call', 'function_call_output' and 'reasoning' items.",
+                          "'function_call', 'function_call_output', 'custom_tool_call', "
+                          "'custom_tool_call_output' and 'reasoning' items.",
                           t);
 }
 
@@ -363,7 +408,8 @@ static int read_input(const cJSON *root, cJSON *native, struct buf *scratch, str
 /* ------------------------------------------------------------------------ */
 /* Tools                                                                     */
 
-static int check_function(const cJSON *t, const char *param, struct apierr *err)
+/* What every tool has: a name (not empty) and maybe a description. */
+static int check_named(const cJSON *t, const char *param, struct apierr *err)
 {
     char sub[128];
     const char *name, *desc;
@@ -373,13 +419,40 @@ static int check_function(const cJSON *t, const char *param, struct apierr *err)
     if (!name[0])
         return apierr_invalid(err, sub, "'%s' must not be empty.", sub);
     sub_param(sub, sizeof sub, "%s.description", param);
-    if (opt_string(t, "description", sub, &desc, err) < 0)
+    return opt_string(t, "description", sub, &desc, err);
+}
+
+static int check_function(const cJSON *t, const char *param, struct apierr *err)
+{
+    char sub[128];
+    if (check_named(t, param, err) < 0)
         return -1;
     const cJSON *params = json_get(t, "parameters");
     sub_param(sub, sizeof sub, "%s.parameters", param);
     if (!json_unset(params) && !cJSON_IsObject(params))
         return field_bad_type(err, sub, "an object (a JSON Schema)", params);
     return 0;
+}
+
+/* A custom tool: a name, maybe a description, maybe a format (an object;
+ * a grammar's syntax and definition strings). */
+static int check_custom(const cJSON *t, const char *param, struct apierr *err)
+{
+    char sub[128];
+    const char *s;
+    if (check_named(t, param, err) < 0)
+        return -1;
+    const cJSON *f = json_get(t, "format");
+    sub_param(sub, sizeof sub, "%s.format", param);
+    if (json_unset(f))
+        return 0;
+    if (!cJSON_IsObject(f))
+        return field_bad_type(err, sub, "an object", f);
+    sub_param(sub, sizeof sub, "%s.format.syntax", param);
+    if (opt_string(f, "syntax", sub, &s, err) < 0)
+        return -1;
+    sub_param(sub, sizeof sub, "%s.format.definition", param);
+    return opt_string(f, "definition", sub, &s, err);
 }
 
 /* Append function tool t (checked) to list, a flat array of references. */
@@ -402,9 +475,11 @@ static int note_namespace(const cJSON *f, const cJSON *ns, struct buf *map, stru
     return 0;
 }
 
-/* tools -> a flat array of references to the function tools in them, and
- * the namespace of each that came from a group. */
-static int collect_tools(const cJSON *tools, cJSON *list, struct buf *map, struct apierr *err)
+/* tools -> a flat array of references to the function and custom tools in
+ * them, the namespace of each that came from a group, and the custom tools'
+ * names ("name\0" each). */
+static int collect_tools(const cJSON *tools, cJSON *list, struct buf *map, struct buf *customs,
+                         struct apierr *err)
 {
     char param[64], sub[96];
     int k = 0;
@@ -418,6 +493,12 @@ static int collect_tools(const cJSON *tools, cJSON *list, struct buf *map, struc
         if (strcmp(type, "function") == 0) {
             if (collect_function(t, param, list, err) < 0)
                 return -1;
+        } else if (strcmp(type, "custom") == 0) {
+            if (check_custom(t, param, err) < 0)
+                return -1;
+            const char *name = json_get(t, "name")->valuestring;
+            if (!json_push(list, json_ref(t)) || buf_append(customs, name, strlen(name) + 1) < 0)
+                return field_oom(err);
         } else if (strcmp(type, "namespace") == 0) {
             const cJSON *inner = json_get(t, "tools");
             sub_param(sub, sizeof sub, "%s.tools", param);
@@ -474,13 +555,13 @@ static int read_choice(const cJSON *choice, const cJSON *list, bool *none, const
     const char *t = type_of(choice);
     if (!t)
         return field_missing(err, "tool_choice.type");
-    if (strcmp(t, "function") == 0) {
+    if (strcmp(t, "function") == 0 || strcmp(t, "custom") == 0) {
         const char *name;
         if (req_string(choice, "name", "tool_choice.name", &name, err) < 0)
             return -1;
         if (!name_in(list, name))
-            return apierr_invalid(err, "tool_choice.name",
-                                  "No function tool named '%.64s' in 'tools'.", name);
+            return apierr_invalid(err, "tool_choice.name", "No %s tool named '%.64s' in 'tools'.",
+                                  t, name);
         *only = name;
         return 0;
     }
@@ -507,11 +588,42 @@ static bool allowed_has(const cJSON *allowed, const char *name)
     for (const cJSON *a = allowed->child; a; a = a->next) {
         const cJSON *n = json_get(a, "name");
         const char *t = type_of(a);
-        if (t && strcmp(t, "function") == 0 && cJSON_IsString(n) &&
+        if (t && (strcmp(t, "function") == 0 || strcmp(t, "custom") == 0) && cJSON_IsString(n) &&
             strcmp(n->valuestring, name) == 0)
             return true;
     }
     return false;
+}
+
+/* The parameters a custom tool is offered to Ollama with: one string,
+ * `input`, described by the tool's format (its grammar, when it has one). A
+ * new tree, or NULL when memory runs out. */
+static cJSON *custom_params(const cJSON *t)
+{
+    const cJSON *f = json_get(t, "format");
+    const cJSON *syntax = json_get(f, "syntax"), *def = json_get(f, "definition");
+    struct buf d;
+    buf_init(&d, SCRATCH_MAX);
+    int rc = buf_puts(&d, "The whole input of the tool, as plain text.");
+    if (cJSON_IsString(def) && def->valuestring[0]) {
+        rc |= buf_puts(&d, " It must match this ");
+        rc |= buf_puts(&d, cJSON_IsString(syntax) ? syntax->valuestring : "");
+        rc |= buf_puts(&d, " grammar:\n");
+        rc |= buf_puts(&d, def->valuestring);
+    }
+    cJSON *p = rc ? NULL : cJSON_CreateObject(), *props, *input, *req;
+    if (p && (!json_add(p, "type", json_str_ref("object")) ||
+              !json_add(p, "properties", props = cJSON_CreateObject()) ||
+              !json_add(props, "input", input = cJSON_CreateObject()) ||
+              !json_add(input, "type", json_str_ref("string")) ||
+              !json_add(input, "description", cJSON_CreateString(d.p)) ||
+              !json_add(p, "required", req = cJSON_CreateArray()) ||
+              !json_push(req, json_str_ref("input")))) {
+        cJSON_Delete(p);
+        p = NULL;
+    }
+    buf_free(&d);
+    return p;
 }
 
 static int write_tools(const cJSON *list, const char *only, const cJSON *allowed, cJSON *native,
@@ -525,13 +637,15 @@ static int write_tools(const cJSON *list, const char *only, const cJSON *allowed
         if ((only && strcmp(only, name) != 0) || (allowed && !allowed_has(allowed, name)))
             continue;
         const cJSON *desc = json_get(t, "description"), *params = json_get(t, "parameters");
+        bool custom = strcmp(type_of(t), "custom") == 0;
         cJSON *nt = cJSON_CreateObject(), *fn = NULL;
         if (!json_push(out, nt) || !json_add(nt, "type", json_str_ref("function")) ||
             !json_add(nt, "function", fn = cJSON_CreateObject()) ||
             !json_add(fn, "name", json_str_ref(name)) ||
             (cJSON_IsString(desc) &&
              !json_add(fn, "description", json_str_ref(desc->valuestring))) ||
-            (cJSON_IsObject(params) && !json_add(fn, "parameters", json_ref(params)))) {
+            (custom && !json_add(fn, "parameters", custom_params(t))) ||
+            (!custom && cJSON_IsObject(params) && !json_add(fn, "parameters", json_ref(params)))) {
             cJSON_Delete(out);
             return field_oom(err);
         }
@@ -543,7 +657,8 @@ static int write_tools(const cJSON *list, const char *only, const cJSON *allowed
     return json_add(native, "tools", out) ? 0 : field_oom(err);
 }
 
-static int read_tools(const cJSON *root, cJSON *native, struct buf *map, struct apierr *err)
+static int read_tools(const cJSON *root, cJSON *native, struct buf *map, struct buf *customs,
+                      struct apierr *err)
 {
     const cJSON *tools = json_get(root, "tools");
     if (!json_unset(tools) && !cJSON_IsArray(tools))
@@ -554,7 +669,7 @@ static int read_tools(const cJSON *root, cJSON *native, struct buf *map, struct 
     bool none;
     const char *only;
     const cJSON *allowed;
-    int rc = cJSON_IsArray(tools) ? collect_tools(tools, list, map, err) : 0;
+    int rc = cJSON_IsArray(tools) ? collect_tools(tools, list, map, customs, err) : 0;
     if (rc == 0)
         rc = read_choice(json_get(root, "tool_choice"), list, &none, &only, &allowed, err);
     if (rc == 0 && !none && list->child)
@@ -682,11 +797,12 @@ int responses_req_parse(struct responses_req *r, const char *body, size_t len, s
     memset(r, 0, sizeof *r);
     buf_init(&scratch, SCRATCH_MAX);
     buf_init(&r->namespaces, SCRATCH_MAX);
+    buf_init(&r->customs, SCRATCH_MAX);
     bool unused;
     if (field_start(&scratch, body, len, &r->root, &r->model, &r->native, err) < 0 ||
         refuse_stateful(r->root, err) < 0 || field_stream(r->root, &r->stream, &unused, err) < 0 ||
         read_input(r->root, r->native, &scratch, err) < 0 ||
-        read_tools(r->root, r->native, &r->namespaces, err) < 0 ||
+        read_tools(r->root, r->native, &r->namespaces, &r->customs, err) < 0 ||
         read_format(r->root, r->native, err) < 0 || read_reasoning(r->root, r->native, err) < 0 ||
         read_options(r->root, &r->options, err) < 0) {
         buf_free(&scratch);
@@ -707,5 +823,6 @@ void responses_req_free(struct responses_req *r)
 {
     field_free(&r->options, &r->native, &r->root);
     buf_free(&r->namespaces);
+    buf_free(&r->customs);
     r->model = NULL;
 }

@@ -19,19 +19,28 @@
  *        it, or on a new one;
  *      function_call_output (call_id, output: a string or text parts): a
  *        `tool` message named after the function_call with that call_id;
+ *      custom_tool_call (call_id, name, input: a string): a tool call whose
+ *        arguments are {"input": input}, placed as a function_call is;
+ *      custom_tool_call_output: as function_call_output;
  *      reasoning: dropped (Ollama cannot take encrypted reasoning back, and
  *        a model needs none of its past thinking to go on).
  *    Any other item type is a 400 naming it.
  *  - `instructions` (a string): a system message before the input.
  *  - `tools`: function tools ({type:"function", name, description?,
  *    parameters?}) as native tools; `namespace` groups flattened into their
- *    function tools (remembered in `namespaces`); every other type (web_search, file_search,
- * custom, ...) left out, not refused: Codex CLI sends hosted tools on every request and Ollama
- * cannot run them.
+ *    function tools (remembered in `namespaces`); custom (freeform) tools
+ *    ({type:"custom", name, description?, format?}: Codex CLI's apply_patch)
+ *    as native function tools taking one string argument `input` whose
+ *    description carries the format's grammar (Ollama's tool calls are JSON;
+ *    remembered in `customs`, so that a call is answered as a
+ *    custom_tool_call); every other type (web_search, file_search,
+ *    tool_search, ...) left out, not refused: Codex CLI sends hosted tools on
+ *    every request and Ollama cannot run them.
  *  - `tool_choice`: "auto"/"required" keep the tools (required cannot be
  *    enforced: Ollama has no forced tool choice), "none" drops them,
- *    {type:"function", name} sends that tool only, {type:"allowed_tools",
- *    tools:[...]} the listed ones; a hosted tool's choice is "auto".
+ *    {type:"function"|"custom", name} sends that tool only,
+ *    {type:"allowed_tools", tools:[...]} the listed ones; a hosted tool's
+ *    choice is "auto".
  *  - `temperature` (>= 0), `top_p` (0..1), `max_output_tokens` (>= 1, as
  *    num_predict) in the native options; no default is injected.
  *  - `text.format`: text (nothing), json_object ("json"), json_schema
@@ -64,6 +73,9 @@ struct responses_req {
      * namespace group, so that a call to it is answered with its namespace
      * (responses_answer.h); empty when none did */
     struct buf namespaces;
+    /* "name\0" for each custom tool, so that a call to it is answered as a
+     * custom_tool_call with its input (responses_answer.h); empty when none */
+    struct buf customs;
 };
 
 /* Parse and validate a /v1/responses body. 0 and r filled (free it with

@@ -40,6 +40,12 @@ void responses_stream_set_namespaces(struct responses_stream *s, const char *p, 
     s->meta.namespaces_len = len;
 }
 
+void responses_stream_set_customs(struct responses_stream *s, const char *p, size_t len)
+{
+    s->meta.customs = p;
+    s->meta.customs_len = len;
+}
+
 void responses_stream_set_backend(struct responses_stream *s, const char *backend)
 {
     snprintf(s->backend, sizeof s->backend, "%s", backend ? backend : "");
@@ -191,16 +197,50 @@ static int delta(struct responses_stream *s, struct buf *out, int kind, const ch
     return rc | ev_end(out);
 }
 
-/* One whole function call as its four events. */
+/* One whole custom tool call as its four events: added, its input as one
+ * delta, done, the item done. */
+static int custom_call(struct responses_stream *s, struct buf *out, unsigned index,
+                       const char *call_id, const char *name, const char *input)
+{
+    int rc = ev_begin(s, out, "response.output_item.added");
+    rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
+    rc |= responses_put_custom_call(out, &s->meta, index, call_id, name, input, false);
+    rc |= ev_end(out);
+    rc |= ev_begin(s, out, "response.custom_tool_call_input.delta");
+    rc |= put_ref(s, out, "ctc", index);
+    rc |= buf_puts(out, ",\"delta\":");
+    rc |= json_put_str(out, input);
+    rc |= ev_end(out);
+    rc |= ev_begin(s, out, "response.custom_tool_call_input.done");
+    rc |= put_ref(s, out, "ctc", index);
+    rc |= buf_puts(out, ",\"input\":");
+    rc |= json_put_str(out, input);
+    rc |= ev_end(out);
+    rc |= ev_begin(s, out, "response.output_item.done");
+    rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
+    rc |= responses_put_custom_call(out, &s->meta, index, call_id, name, input, true);
+    rc |= ev_end(out);
+    if (s->items.len)
+        rc |= buf_append(&s->items, ",", 1);
+    return rc | responses_put_custom_call(&s->items, &s->meta, index, call_id, name, input, true);
+}
+
+/* One whole function call as its four events (a custom tool's: custom_call). */
 static int call(struct responses_stream *s, struct buf *out, const cJSON *tc)
 {
     char idbuf[96];
     unsigned index = s->nitems++;
+    const char *name = json_get(json_get(tc, "function"), "name")->valuestring;
+    const char *call_id = responses_call_id(tc, &s->meta, index, idbuf, sizeof idbuf);
+    if (responses_is_custom(&s->meta, name)) {
+        char *input = responses_custom_input(tc);
+        int rc = input ? custom_call(s, out, index, call_id, name, input) : -1;
+        cJSON_free(input);
+        return rc;
+    }
     char *args = responses_call_args(tc);
     if (!args)
         return -1;
-    const char *name = json_get(json_get(tc, "function"), "name")->valuestring;
-    const char *call_id = responses_call_id(tc, &s->meta, index, idbuf, sizeof idbuf);
     int rc = ev_begin(s, out, "response.output_item.added");
     rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
     rc |= responses_put_call(out, &s->meta, index, call_id, name, args, false);

@@ -15,6 +15,9 @@
  *     function call (whole, as Ollama sends them): output_item.added,
  *                function_call_arguments.delta, function_call_arguments.done,
  *                output_item.done
+ *     custom tool call (a call to one of the request's custom tools):
+ *                output_item.added, custom_tool_call_input.delta,
+ *                custom_tool_call_input.done, output_item.done
  *   response.completed (or response.incomplete when Ollama stopped at its
  *   token limit) carrying the whole response with usage. No [DONE].
  *
@@ -71,6 +74,10 @@ int responses_stream_init(struct responses_stream *s, const char *id, const char
 /* The request's namespace pairs (responses_meta), borrowed for the
  * stream's life. */
 void responses_stream_set_namespaces(struct responses_stream *s, const char *p, size_t len);
+
+/* The request's custom tool names (responses_meta), borrowed for the
+ * stream's life. */
+void responses_stream_set_customs(struct responses_stream *s, const char *p, size_t len);
 
 /* Name the backend in later error messages. */
 void responses_stream_set_backend(struct responses_stream *s, const char *backend);

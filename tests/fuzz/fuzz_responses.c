@@ -5,7 +5,8 @@
  * through responses_req_parse and responses_req_to_ollama. Even: its second
  * byte is the size pattern of the pieces, and the rest upstream bytes,
  * through the NDJSON splitter into responses_stream_line (then the failure
- * event if it failed), then as a whole answer (responses_complete).
+ * event if it failed), then as a whole answer (responses_complete); calls
+ * to the tools named in `customs` are custom tool calls.
  *
  * Invariants checked (abort on violation). Requests: a rejection is a 400
  * (or 500) with a message and nothing left to free; an accepted request
@@ -215,6 +216,10 @@ static void check_events(const struct buf *out, int rc)
         CHECK(v.fails == 1 && !v.ends);
 }
 
+/* Tool names the answers treat as custom tools (custom_tool_call items and
+ * their input events), as if the request had offered them. */
+static const char customs[] = "apply_patch\0c";
+
 static void fuzz_answer(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -228,6 +233,7 @@ static void fuzz_answer(const uint8_t *data, size_t size)
     buf_init(&f.out, 16u << 20);
     CHECK(responses_stream_init(&f.s, "resp_fuzz", "gpt-\"fuzz\"", 1700000000) == 0);
     responses_stream_set_backend(&f.s, "fuzz");
+    responses_stream_set_customs(&f.s, customs, sizeof customs);
     f.rc = RESPONSES_MORE;
     if (fuzz_split(in, len, step, on_line, &f) == -1) {
         CHECK(f.rc == RESPONSES_MORE);
@@ -248,7 +254,11 @@ static void fuzz_answer(const uint8_t *data, size_t size)
     buf_free(&f.out);
 
     /* the same bytes as a whole answer */
-    struct responses_meta m = {.id = "resp_fuzz", .model = "gpt-x", .created = 1};
+    struct responses_meta m = {.id = "resp_fuzz",
+                               .model = "gpt-x",
+                               .created = 1,
+                               .customs = customs,
+                               .customs_len = sizeof customs};
     struct buf out;
     struct apierr err;
     long pt = -1, ct = -1;

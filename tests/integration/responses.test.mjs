@@ -138,6 +138,61 @@ test('function tools: translated out, function_call items back (streamed and not
   assert.deepEqual(msgs[2], { role: 'tool', content: '{"sky":"clear"}', tool_call_id: item.call_id, tool_name: 'get_weather' });
 });
 
+test('custom (freeform) tools, as Codex CLI sends apply_patch: a function with one string input to Ollama, custom_tool_call items back (streamed and not), the round trip', needGateway, async () => {
+  const grammar = 'start: begin_patch hunk+ end_patch';
+  const tools = [
+    { type: 'custom', name: 'apply_patch', description: 'Edit files.', format: { type: 'grammar', syntax: 'lark', definition: grammar } },
+    { type: 'function', name: 'exec_command', parameters: { type: 'object', properties: { cmd: { type: 'string' } } } },
+  ];
+  const patch = '*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n';
+  env.fake.script({ tokens: [], toolCalls: [{ name: 'apply_patch', arguments: { input: patch }, id: 'call_p' }] });
+  const r = await jsonOf(await responses({ model: 'llama3.2', input: 'Make a.txt', tools }));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.output.map((o) => o.type), ['custom_tool_call']);
+  assert.equal(r.json.output[0].call_id, 'call_p');
+  assert.equal(r.json.output[0].name, 'apply_patch');
+  assert.equal(r.json.output[0].input, patch, 'the input is the patch itself, not JSON');
+  assert.match(r.json.output[0].id, /^ctc_/);
+  const offered = lastNative().tools.find((t) => t.function.name === 'apply_patch').function;
+  assert.equal(offered.description, 'Edit files.');
+  assert.deepEqual(offered.parameters.required, ['input']);
+  assert.equal(offered.parameters.properties.input.type, 'string');
+  assert.ok(offered.parameters.properties.input.description.endsWith(`lark grammar:\n${grammar}`));
+
+  env.fake.script({ tokens: [], toolCalls: [{ name: 'apply_patch', arguments: { input: patch } }], omitToolCallIds: true });
+  const ev = await events(await responses({ model: 'llama3.2', input: 'Make a.txt', tools, stream: true }));
+  assert.deepEqual(ev.types, ['created', 'in_progress', 'output_item.added', 'custom_tool_call_input.delta',
+    'custom_tool_call_input.done', 'output_item.done', 'completed']);
+  const [added, delta, done, itemDone, completed] = ev.list.slice(2).map((e) => e.data);
+  assert.equal(added.item.type, 'custom_tool_call');
+  assert.equal(added.item.input, '');
+  assert.equal(delta.delta, patch);
+  assert.equal(delta.item_id, added.item.id);
+  assert.equal(done.input, patch);
+  assert.equal(itemDone.item.input, patch);
+  assert.equal(itemDone.item.status, 'completed');
+  assert.deepEqual(completed.response.output, [itemDone.item]);
+
+  // the round trip: Codex sends the call and its output back as input items
+  env.fake.script({ tokens: ['Created a.txt.'] });
+  const back = await jsonOf(await responses({
+    model: 'llama3.2',
+    tools,
+    input: [
+      { role: 'user', content: 'Make a.txt' },
+      { type: 'custom_tool_call', call_id: itemDone.item.call_id, name: 'apply_patch', input: patch },
+      { type: 'custom_tool_call_output', call_id: itemDone.item.call_id, output: 'Success. Updated the following files:\nA a.txt\n' },
+    ],
+  }));
+  assert.equal(back.status, 200, back.text);
+  assert.equal(back.json.output[0].content[0].text, 'Created a.txt.');
+  const msgs = lastNative().messages;
+  assert.deepEqual(msgs[1].tool_calls[0].function, { name: 'apply_patch', arguments: { input: patch } });
+  assert.deepEqual(msgs[2], {
+    role: 'tool', content: 'Success. Updated the following files:\nA a.txt\n', tool_call_id: itemDone.item.call_id, tool_name: 'apply_patch',
+  });
+});
+
 test('reasoning: reasoning.effort -> think; thinking -> a reasoning item with summary_text', needGateway, async () => {
   env.fake.script({ thinking: ['Let me', ' think'], tokens: ['42'] });
   const r = await jsonOf(await responses({ model: 'qwen3', input: 'Answer?', reasoning: { effort: 'high', summary: 'auto' } }));

@@ -728,6 +728,115 @@ static void namespaces(void **state)
     responses_req_free(&r);
 }
 
+/* Custom (freeform) tools, as Codex CLI sends apply_patch: offered to Ollama
+ * as a function taking one string `input` described by the grammar; their
+ * past calls and outputs go back as tool calls and tool messages; a call is
+ * answered as a custom_tool_call item (whole and streamed, with the
+ * custom_tool_call_input events), its input taken from the `input` argument
+ * (or the whole arguments when the model named them otherwise). */
+static void custom_tools(void **state)
+{
+    (void)state;
+    expect_native(
+        "{'model':'m','input':'x','tools':[{'type':'custom','name':'apply_patch','description':"
+        "'Edit files.','format':{'type':'grammar','syntax':'lark','definition':'start: "
+        "\\'x\\''}},{'type':'custom','name':'note'}],'tool_choice':'auto'}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'x'}],'tools':["
+        "{'type':'function','function':{'name':'apply_patch','description':'Edit files.',"
+        "'parameters':{'type':'object','properties':{'input':{'type':'string','description':"
+        "'The whole input of the tool, as plain text. It must match this lark grammar:\\nstart: "
+        "\\'x\\''}},'required':['input']}}},"
+        "{'type':'function','function':{'name':'note','parameters':{'type':'object','properties':"
+        "{'input':{'type':'string','description':'The whole input of the tool, as plain text.'}},"
+        "'required':['input']}}}]}");
+    /* tool_choice names a custom tool: only it is sent */
+    expect_native("{'model':'m','input':'x','tools':[{'type':'custom','name':'a'},"
+                  "{'type':'function','name':'b'}],'tool_choice':{'type':'custom','name':'a'}}",
+                  "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'x'}],"
+                  "'tools':[{'type':'function','function':{'name':'a','parameters':{'type':"
+                  "'object','properties':{'input':{'type':'string','description':"
+                  "'The whole input of the tool, as plain text.'}},'required':['input']}}}]}");
+    /* a past call and its output */
+    expect_native(
+        "{'model':'m','input':[{'role':'user','content':'x'},"
+        "{'type':'custom_tool_call','call_id':'c1','name':'apply_patch','input':'*** Begin'},"
+        "{'type':'custom_tool_call_output','call_id':'c1','output':'Done'}]}",
+        "{'model':'llama3.2','stream':false,'messages':[{'role':'user','content':'x'},"
+        "{'role':'assistant','content':'','tool_calls':[{'id':'c1','function':{'name':"
+        "'apply_patch','arguments':{'input':'*** Begin'}}}]},"
+        "{'role':'tool','content':'Done','tool_call_id':'c1','tool_name':'apply_patch'}]}");
+    expect_reject("{'model':'m','input':[{'type':'custom_tool_call','call_id':'c','name':'a'}]}",
+                  "input[0].input", "Missing");
+    expect_reject("{'model':'m','input':'x','tools':[{'type':'custom','name':''}]}",
+                  "tools[0].name", "empty");
+    expect_reject("{'model':'m','input':'x','tools':[{'type':'custom','name':'a','format':'g'}]}",
+                  "tools[0].format", "object");
+
+    struct responses_req r;
+    struct apierr err = {0};
+    const char *b = q("{'model':'m','input':'x','tools':[{'type':'function','name':'f'},"
+                      "{'type':'custom','name':'apply_patch'},{'type':'custom','name':'note'}]}");
+    assert_int_equal(responses_req_parse(&r, b, strlen(b), &err), 0);
+    assert_int_equal(r.customs.len, sizeof "apply_patch\0note");
+    assert_memory_equal(r.customs.p, "apply_patch\0note", r.customs.len);
+
+    struct responses_meta m = META;
+    m.customs = r.customs.p;
+    m.customs_len = r.customs.len;
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    const char *native =
+        q("{'message':{'role':'assistant','content':'','tool_calls':["
+          "{'id':'a','function':{'name':'apply_patch','arguments':{'input':'*** Begin\\n'}}},"
+          "{'id':'b','function':{'name':'note','arguments':{'text':'hi'}}},"
+          "{'id':'c','function':{'name':'f','arguments':{}}}]},'done':true}");
+    assert_int_equal(responses_complete(native, strlen(native), &m, "f", &out, NULL, NULL, &err),
+                     0);
+    assert_non_null(strstr(out.p, q("'output':[{'id':'ctc_R_0','type':'custom_tool_call','status':"
+                                    "'completed','call_id':'a','name':'apply_patch','input':'*** "
+                                    "Begin\\n'},{'id':'ctc_R_1','type':'custom_tool_call','status':"
+                                    "'completed','call_id':'b','name':'note','input':'{\\'text\\':"
+                                    "\\'hi\\'}'},{'id':'fc_R_2','type':'function_call','status':"
+                                    "'completed','call_id':'c','name':'f','arguments':'{}'}]")));
+
+    struct responses_stream s;
+    int last;
+    start(&s);
+    responses_stream_set_customs(&s, r.customs.p, r.customs.len);
+    const char *lines[] = {"{'message':{'role':'assistant','content':'','tool_calls':[{'id':'c',"
+                           "'function':{'name':'apply_patch','arguments':{'input':'P'}}}]},"
+                           "'done':true}",
+                           NULL};
+    const char *ev = feed(&s, lines, &last);
+    assert_int_equal(last, RESPONSES_DONE);
+    assert_string_equal(event_types(ev),
+                        "created in_progress output_item.added custom_tool_call_input.delta "
+                        "custom_tool_call_input.done output_item.done completed");
+    const char *item = "{'id':'ctc_R_0','type':'custom_tool_call','status':'completed','call_id':"
+                       "'c','name':'apply_patch','input':'P'}";
+    char expected[2048];
+    snprintf(expected, sizeof expected,
+             "event: response.output_item.added\ndata: {'type':'response.output_item.added',"
+             "'sequence_number':2,'output_index':0,'item':{'id':'ctc_R_0','type':"
+             "'custom_tool_call','status':'in_progress','call_id':'c','name':'apply_patch',"
+             "'input':''}}\n\n"
+             "event: response.custom_tool_call_input.delta\ndata: {'type':"
+             "'response.custom_tool_call_input.delta','sequence_number':3,'item_id':'ctc_R_0',"
+             "'output_index':0,'delta':'P'}\n\n"
+             "event: response.custom_tool_call_input.done\ndata: {'type':"
+             "'response.custom_tool_call_input.done','sequence_number':4,'item_id':'ctc_R_0',"
+             "'output_index':0,'input':'P'}\n\n"
+             "event: response.output_item.done\ndata: {'type':'response.output_item.done',"
+             "'sequence_number':5,'output_index':0,'item':%s}\n\n",
+             item);
+    assert_non_null(strstr(ev, q(expected)));
+    snprintf(expected, sizeof expected, "'output':[%s]", item);
+    assert_non_null(strstr(ev, q(expected)));
+    responses_stream_free(&s);
+    buf_free(&out);
+    responses_req_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -753,6 +862,7 @@ int main(void)
         cmocka_unit_test(stream_fail_before_first_event),
         cmocka_unit_test(stream_broken),
         cmocka_unit_test(namespaces),
+        cmocka_unit_test(custom_tools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
