@@ -131,7 +131,8 @@ bool cors_is_preflight(const struct request *r)
         !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method"))
         return false;
     /* a preflight has no body; an OPTIONS with one is an ordinary request */
-    return !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length") &&
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    return (!cl || strcmp(cl, "0") == 0) &&
            !MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
 }
 

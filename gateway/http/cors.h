@@ -50,7 +50,8 @@ bool cors_origin_allowed(const char *const *origins, size_t n, const char *origi
 bool cors_allow_headers(const char *requested, char *out, size_t outsz);
 
 /* r is a preflight that cors answers (cors configured, OPTIONS, Origin,
- * Access-Control-Request-Method, no body). */
+ * Access-Control-Request-Method, no body: no Transfer-Encoding, and no
+ * Content-Length or 0). */
 bool cors_is_preflight(const struct request *r);
 
 /* Queue the answer to a preflight (cors_is_preflight). */

@@ -123,6 +123,17 @@ test('preflight from an origin that is not allowed: 204 without CORS headers', n
     const r = await httpRequest(gw.url, '/v1/chat/completions', { method: 'OPTIONS', headers: { origin: APP } });
     assert.equal(r.status, 401);
     assertCors(r, APP, 'a 401 to an allowed origin');
+    // nor is one with a body
+    const withBody = await httpRequest(gw.url, '/v1/chat/completions', {
+      method: 'OPTIONS', body: '{}', headers: { origin: APP, 'access-control-request-method': 'POST' },
+    });
+    assert.equal(withBody.status, 401, 'an OPTIONS with a body is not a preflight');
+    // an explicit Content-Length: 0 is still no body
+    const zero = await httpRequest(gw.url, '/v1/chat/completions', {
+      method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'content-length': '0' },
+    });
+    assert.equal(zero.status, 204, 'Content-Length: 0 is a preflight');
+    assertCors(zero, APP, 'a preflight with Content-Length: 0');
   });
 });
 
