@@ -9,7 +9,6 @@
 #include "snapshot.h"
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +139,8 @@ static bool trusted_proxy(struct worker *w, const unsigned char addr[16])
 
 static void conn_cut(struct worker *w, struct conn *cn, const char *what)
 {
-    char text[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN];
+    netaddr_ip_text(cn->addr, text);
     /* debug: under a flood this is one line per connection the attacker opens */
     log_debug("client %s: %s: connection closed", text, what);
     /* MHD reads the end of file on its next run and closes the socket. */
@@ -275,8 +274,8 @@ void conntrack_bad_length(struct worker *w)
         (void)send(cn->fd, body.p, body.len, MSG_NOSIGNAL);
     buf_free(&body);
     cn->refused = true;
-    char text[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN];
+    netaddr_ip_text(cn->addr, text);
     /* debug: under a flood this is one line per request the attacker sends */
     log_debug("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
     /* Nothing after the head is read as a request: MHD's own answer then
