@@ -165,6 +165,59 @@ static const char *url(struct walk *w, const char *s, bool origin, char *why, si
     return u;
 }
 
+/* ---- CIDR lists ---- */
+
+/* A list of CIDR blocks into the struct cfg_cidrs at base + k->off. An empty
+ * list is a value of its own ("none"), not a missing key. */
+static void key_cidrs(struct walk *w, const cJSON *v, const char *path, void *base,
+                      const struct walk_key *k)
+{
+    char d[DIAG_SHOWBUF], sub[WALK_PATH_MAX], why[320];
+    struct cfg_cidrs *out = (struct cfg_cidrs *)((char *)base + k->off);
+    if (!cJSON_IsArray(v)) {
+        jf_mismatch(w->jf, v, path,
+                    "a list of addresses or CIDR blocks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]", "");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n > CFG_MAX_CIDRS) {
+        jf_error(w->jf, v, path, "lists %zu blocks; at most %d are supported", n, CFG_MAX_CIDRS);
+        return;
+    }
+    struct netaddr_cidr *cs = n ? walk_alloc_array(w, n, sizeof *cs) : NULL;
+    if (n && !cs)
+        return;
+    size_t got = 0, i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        diag_path_index(sub, sizeof sub, path, i);
+        const char *s = walk_text(w, e, sub, "an address or CIDR block, e.g. \"10.0.0.0/8\"");
+        if (!s)
+            continue;
+        if (netaddr_cidr_parse(&cs[got], s, why, sizeof why) < 0) {
+            jf_error(w->jf, e, sub, "%s: %s", DIAG_SHOW(d, s), why);
+            continue;
+        }
+        got++;
+    }
+    out->v = got ? cs : NULL;
+    out->n = got;
+}
+
+/* limits.auth_guard_exempt when the file does not set it: loopback, so that
+ * a proxy on the same host, or a local tool, never locks itself out. */
+static void default_guard_exempt(struct ctx *x)
+{
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+    char why[320];
+    struct netaddr_cidr *cs = walk_alloc_array(&x->w, 2, sizeof *cs);
+    if (!cs)
+        return;
+    for (size_t i = 0; i < 2; i++)
+        if (netaddr_cidr_parse(&cs[i], loopback[i], why, sizeof why) < 0)
+            return;
+    x->c->limits.auth_guard_exempt = (struct cfg_cidrs){cs, 2};
+}
+
 /* ---- backends ---- */
 
 static bool backend_name_ok(const char *s)
@@ -810,6 +863,9 @@ static const struct walk_key limits_keys[] = {
     {LIMIT("shutdown_grace_s", shutdown_grace_s, 0, 86400, 30)},
     {LIMIT("max_buffered_bytes", max_buffered_bytes, 0, 1ULL << 40, 1ULL << 30),
      .means = "(0 = no budget)"},
+    {.name = "auth_guard_exempt",
+     .fn = key_cidrs,
+     .off = offsetof(struct cfg_limits, auth_guard_exempt)},
 };
 static const struct walk_table limits_table = WALK_TABLE(limits_keys);
 
@@ -859,6 +915,7 @@ static const struct walk_key top_keys[] = {
      .fn = walk_set_bool,
      .off = offsetof(struct cfg, allow_unauthenticated_public),
      .def = 0},
+    {.name = "trusted_proxies", .fn = key_cidrs, .off = offsetof(struct cfg, trusted_proxies)},
     {.name = "backends",
      .fn = key_backends,
      .required = "list the Ollama servers, e.g. \"backends\": [{\"name\": \"local\", \"url\": "
@@ -880,11 +937,7 @@ static const struct walk_key top_keys[] = {
      .fn = walk_set_object,
      .off = offsetof(struct cfg, limits),
      .arg = &limits_table},
-    {.name = "cors",
-     .fn = walk_set_object,
-     .off = offsetof(struct cfg, cors),
-     .arg = &cors_table,
-     .notice = "not in force yet: no CORS headers are sent"},
+    {.name = "cors", .fn = walk_set_object, .off = offsetof(struct cfg, cors), .arg = &cors_table},
     {.name = "log", .fn = walk_set_object, .off = offsetof(struct cfg, log), .arg = &log_table},
     {.name = "metrics",
      .fn = key_metrics,
@@ -1016,6 +1069,7 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
     }
 
     walk_defaults(&x.w, &top_table, c);
+    default_guard_exempt(&x);
     uint64_t seen = walk_object(&x.w, root, "", &top_table, c);
     if (x.aliases)
         parse_aliases(&x, x.aliases);

@@ -67,6 +67,14 @@ struct cfg_alias {
     unsigned order; /* position in the file, 0-based */
 };
 
+/* A list of CIDR blocks (netaddr.h), in file order. */
+struct cfg_cidrs {
+    const struct netaddr_cidr *v; /* n of them; NULL when n is 0 */
+    size_t n;
+};
+/* At most this many blocks in one list. */
+#define CFG_MAX_CIDRS 1024
+
 struct cfg_limits {
     size_t max_body_bytes;                /* 1024..1073741824, default 16777216 */
     unsigned max_connections;             /* 1..1000000, default 10000 */
@@ -82,6 +90,8 @@ struct cfg_limits {
     unsigned shutdown_grace_s;         /* 0..86400, default 30: SIGTERM lets streams finish */
     size_t max_buffered_bytes; /* 0 or max_body_bytes..2^40, default 1 GiB: the memory budget
                                   (core/membudget.h); 0 = none */
+    struct cfg_cidrs auth_guard_exempt; /* never blocked by the brute-force guard; default
+                                           127.0.0.0/8 and ::1; [] = no exemption */
 };
 
 enum cfg_auth { CFG_AUTH_KEYS = 0, CFG_AUTH_NONE = 1 };
@@ -102,6 +112,7 @@ struct cfg {
     const char *keys_file;             /* absolute; default <dir>/keys.json */
     enum cfg_auth auth;                /* default CFG_AUTH_KEYS */
     bool allow_unauthenticated_public; /* default false */
+    struct cfg_cidrs trusted_proxies;  /* peers whose X-Forwarded-For is believed; default none */
 
     const struct cfg_backend *backends; /* at least one */
     size_t nbackends;

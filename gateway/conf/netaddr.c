@@ -234,3 +234,154 @@ int netaddr_url(const char *s, bool origin, char *out, char *why, size_t whysz)
     out[skip + al] = '\0';
     return 0;
 }
+
+/* ---- IP addresses and CIDR blocks ---- */
+
+static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+static bool is_v4(const unsigned char a[16])
+{
+    return memcmp(a, v4_mapped, sizeof v4_mapped) == 0;
+}
+
+/* p[0..n) as a bare IPv4 or IPv6 literal. */
+static bool parse_bare(const char *p, size_t n, unsigned char out[16])
+{
+    char h[INET6_ADDRSTRLEN + 8];
+    if (n == 0 || n >= sizeof h)
+        return false;
+    memcpy(h, p, n);
+    h[n] = '\0';
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, h, &a4) == 1) {
+        memcpy(out, v4_mapped, 12);
+        memcpy(out + 12, &a4, 4);
+        return true;
+    }
+    if (inet_pton(AF_INET6, h, &a6) != 1)
+        return false;
+    memcpy(out, &a6, 16);
+    return true;
+}
+
+static bool port_ok(const char *p, size_t n)
+{
+    unsigned long long v;
+    const char *w;
+    return n > 0 && num_all_digits(p, n) && num_parse_uint(p, n, 0, 65535, &v, &w) == 0;
+}
+
+bool netaddr_ip_parse(const char *p, size_t n, unsigned char out[16])
+{
+    if (n && p[0] == '[') {
+        const char *rb = memchr(p, ']', n);
+        if (!rb)
+            return false;
+        size_t after = n - (size_t)(rb + 1 - p);
+        if (after && !(rb[1] == ':' && port_ok(rb + 2, after - 1)))
+            return false;
+        struct in6_addr a6;
+        if (!parse_ipv6(p + 1, (size_t)(rb - p - 1), &a6))
+            return false;
+        memcpy(out, &a6, 16);
+        return true;
+    }
+    if (parse_bare(p, n, out))
+        return true;
+    /* "a.b.c.d:port": one colon, a dotted address before it */
+    const char *colon = memchr(p, ':', n);
+    if (!colon || memchr(colon + 1, ':', n - (size_t)(colon + 1 - p)))
+        return false;
+    if (!port_ok(colon + 1, n - (size_t)(colon + 1 - p)))
+        return false;
+    return parse_bare(p, (size_t)(colon - p), out) && is_v4(out);
+}
+
+bool netaddr_ip_of(const struct sockaddr *sa, unsigned char out[16])
+{
+    memset(out, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(out, v4_mapped, 12);
+        memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+void netaddr_ip_text(const unsigned char addr[16], char out[INET6_ADDRSTRLEN])
+{
+    if (is_v4(addr))
+        inet_ntop(AF_INET, addr + 12, out, INET6_ADDRSTRLEN);
+    else
+        inet_ntop(AF_INET6, addr, out, INET6_ADDRSTRLEN);
+}
+
+/* Keep the leading bits of a, zero the rest. */
+static void mask(unsigned char a[16], unsigned bits)
+{
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * i : 0;
+        a[i] &= (unsigned char)(0xff00u >> keep);
+    }
+}
+
+int netaddr_cidr_parse(struct netaddr_cidr *c, const char *s, char *why, size_t whysz)
+{
+    char q[DIAG_SHOWBUF];
+    memset(c, 0, sizeof *c);
+    const char *slash = strchr(s, '/');
+    size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+    if (!parse_bare(s, hl, c->addr)) {
+        snprintf(why, whysz,
+                 "not an IP address or CIDR block: write one like \"10.0.0.0/8\", "
+                 "\"192.168.1.7\" or \"fd00::/8\" (no host names, no brackets)");
+        return -1;
+    }
+    bool v4 = is_v4(c->addr);
+    unsigned max = v4 ? 32 : 128;
+    unsigned long long bits = max;
+    if (slash) {
+        const char *w;
+        if (!num_all_digits(slash + 1, strlen(slash + 1)) ||
+            num_parse_uint(slash + 1, strlen(slash + 1), 0, max, &bits, &w) < 0) {
+            snprintf(why, whysz,
+                     "the prefix length %s is not a number from 0 to %u for an IPv%d "
+                     "address",
+                     DIAG_SHOW(q, slash + 1), max, v4 ? 4 : 6);
+            return -1;
+        }
+    }
+    c->bits = (unsigned)bits + (v4 ? 96 : 0);
+    unsigned char m[16];
+    memcpy(m, c->addr, 16);
+    mask(m, c->bits);
+    if (memcmp(m, c->addr, 16) != 0) {
+        /* "10.1.2.3/8" is almost always a typo for one of two things; say both */
+        char t[INET6_ADDRSTRLEN];
+        netaddr_ip_text(m, t);
+        snprintf(why, whysz,
+                 "bits are set past the /%llu prefix: write \"%s/%llu\" for the block, or the "
+                 "address alone for just that address",
+                 bits, t, bits);
+        return -1;
+    }
+    return 0;
+}
+
+bool netaddr_cidr_match(const struct netaddr_cidr *set, size_t n, const unsigned char addr[16])
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned full = set[i].bits / 8, rest = set[i].bits % 8;
+        if (memcmp(set[i].addr, addr, full) != 0)
+            continue;
+        if (rest && ((set[i].addr[full] ^ addr[full]) & (unsigned char)(0xff00u >> rest)))
+            continue;
+        return true;
+    }
+    return false;
+}

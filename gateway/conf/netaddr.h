@@ -3,8 +3,14 @@
  * "host:port" listen addresses (an IPv4 address, an IPv6 one in brackets,
  * or "localhost"; host names are never resolved, so that what is checked is
  * what gets bound), and the URLs of backends and CORS origins,
- * "http[s]://host[:port]". Each parser says why a text is not one, in words
- * that go after the quoted text in a message.
+ * "http[s]://host[:port]"; CIDR blocks (trusted_proxies,
+ * limits.auth_guard_exempt) and the one test of an address against a list of
+ * them; the addresses that X-Forwarded-For holds. Each parser says why a
+ * text is not one, in words that go after the quoted text in a message.
+ *
+ * An IP address is held in one form for both families: 16 bytes, an IPv4
+ * address as IPv4-mapped IPv6 (::ffff:a.b.c.d), so that one comparison, one
+ * table key and one text form serve both.
  *
  * Pure functions: no allocation, no state, any thread. A struct netaddr
  * borrows the text it was parsed from (the caller keeps that alive: a
@@ -15,6 +21,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stddef.h>
 
 /* A "host:port" listen address. */
@@ -43,5 +50,35 @@ bool netaddr_overlap(const struct netaddr *a, const struct netaddr *b);
  * echoing user info or a query: they may be secret).
  */
 int netaddr_url(const char *s, bool origin, char *out, char *why, size_t whysz);
+
+/* A CIDR block: the leading `bits` bits of addr (the 16-byte form above; an
+ * IPv4 block's prefix counts the 96 bits of the mapping, so 10.0.0.0/8 is
+ * held as ::ffff:10.0.0.0 with bits 104). Bits past the prefix are zero. */
+struct netaddr_cidr {
+    unsigned char addr[16];
+    unsigned bits; /* 0..128 */
+};
+
+/* "10.0.0.0/8", "fd00::/8", or one address ("10.1.2.3" = /32, "::1" = /128).
+ * Returns 0, or -1 with why[] filled (a prefix too long, bits set past the
+ * prefix: "write \"10.0.0.0/8\"", not an address). */
+int netaddr_cidr_parse(struct netaddr_cidr *c, const char *s, char *why, size_t whysz);
+
+/* Is addr (16-byte form) inside one of set[0..n)? */
+bool netaddr_cidr_match(const struct netaddr_cidr *set, size_t n, const unsigned char addr[16]);
+
+/* p[0..n) as an IP address in the 16-byte form: "1.2.3.4", "2001:db8::1",
+ * and, as proxies write them in X-Forwarded-For, with a port
+ * ("1.2.3.4:5678", "[2001:db8::1]:5678") or in brackets ("[::1]"). Nothing
+ * else: no host names, no zone ids, no spaces. */
+bool netaddr_ip_parse(const char *p, size_t n, unsigned char out[16]);
+
+/* A socket address (AF_INET or AF_INET6) in the 16-byte form; false for
+ * other families (out is then zeroed). */
+bool netaddr_ip_of(const struct sockaddr *sa, unsigned char out[16]);
+
+/* The 16-byte form as text: an IPv4 (or IPv4-mapped) address dotted,
+ * "10.1.2.3", else IPv6's canonical text. out holds INET6_ADDRSTRLEN. */
+void netaddr_ip_text(const unsigned char addr[16], char out[INET6_ADDRSTRLEN]);
 
 #endif

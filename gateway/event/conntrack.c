@@ -4,10 +4,11 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "netaddr.h"
 #include "rand.h"
+#include "snapshot.h"
 #include "worker.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,24 +120,27 @@ void peers_leave(struct peers *p, const unsigned char addr[16])
 
 static void address_of(struct MHD_Connection *c, unsigned char out[16])
 {
-    memset(out, 0, 16);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-    }
+    netaddr_ip_of(ci ? ci->client_addr : NULL, out);
+}
+
+/* A trusted proxy (trusted_proxies) carries many clients over its
+ * connections, and which ones is only known from each request's head:
+ * counting it as one client would let a busy proxy lock out everyone
+ * behind it, so it is not held to limits.max_connections_per_address
+ * (limits.max_connections still bounds it). */
+static bool trusted_proxy(struct worker *w, const unsigned char addr[16])
+{
+    const struct snapshot *s = worker_snapshot(w);
+    const struct cfg_cidrs *t = s ? &s->cfg->trusted_proxies : &w->gw->cfg->trusted_proxies;
+    return t->n && netaddr_cidr_match(t->v, t->n, addr);
 }
 
 static void conn_cut(struct worker *w, struct conn *cn, const char *what)
 {
-    char text[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN];
+    netaddr_ip_text(cn->addr, text);
     /* debug: under a flood this is one line per connection the attacker opens */
     log_debug("client %s: %s: connection closed", text, what);
     /* MHD reads the end of file on its next run and closes the socket. */
@@ -188,7 +192,7 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
     w->conns = cn;
     *socket_context = cn;
     struct peers *p = w->gw->peers;
-    if (p && p->limit) {
+    if (p && p->limit && !trusted_proxy(w, cn->addr)) {
         cn->counted = peers_enter(p, cn->addr);
         if (!cn->counted) {
             conn_cut(w, cn, "over limits.max_connections_per_address");
@@ -270,8 +274,8 @@ void conntrack_bad_length(struct worker *w)
         (void)send(cn->fd, body.p, body.len, MSG_NOSIGNAL);
     buf_free(&body);
     cn->refused = true;
-    char text[INET6_ADDRSTRLEN] = "?";
-    inet_ntop(AF_INET6, cn->addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN];
+    netaddr_ip_text(cn->addr, text);
     /* debug: under a flood this is one line per request the attacker sends */
     log_debug("client %s: malformed Content-Length: 400, connection closed (%s)", text, id);
     /* Nothing after the head is read as a request: MHD's own answer then

@@ -28,7 +28,9 @@
 struct worker;
 
 /* Connections per client address, across all workers: an IPv4 client is
- * its address (/32), an IPv6 client its /64. */
+ * its address (/32), an IPv6 client its /64. The address is the TCP peer's
+ * (counted at the accept, before any header); a peer in trusted_proxies is
+ * not counted (conntrack.c says why). */
 struct peers {
     pthread_mutex_t lock;
     unsigned limit;       /* 0 = no limit */

@@ -78,6 +78,7 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     rc |= buf_puts(&b, second_stamp(tv.tv_sec));
     rc |= buf_puts(&b, ms);
     rc |= str_field(&b, ",\"request_id\":", r->id);
+    rc |= str_field(&b, ",\"client\":", r->client_known ? r->client_text : NULL);
     rc |= str_field(&b, ",\"key_id\":", r->key ? r->key->id : NULL);
     rc |= str_field(&b, ",\"key_name\":", r->key ? r->key->name : NULL);
     rc |= str_field(&b, ",\"method\":", r->method);

@@ -5,9 +5,11 @@
 #include "handler.h"
 #include "keys.h"
 #include "log.h"
+#include "netaddr.h"
 #include "request.h"
 #include "snapshot.h"
 
+#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -46,11 +48,18 @@ static const char *presented(struct MHD_Connection *c, size_t *len, bool *wrong_
     return v;
 }
 
-static const struct sockaddr *client_addr(struct MHD_Connection *c)
+/* r's client as the brute-force guard takes it, or NULL when the guard
+ * must leave it alone: no IP address, or one in limits.auth_guard_exempt
+ * (fail2ban's ignoreip). */
+static const struct sockaddr *guarded(const struct request *r, struct sockaddr_in6 *sa)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    return ci ? ci->client_addr : NULL;
+    const struct cfg_cidrs *ex = &r->cfg->limits.auth_guard_exempt;
+    if (!r->client_known || (ex->n && netaddr_cidr_match(ex->v, ex->n, r->client)))
+        return NULL;
+    memset(sa, 0, sizeof *sa);
+    sa->sin6_family = AF_INET6;
+    memcpy(&sa->sin6_addr, r->client, 16); /* IPv4 mapped: the guard counts it as IPv4 */
+    return (const struct sockaddr *)(const void *)sa;
 }
 
 static void day_of(int64_t t, char *out, size_t size)
@@ -119,7 +128,8 @@ int auth_request(struct request *r, struct apierr *e)
     if (r->cfg->auth == CFG_AUTH_NONE || (r->route->flags & ROUTE_PUBLIC))
         return 0;
     struct authguard *g = ((const struct http_shared *)r->w->gw->app)->authguard;
-    const struct sockaddr *sa = client_addr(r->conn);
+    struct sockaddr_in6 sa6;
+    const struct sockaddr *sa = guarded(r, &sa6);
     int64_t now = now_ms();
     unsigned wait = g ? authguard_blocked(g, sa, now) : 0;
     if (wait) {
@@ -140,9 +150,8 @@ int auth_request(struct request *r, struct apierr *e)
         refuse(e, v, k, !tok, wrong_scheme);
         unsigned blocked = g ? authguard_failed(g, sa, now) : 0;
         if (blocked)
-            log_warn("authentication failed too often from one address (last: %s%s): refused "
-                     "for %u s",
-                     k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
+            log_warn("authentication failed too often from %s (last: %s%s): refused for %u s",
+                     r->client_text, k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
         return -1;
     }
     r->key = k;

@@ -1,7 +1,9 @@
 /*
  * authguard: brute-force protection. Failed authentications are counted per
  * client address; an address that fails too often is refused (429) for a
- * while before its credentials are even looked at.
+ * while before its credentials are even looked at. The address is the
+ * request's client (clientaddr.h: the TCP peer, or the address a trusted
+ * proxy forwarded); auth.c never passes one in limits.auth_guard_exempt.
  *
  * The unit is the address, never the key: an attacker guessing secrets for
  * a key id can only lock out its own address, not the key's legitimate

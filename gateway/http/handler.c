@@ -3,6 +3,7 @@
 #include "accesslog.h"
 #include "auth.h"
 #include "conntrack.h"
+#include "cors.h"
 #include "engine.h"
 #include "log.h"
 #include "membudget.h"
@@ -215,6 +216,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->close = true;
             return reply_error(r, &e);
         }
+        /* A browser's preflight: no key, no backend (cors.h). */
+        if (cors_is_preflight(r))
+            return cors_preflight(r);
         /* The head is in; the body, if any, has its own deadline. */
         conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.body_timeout_s * 1000,
                            "request body not complete within limits.body_timeout_s");

@@ -1,6 +1,7 @@
 #include "reply.h"
 
 #include "auth.h"
+#include "cors.h"
 #include "engine.h"
 #include "request.h"
 
@@ -80,14 +81,15 @@ static enum MHD_Result reply_oom(struct request *r)
     return MHD_queue_response(r->conn, 500, resp);
 }
 
-/* The headers every answer carries. false: one could not be added (memory
- * ran out), and an answer without its Content-Type or x-request-id is not
- * sent. */
+/* The headers every answer carries (content_type NULL: an answer without a
+ * body). false: one could not be added (memory ran out), and an answer
+ * without its Content-Type, x-request-id or CORS headers is not sent. */
 static bool add_headers(struct request *r, struct MHD_Response *resp, const char *content_type)
 {
-    bool ok = MHD_add_response_header(resp, "Content-Type", content_type) == MHD_YES &&
-              MHD_add_response_header(resp, "x-request-id", r->id) == MHD_YES &&
-              auth_add_headers(r, resp) == 0;
+    bool ok =
+        (!content_type || MHD_add_response_header(resp, "Content-Type", content_type) == MHD_YES) &&
+        MHD_add_response_header(resp, "x-request-id", r->id) == MHD_YES &&
+        auth_add_headers(r, resp) == 0 && cors_add_headers(r, resp) == 0;
     if (ok && r->err.status && r->err.retry_after_s) {
         char s[16];
         snprintf(s, sizeof s, "%u", r->err.retry_after_s);
@@ -103,8 +105,8 @@ static bool add_headers(struct request *r, struct MHD_Response *resp, const char
     return ok;
 }
 
-static enum MHD_Result queue_whole(struct request *r, int status, const char *content_type,
-                                   struct MHD_Response *resp)
+enum MHD_Result reply_response(struct request *r, int status, const char *content_type,
+                               struct MHD_Response *resp)
 {
     if (!resp)
         return reply_oom(r);
@@ -121,8 +123,9 @@ static enum MHD_Result queue_whole(struct request *r, int status, const char *co
 
 enum MHD_Result reply_json(struct request *r, int status, const char *body, size_t len)
 {
-    return queue_whole(r, status, "application/json",
-                       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
+    return reply_response(
+        r, status, "application/json",
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
 }
 
 /* A response that takes body's bytes over (body is left empty). */
@@ -143,7 +146,7 @@ static struct MHD_Response *response_of(struct request *r, struct buf *body)
 enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
                             struct buf *body)
 {
-    return queue_whole(r, status, content_type, response_of(r, body));
+    return reply_response(r, status, content_type, response_of(r, body));
 }
 
 enum MHD_Result reply_buf(struct request *r, int status, struct buf *body)

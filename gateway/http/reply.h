@@ -1,7 +1,8 @@
 /*
  * reply: the responses a request can queue, with the headers every answer
- * carries (x-request-id, the key's x-ratelimit-*, Retry-After on an error
- * that has one, Connection: close while draining). Errors are rendered in the
+ * carries (x-request-id, the key's x-ratelimit-*, the CORS headers for an
+ * allowed origin (cors.h), Retry-After on an error that has one,
+ * Connection: close while draining). Errors are rendered in the
  * shape of the request's route (routes.h). Exactly one response is queued
  * per request; every function here must be called from inside MHD's access
  * handler (EVENTLOOP.md P10). Worker thread only.
@@ -35,6 +36,11 @@ enum MHD_Result reply_buf(struct request *r, int status, struct buf *body);
 /* The same with another Content-Type. */
 enum MHD_Result reply_typed(struct request *r, int status, const char *content_type,
                             struct buf *body);
+/* Queue resp (taken over; NULL = memory ran out: the out-of-memory answer
+ * is queued instead) with the headers every answer carries; content_type
+ * NULL for an answer without a body. */
+enum MHD_Result reply_response(struct request *r, int status, const char *content_type,
+                               struct MHD_Response *resp);
 /* Queue an error response in the route's shape. */
 enum MHD_Result reply_error(struct request *r, const struct apierr *e);
 /* Queue the streamed response fed from r->out (engine_read). */

@@ -1,16 +1,21 @@
 #include "request.h"
 
+#include "clientaddr.h"
 #include "clock.h"
 #include "engine.h"
 #include "membudget.h"
 #include "rand.h"
 #include "snapshot.h"
 
+#include <netinet/in.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(sizeof(((struct request *)0)->client_text) == INET6_ADDRSTRLEN,
+               "client_text holds an IPv6 address's text");
 
 /* The client's x-request-id if it is short and plain, so it can go into
  * headers and logs unescaped; otherwise a fresh random one. */
@@ -77,6 +82,7 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     buf_count(&r->uperr);
     buf_count(&r->out);
     set_request_id(r);
+    r->client_known = clientaddr_of(conn, r->cfg, r->client, r->client_text);
     r->hangup.fd = -1;
     r->task.run = engine_run_task;
     r->xfer.done = engine_upstream_done;

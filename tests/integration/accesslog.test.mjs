@@ -6,7 +6,7 @@ import { useGateway, needGateway, chat, readSSE, jsonOf, get, waitFor } from './
 
 const env = useGateway({ before, after, beforeEach });
 
-const FIELDS = ['ts', 'request_id', 'key_id', 'key_name', 'method', 'path', 'status', 'model', 'upstream_model',
+const FIELDS = ['ts', 'request_id', 'client', 'key_id', 'key_name', 'method', 'path', 'status', 'model', 'upstream_model',
   'backend', 'stream', 'prompt_tokens', 'completion_tokens', 'ttft_ms', 'duration_ms', 'error'];
 
 const SECRET_PROMPT = 'SECRET-PROMPT-7f3a';
@@ -25,6 +25,8 @@ function assertFields(l) {
   assert.equal(typeof l.duration_ms, 'number');
   assert.ok(l.duration_ms >= 0);
   assert.equal(typeof l.stream, 'boolean');
+  // the tests connect from 127.0.0.1, and no proxy is trusted
+  assert.equal(l.client, '127.0.0.1');
 }
 
 test('stream request: one line with every field, right values, no text', needGateway, async () => {

@@ -203,11 +203,13 @@ test('limits hold across worker threads: rpm+5 concurrent requests on separate c
   }
 });
 
+// These tests connect from loopback, which limits.auth_guard_exempt spares by
+// default: they turn the exemption off ([]). clientaddr.test.mjs tests it.
 test('brute-force guard: after N failed authentications the address is blocked, even with a valid key', needGateway, async () => {
   const fake = await startFake();
   const gw = await startGateway({
     backends: [fake.url],
-    config: { aliases: TEST_ALIASES, limits: { auth_failures_per_minute: 3 } },
+    config: { aliases: TEST_ALIASES, limits: { auth_failures_per_minute: 3, auth_guard_exempt: [] } },
     keys: [{ name: 'good' }],
   });
   try {
@@ -234,7 +236,7 @@ test('brute-force guard: after N failed authentications the address is blocked, 
 
 test('brute-force guard: the default is 10 failures; 0 turns it off', needGateway, async () => {
   const fake = await startFake();
-  const dflt = await startGateway({ backends: [fake.url], keys: [{ name: 'good' }] });
+  const dflt = await startGateway({ backends: [fake.url], config: { limits: { auth_guard_exempt: [] } }, keys: [{ name: 'good' }] });
   const off = await startGateway({ backends: [fake.url], config: { limits: { auth_failures_per_minute: 0 } }, keys: [{ name: 'good' }] });
   try {
     for (const gw of [dflt, off]) {
@@ -266,7 +268,7 @@ test('brute-force guard: N failures within the minute block even with successes 
   const fake = await startFake();
   const gw = await startGateway({
     backends: [fake.url],
-    config: { limits: { auth_failures_per_minute: 3 } },
+    config: { limits: { auth_failures_per_minute: 3, auth_guard_exempt: [] } },
     keys: [{ name: 'good' }],
   });
   try {

@@ -233,6 +233,12 @@ static void test_defaults(void **state)
     assert_int_equal(c->limits.keepalive_interval_s, 5);
     assert_int_equal(c->cors.norigins, 0);
     assert_null(c->cors.origins);
+    assert_int_equal(c->trusted_proxies.n, 0);
+    assert_null(c->trusted_proxies.v);
+    /* loopback is exempt from the guard unless the file says otherwise */
+    assert_int_equal(c->limits.auth_guard_exempt.n, 2);
+    assert_int_equal(c->limits.auth_guard_exempt.v[0].bits, 96 + 8);
+    assert_int_equal(c->limits.auth_guard_exempt.v[1].bits, 128);
     assert_int_equal(c->log.level, LOG_LEVEL_INFO);
     assert_string_equal(c->log.access, "-");
     assert_false(c->metrics.enabled);
@@ -817,9 +823,10 @@ static void test_not_in_force(void **state)
     assert_null(strstr(ns.text, "weight"));
     assert_null(strstr(ns.text, "backends:"));
     assert_null(strstr(ns.text, "queue_timeout_s"));
-    assert_non_null(strstr(ns.text, "t.json:32: cors: not in force yet"));
+    /* CORS is in force */
+    assert_null(strstr(ns.text, "cors"));
     assert_non_null(strstr(ns.text, "t.json:34: metrics: not in force yet"));
-    assert_int_equal(ns.n, 3);
+    assert_int_equal(ns.n, 2);
     cfg_unref(c);
 
     /* API keys are in force: nothing to say about them. */
@@ -828,6 +835,45 @@ static void test_not_in_force(void **state)
     cfg_features_not_in_force(c, collect, &ns);
     assert_int_equal(ns.n, 0);
     cfg_unref(c);
+}
+
+/* trusted_proxies and limits.auth_guard_exempt: CIDR lists, one parser. */
+static void test_cidr_lists(void **state)
+{
+    (void)state;
+    struct cfg *c =
+        load_ok("{\"trusted_proxies\": [\"127.0.0.2/32\", \"10.0.0.0/8\", \"fd00::/8\", "
+                "\"::1\"], \"limits\": {\"auth_guard_exempt\": []}, " MIN_TAIL);
+    assert_int_equal(c->trusted_proxies.n, 4);
+    assert_int_equal(c->trusted_proxies.v[0].bits, 128);
+    assert_int_equal(c->trusted_proxies.v[1].bits, 104);
+    assert_int_equal(c->trusted_proxies.v[2].bits, 8);
+    assert_int_equal(c->trusted_proxies.v[3].bits, 128);
+    /* an explicit empty list: no exemption at all */
+    assert_int_equal(c->limits.auth_guard_exempt.n, 0);
+    cfg_unref(c);
+    c = load_ok("{\"limits\": {\"auth_guard_exempt\": [\"192.168.0.0/16\"]}, " MIN_TAIL);
+    assert_int_equal(c->limits.auth_guard_exempt.n, 1);
+    assert_int_equal(c->limits.auth_guard_exempt.v[0].bits, 112);
+    cfg_unref(c);
+
+    /* every bad block is reported, FILE:LINE and path */
+    struct cfg_errors e;
+    load_bad("{\n\"trusted_proxies\": [\"10.0.0.1/8\",\n \"nginx\", \"10.0.0.0/33\", \"\", 5],\n"
+             "\"limits\": {\"auth_guard_exempt\": [\"::1/129\"]}, " MIN_TAIL,
+             &e);
+    assert_has(&e, "t.json:2: trusted_proxies[0]: \"10.0.0.1/8\": bits are set past the /8 "
+                   "prefix: write \"10.0.0.0/8\"");
+    assert_has(&e, "t.json:3: trusted_proxies[1]: \"nginx\": not an IP address or CIDR block");
+    assert_has(&e, "t.json:3: trusted_proxies[2]: \"10.0.0.0/33\": the prefix length \"33\" is "
+                   "not a number from 0 to 32");
+    assert_has(&e, "t.json:3: trusted_proxies[3]: is empty");
+    assert_has(&e, "t.json:3: trusted_proxies[4]:");
+    assert_has(&e, "t.json:4: limits.auth_guard_exempt[0]: \"::1/129\": the prefix length");
+    assert_int_equal(e.count, 6);
+    cfg_errors_free(&e);
+    expect_error("{\"trusted_proxies\": \"10.0.0.0/8\", " MIN_TAIL,
+                 "trusted_proxies: expected a list of addresses or CIDR blocks");
 }
 
 /* "native_api": Ollama's own API through the gateway, on unless turned off. */
@@ -936,7 +982,8 @@ int main(void)
         cmocka_unit_test(test_enums_and_paths), cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_many_errors),     cmocka_unit_test(test_not_in_force),
         cmocka_unit_test(test_native_api),      cmocka_unit_test(test_auth_none_public),
-        cmocka_unit_test(test_refcount),        cmocka_unit_test(test_errors_to_log),
+        cmocka_unit_test(test_cidr_lists),      cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_errors_to_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
