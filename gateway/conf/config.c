@@ -886,10 +886,7 @@ static const struct walk_key top_keys[] = {
      .arg = &cors_table,
      .notice = "not in force yet: no CORS headers are sent"},
     {.name = "log", .fn = walk_set_object, .off = offsetof(struct cfg, log), .arg = &log_table},
-    {.name = "metrics",
-     .fn = key_metrics,
-     .off = offsetof(struct cfg, metrics),
-     .notice = "not in force yet: no metrics listener is started"},
+    {.name = "metrics", .fn = key_metrics, .off = offsetof(struct cfg, metrics)},
 };
 
 /* Nested tables searched for a key written at the top level by mistake. */
