@@ -5,6 +5,7 @@
 #include "exposition.h"
 #include "log.h"
 #include "metrics.h"
+#include "status.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -20,6 +21,8 @@
 #define MAX_CONNECTIONS 64 /* scrapers and browsers, not clients */
 #define IDLE_TIMEOUT_S 30
 #define EXPOSITION_MAX (64u << 20)
+#define STATUS_JSON_MAX (16u << 20)
+#define SAMPLE_MS 1000 /* the status page's history: one sample a second */
 
 struct metrics_listener {
     struct metrics *m; /* borrowed */
@@ -27,6 +30,8 @@ struct metrics_listener {
     struct MHD_Daemon *d;
     int stop_fd; /* eventfd: written by metrics_listener_stop */
     pthread_t thread;
+    struct status_history history; /* the thread's own */
+    int64_t next_sample;           /* monotonic ms */
 };
 
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -99,8 +104,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         buf_free(&b);
         return rc;
     }
+    if (strcmp(url, "/status.json") == 0) {
+        if (!get)
+            return text(conn, 405, "Only GET is allowed here.\n");
+        struct buf b;
+        buf_init(&b, STATUS_JSON_MAX);
+        if (status_json(&l->history, l->m, l->nworkers, &b) < 0) {
+            buf_free(&b);
+            return text(conn, 500, "The status could not be written (out of memory).\n");
+        }
+        enum MHD_Result rc = answer(conn, 200, "application/json", &b);
+        buf_free(&b);
+        return rc;
+    }
+    if (strcmp(url, "/status") == 0) {
+        if (!get)
+            return text(conn, 405, "Only GET is allowed here.\n");
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            status_page_html_len, (void *)status_page_html, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        /* the page is its own: nothing from elsewhere, no framing by others */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                                "'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+                                "frame-ancestors 'none'");
+        enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
     return text(conn, 404,
-                "Not found. This is the gateway's monitoring port: GET /metrics (Prometheus).\n");
+                "Not found. This is the gateway's monitoring port: GET /metrics (Prometheus), "
+                "GET /status (a live page), GET /status.json.\n");
 }
 
 static void *run(void *arg)
@@ -109,8 +146,13 @@ static void *run(void *arg)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
     int mfd = info ? info->epoll_fd : -1;
     for (;;) {
+        int64_t now = now_ms();
+        if (now >= l->next_sample) {
+            status_sample(&l->history, l->m, now);
+            l->next_sample = now + SAMPLE_MS;
+        }
         struct pollfd p[2] = {{.fd = l->stop_fd, .events = POLLIN}, {.fd = mfd, .events = POLLIN}};
-        int timeout = 1000;
+        int timeout = (int)(l->next_sample - now);
         MHD_UNSIGNED_LONG_LONG to;
         if (MHD_get_timeout(l->d, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
             timeout = (int)to;
@@ -182,7 +224,8 @@ struct metrics_listener *metrics_listener_start(const struct netaddr *addr, stru
         close(fd);
         goto fail;
     }
-    log_info("metrics on http://%s/metrics", addr->text);
+    log_info("metrics on http://%s/metrics, status page on http://%s/status", addr->text,
+             addr->text);
     return l;
 fail:
     if (l->stop_fd >= 0)
