@@ -96,7 +96,6 @@ static void abort_upstream(struct request *r)
 static void first_answer(struct request *r, int64_t now)
 {
     r->t_first = now;
-    r->t_first_us = now_us();
     backends_answered(r->snap->backends, r->backend, r->upstream_model, r->cold, now);
     r->cold = false;
     buf_free(&r->body);

@@ -48,8 +48,7 @@ static void account(struct worker *w, const char *path, const char *model, bool 
     r.t_start_us = now_us() - 1500; /* 1.5 ms ago */
     r.t_start = r.t_start_us / 1000;
     if (status == 200) {
-        r.t_first_us = r.t_start_us + 500;
-        r.t_first = r.t_first_us / 1000;
+        r.t_first = r.t_start + 1; /* 1 ms: the first bucket (10 ms) */
     }
     r.attempts = failovers + 1;
     r.failovers = failovers;
@@ -136,7 +135,7 @@ static void test_two_workers_summed(void **state)
         ttft += s.ttft[chat * (METRICS_TTFT_BUCKETS + 1) + i];
     assert_int_equal(dur, 4 * PER_WORKER);
     assert_int_equal(ttft, 2 * PER_WORKER);
-    /* a first token 0.5 ms in: the first bucket (10 ms); durations of 1.5 ms
+    /* a first token 1 ms in: the first bucket (10 ms); durations of 1.5 ms
      * and whatever the scheduler added: all below the 10 s bound (index 10) */
     assert_int_equal(s.ttft[chat * (METRICS_TTFT_BUCKETS + 1)], 2 * PER_WORKER);
     uint64_t upto10s = 0;
@@ -158,6 +157,54 @@ static void test_two_workers_summed(void **state)
         if (i)
             assert_true(e[i].ts_ms <= e[i - 1].ts_ms);
     }
+    metrics_free(shared.metrics);
+    shared.metrics = NULL;
+}
+
+/* The request's flags become the process-wide counters. */
+static void test_flags_counted(void **state)
+{
+    (void)state;
+    shared.metrics = metrics_new(1, 0);
+    workers[0].id = 0;
+    workers[0].gw = &gw;
+    const struct {
+        bool auth_failed, guard_refused, guard_blocked, cancelled;
+        int status;
+    } cases[] = {
+        {true, false, false, false, 401},  {true, false, true, false, 401},
+        {false, true, false, false, 429},  {false, false, false, true, 200},
+        {false, false, false, false, 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct request r = {0};
+        r.w = &workers[0];
+        r.cfg = &cfg;
+        r.route = routes_match("/api/chat");
+        r.status = cases[i].status;
+        r.auth_failed = cases[i].auth_failed;
+        r.guard_refused = cases[i].guard_refused;
+        r.guard_blocked = cases[i].guard_blocked;
+        r.cancelled_upstream = cases[i].cancelled;
+        r.t_start_us = now_us();
+        metrics_started(&workers[0]);
+        metrics_account(&r, MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    }
+    struct metrics_sums s;
+    assert_int_equal(metrics_sum(shared.metrics, &s), 0);
+    assert_int_equal(s.auth_failures, 2);
+    assert_int_equal(s.guard_blocks, 1);
+    assert_int_equal(s.guard_refusals, 1);
+    assert_int_equal(s.upstream_cancels, 1);
+    assert_int_equal(requests_of(&s, "/api/chat", "", "401"), 2);
+    assert_int_equal(requests_of(&s, "/api/chat", "", "429"), 1);
+    assert_int_equal(s.started - s.finished, 0);
+    metrics_sums_free(&s);
+    /* errors: the three of 400 and up, newest first, no message without an error */
+    struct metrics_error e[8];
+    assert_int_equal(metrics_recent_errors(shared.metrics, e, 8), 3);
+    assert_int_equal(e[0].status, 429);
+    assert_string_equal(e[0].message, "");
     metrics_free(shared.metrics);
     shared.metrics = NULL;
 }
@@ -192,6 +239,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_workers_summed),
+        cmocka_unit_test(test_flags_counted),
         cmocka_unit_test(test_labels_fold_when_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
