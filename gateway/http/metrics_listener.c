@@ -220,8 +220,10 @@ struct metrics_listener *metrics_listener_start(const struct netaddr *addr, stru
     }
     if (pthread_create(&l->thread, NULL, run, l) != 0) {
         log_error("metrics listener: cannot start its thread");
+        MHD_socket q = MHD_quiesce_daemon(l->d);
         MHD_stop_daemon(l->d);
-        close(fd);
+        if (q != MHD_INVALID_SOCKET)
+            close(q);
         goto fail;
     }
     log_info("metrics on http://%s/metrics, status page on http://%s/status", addr->text,
