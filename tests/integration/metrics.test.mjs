@@ -7,10 +7,13 @@
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import {
   needGateway, startGateway, startFake, freePort, chat, jsonOf, readSSE, sseRecords, simpleChat,
-  waitFor, bearer, get, httpRequest,
+  waitFor, bearer, get, httpRequest, runGateway,
 } from './harness.mjs';
 
 const T = (ms) => ({ ...needGateway, timeout: ms });
@@ -274,4 +277,24 @@ test('histogram counts equal request counts; in flight back to 0; promtool accep
 
 test('promtool is installed (deploy/install-deps.sh --test)', { ...needGateway, skip: needGateway.skip || (!hasPromtool && 'promtool is not installed') }, () => {
   assert.match(execFileSync('promtool', ['--version'], { encoding: 'utf8' }), /promtool/);
+});
+
+test('a metrics port that is taken stops the start, with the reason', T(20000), async () => {
+  const taken = net.createServer();
+  await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-metrics-'));
+  try {
+    const cfg = path.join(dir, 'gateway.json');
+    writeFileSync(cfg, JSON.stringify({
+      listen: `127.0.0.1:${await freePort()}`, auth: 'none', backends: [{ name: 'A', url: A.url }],
+      metrics: { listen: `127.0.0.1:${taken.address().port}` },
+    }));
+    const r = await runGateway(['serve', '-c', cfg], { timeoutMs: 15000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken.address().port} \\(metrics\\.listen\\): Address already in use`));
+    assert.match(r.stderr, /cannot start the gateway/);
+  } finally {
+    taken.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
