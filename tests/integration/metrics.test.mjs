@@ -92,6 +92,19 @@ async function scrape() {
   return parse(await r.text());
 }
 
+/**
+ * A scrape once every request so far is counted whole. A client can have
+ * its whole answer before the completion callback counts the request, so a
+ * scrape right after it could see it half counted; a request's last count is
+ * its "finished", which in-flight subtracts, so in flight 0 means settled.
+ */
+async function settled() {
+  return waitFor(async () => {
+    const p = await scrape();
+    return val(p, 'ollama_gateway_inflight_requests') === 0 ? p : null;
+  }, 10000, 20, 'every request counted (in flight 0)');
+}
+
 /** The value of a series (0 when absent). */
 function val(p, name, labels = {}) {
   return p.samples.get(key(name, labels)) ?? 0;
@@ -145,7 +158,7 @@ test('the listener: /metrics without a key, 404 elsewhere, not on the API port; 
 
 test('successes, an alias, a 401, a 404 model: exact requests and tokens by model, key and kind', T(30000), async () => {
   A.script(SCENE);
-  const p0 = await scrape();
+  const p0 = await settled();
   for (let i = 0; i < 3; i++) {
     const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2'), { headers: bearer(gw.secret('alice')) }));
     assert.equal(r.status, 200, r.text);
@@ -158,7 +171,7 @@ test('successes, an alias, a 401, a 404 model: exact requests and tokens by mode
   assert.equal(bad.status, 401);
   const none = await jsonOf(await chat(gw.url, simpleChat('no-such-model-7f3a'), { headers: bearer(gw.secret('alice')) }));
   assert.equal(none.status, 404, none.text);
-  const p1 = await scrape();
+  const p1 = await settled();
   assert.deepEqual(deltas(p0, p1, [
     req(CHAT, 'llama3.2', 200), req(CHAT, 'fast', 200), req(CHAT, '', 401), req(CHAT, '', 404),
     tok('llama3.2', 'alice', 'prompt'), tok('llama3.2', 'alice', 'completion'),
@@ -178,7 +191,7 @@ test('successes, an alias, a 401, a 404 model: exact requests and tokens by mode
 test('a stream the client abandons: the upstream cancel is counted, its tokens charged to the key', T(30000), async () => {
   A.reset();
   A.script({ tokens: Array.from({ length: 400 }, (_, i) => ` t${i}`), delayMs: 20 });
-  const p0 = await scrape();
+  const p0 = await settled();
   const ac = new AbortController();
   const res = await chat(gw.url, simpleChat('llama3.2', { stream: true }), { headers: bearer(gw.secret('carol')), signal: ac.signal });
   assert.equal(res.status, 200);
@@ -191,10 +204,7 @@ test('a stream the client abandons: the upstream cancel is counted, its tokens c
     assert.equal(e.name, 'AbortError');
   }
   await waitFor(() => A.chats()[0]?.closedAt != null, 5000, 10, 'the backend saw the gateway close');
-  const p1 = await waitFor(async () => {
-    const p = await scrape();
-    return val(p, 'ollama_gateway_upstream_cancels_total') > val(p0, 'ollama_gateway_upstream_cancels_total') ? p : null;
-  }, 5000, 20, 'the cancel counted');
+  const p1 = await settled();
   assert.equal(val(p1, 'ollama_gateway_upstream_cancels_total') - val(p0, 'ollama_gateway_upstream_cancels_total'), 1);
   const log = gw.stdoutLines.filter((l) => l.key_name === 'carol');
   assert.equal(log.length, 1);
@@ -211,12 +221,12 @@ test('a failover from A (503 busy) to B: counted for A, the request once, as a s
   B.reset();
   A.script({ status: 503, error: BUSY });
   B.script(SCENE);
-  const p0 = await scrape();
+  const p0 = await settled();
   const r = await jsonOf(await chat(gw.url, simpleChat('llama3.2'), { headers: bearer(gw.secret('alice')) }));
   assert.equal(r.status, 200, r.text);
   assert.equal(A.chats().length, 1, 'A was tried');
   assert.equal(B.chats().length, 1, 'B served it');
-  const p1 = await scrape();
+  const p1 = await settled();
   assert.deepEqual(deltas(p0, p1, [
     ['ollama_gateway_backend_failovers_total', { backend: 'A' }],
     ['ollama_gateway_backend_failovers_total', { backend: 'B' }],
@@ -227,7 +237,7 @@ test('a failover from A (503 busy) to B: counted for A, the request once, as a s
 });
 
 test('reloads: SIGHUP ok, then a broken configuration refused', T(30000), async () => {
-  const p0 = await scrape();
+  const p0 = await settled();
   let from = gw.stderr.length;
   gw.proc.kill('SIGHUP');
   await gw.waitForStderr(/reload (\d+) in force: configuration and keys from /, 5000, from);
@@ -237,7 +247,7 @@ test('reloads: SIGHUP ok, then a broken configuration refused', T(30000), async 
   gw.proc.kill('SIGHUP');
   await gw.waitForStderr(/reload refused: /, 5000, from);
   writeFileSync(gw.configPath, good);
-  const p1 = await scrape();
+  const p1 = await settled();
   assert.deepEqual(deltas(p0, p1, [
     ['ollama_gateway_reloads_total', { result: 'ok' }], ['ollama_gateway_reloads_total', { result: 'failed' }],
     ['ollama_gateway_keys_reloads_total', { result: 'ok' }], ['ollama_gateway_keys_reloads_total', { result: 'failed' }],
@@ -246,10 +256,7 @@ test('reloads: SIGHUP ok, then a broken configuration refused', T(30000), async 
 });
 
 test('histogram counts equal request counts; in flight back to 0; promtool accepts the text', T(30000), async () => {
-  const p = await waitFor(async () => {
-    const s = await scrape();
-    return val(s, 'ollama_gateway_inflight_requests') === 0 ? s : null;
-  }, 5000, 20, 'no request in flight');
+  const p = await settled();
   const byRoute = new Map();
   let chatOk = 0;
   for (const [k, v] of p.samples) {

@@ -54,6 +54,15 @@ after(async () => {
   if (code !== null && code !== 0) throw new Error(`gateway exited with ${code}\n${gw.stderr}`);
 });
 
+/** /status.json once every request so far is counted whole (in flight 0:
+ * a client can have its answer before the request is counted). */
+async function settledStatus() {
+  return waitFor(async () => {
+    const st = await status();
+    return st.json.totals.inflight === 0 ? st : null;
+  }, 10000, 20, 'every request counted (in flight 0)');
+}
+
 async function status() {
   const r = await get(`${murl}/status.json`);
   assert.equal(r.status, 200);
@@ -72,7 +81,7 @@ test('/status.json: backends, per-key use and headroom, recent errors, no secret
   assert.equal(nf.status, 404);
   const bad = await jsonOf(await chat(gw.url, simpleChat(), { headers: bearer(BAD_SECRET) }));
   assert.equal(bad.status, 401);
-  const { json: s, text } = await status();
+  const { json: s, text } = await settledStatus();
   assert.equal(s.auth, 'keys');
   assert.equal(s.workers, 2);
   assert.deepEqual(s.backends.map((b) => [b.name, b.up, b.version, b.models, b.loaded, b.inflight, b.queue]), [
@@ -137,7 +146,7 @@ test('the page in headless Chromium: backends and counts shown, then updated aft
     assert.equal(await cell('backends', 'A', 4).innerText(), 'llama3.2:latest');
     assert.equal(await cell('backends', 'B', 1).innerText(), 'up');
     // the counts of the traffic so far (the test above): alice 4 requests, 21 + 9 tokens
-    const { json: s0 } = await status();
+    const { json: s0 } = await settledStatus();
     assert.equal(await cell('keys', 'alice', 3).innerText(), '4');
     assert.equal(await cell('keys', 'alice', 4).innerText(), '21');
     assert.equal(await cell('keys', 'alice', 5).innerText(), '9');
