@@ -7,7 +7,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
       libsodium-dev ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format)
+  # prometheus: its promtool checks /metrics (tests/integration/metrics.test.mjs);
+  # chromium: the status page in a headless browser (tests/integration/status.test.mjs)
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format prometheus chromium)
   command -v node >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

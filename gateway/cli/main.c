@@ -13,6 +13,8 @@
 #include "keys.h"
 #include "keysfile.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_listener.h"
 #include "reload.h"
 #include "reply.h"
 #include "snapshot.h"
@@ -97,7 +99,8 @@ static void apply_reload(struct authguard *guard)
     snapshot_unref(s);
 }
 
-static int wait_signal(int sfd, const char *config_path, struct authguard *guard)
+static int wait_signal(int sfd, const char *config_path, struct authguard *guard,
+                       struct metrics *metrics)
 {
     int64_t reload_at = -1;
     for (;;) {
@@ -117,7 +120,7 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
             reload_at = now_ms() + KEYS_SETTLE_MS;
         if (reload_at >= 0 && now_ms() >= reload_at) {
             reload_at = -1;
-            reload_keys();
+            metrics_reloaded(metrics, true, reload_keys() == 0);
         }
         if (n <= 0 || !(p[0].revents & POLLIN))
             continue;
@@ -134,7 +137,9 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
         log_info("SIGHUP: reloading %s", config_path);
         /* A refused reload read no keys (or dropped them): a change to the
          * keys file still waiting stays due, or a revocation would be lost. */
-        if (reload_all(config_path) == 0) {
+        int ok = reload_all(config_path) == 0;
+        metrics_reloaded(metrics, false, ok);
+        if (ok) {
             apply_reload(guard);
             reload_at = -1; /* the keys were just read */
         }
@@ -181,11 +186,15 @@ static int cmd_serve(const char *path)
     int rc = 2;
     bool started_reload = false;
     http.authguard = authguard_new(cfg->limits.auth_failures_per_minute);
+    /* Counted whether or not metrics are served: the counting costs a few
+     * relaxed stores per request, and a branch per count would cost as much. */
+    http.metrics = metrics_new(gw.nworkers, rt.tv_sec);
+    struct metrics_listener *mlisten = NULL;
     struct worker *workers = calloc(gw.nworkers, sizeof *workers);
     /* Outlives the workers: stopping their daemons closes connections that
      * still hold places in it. */
     struct peers peers = {0};
-    if (!http.authguard || !workers || sfd < 0 ||
+    if (!http.authguard || !http.metrics || !workers || sfd < 0 ||
         peers_init(&peers, cfg->limits.max_connections_per_address) < 0 || reply_init() < 0) {
         log_error_errno("cannot allocate the gateway's state");
         goto out;
@@ -203,6 +212,14 @@ static int cmd_serve(const char *path)
             break;
     if (started < gw.nworkers) {
         for (unsigned i = 0; i < started; i++)
+            worker_free(&workers[i]);
+        goto out;
+    }
+    /* Bound before the workers start: a port that cannot be had stops the
+     * start, as an API listen address does. */
+    if (cfg->metrics.enabled &&
+        !(mlisten = metrics_listener_start(&cfg->metrics.listen, http.metrics, gw.nworkers))) {
+        for (unsigned i = 0; i < gw.nworkers; i++)
             worker_free(&workers[i]);
         goto out;
     }
@@ -227,7 +244,7 @@ static int cmd_serve(const char *path)
         log_info("listening on %s with %u workers", cfg->listen[i].text, gw.nworkers);
     notify_systemd("READY=1");
 
-    int sig = wait_signal(sfd, path, http.authguard);
+    int sig = wait_signal(sfd, path, http.authguard, http.metrics);
     /* The grace period of the configuration in force now (a reload may have
      * changed it); published to the workers by the atomic store below. */
     struct snapshot *now = snapshot_acquire();
@@ -246,6 +263,8 @@ static int cmd_serve(const char *path)
         worker_free(&workers[i]);
     rc = 0;
 out:
+    /* after the workers: it reads their counters */
+    metrics_listener_stop(mlisten);
     if (rc)
         log_error("cannot start the gateway");
     free(workers);
@@ -254,6 +273,7 @@ out:
     if (started_reload)
         reload_stop();
     authguard_free(http.authguard);
+    metrics_free(http.metrics);
     if (sfd >= 0)
         close(sfd);
     cfg_unref(cfg);

@@ -939,10 +939,7 @@ static const struct walk_key top_keys[] = {
      .arg = &limits_table},
     {.name = "cors", .fn = walk_set_object, .off = offsetof(struct cfg, cors), .arg = &cors_table},
     {.name = "log", .fn = walk_set_object, .off = offsetof(struct cfg, log), .arg = &log_table},
-    {.name = "metrics",
-     .fn = key_metrics,
-     .off = offsetof(struct cfg, metrics),
-     .notice = "not in force yet: no metrics listener is started"},
+    {.name = "metrics", .fn = key_metrics, .off = offsetof(struct cfg, metrics)},
 };
 
 /* Nested tables searched for a key written at the top level by mistake. */

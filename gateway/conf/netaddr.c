@@ -385,3 +385,24 @@ bool netaddr_cidr_match(const struct netaddr_cidr *set, size_t n, const unsigned
     }
     return false;
 }
+
+int netaddr_sockaddr(const struct netaddr *a, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    const char *host = strcmp(a->host, "localhost") == 0 ? "127.0.0.1" : a->host;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)a->port);
+        *len = sizeof *in4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)a->port);
+        *len = sizeof *in6;
+        return 0;
+    }
+    return -1;
+}

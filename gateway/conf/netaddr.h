@@ -20,6 +20,7 @@
 #define GATEWAY_NETADDR_H
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <stddef.h>
@@ -38,6 +39,10 @@ struct netaddr {
 /* Parse "host:port" into *a. Returns 0, or -1 with why[] saying what is wrong
  * and how to write it instead. */
 int netaddr_parse(struct netaddr *a, const char *s, char *why, size_t whysz);
+
+/* The socket address to bind for a ("localhost" binds 127.0.0.1) into *ss,
+ * its length into *len. 0, or -1 when a's host is not an IP address. */
+int netaddr_sockaddr(const struct netaddr *a, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Would binding both a and b fail, or listen twice? (Same address and port,
  * or one is a wildcard or "localhost" covering the other.) */

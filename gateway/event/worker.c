@@ -45,20 +45,9 @@ struct snapshot *worker_snapshot(struct worker *w)
  * address with SO_REUSEPORT and the kernel spreads connections over them. */
 static int listen_socket(const struct netaddr *l)
 {
-    struct sockaddr_storage ss = {0};
+    struct sockaddr_storage ss;
     socklen_t len;
-    const char *host = strcmp(l->host, "localhost") == 0 ? "127.0.0.1" : l->host;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)l->port);
-        len = sizeof *in4;
-    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)l->port);
-        len = sizeof *in6;
-    } else {
+    if (netaddr_sockaddr(l, &ss, &len) < 0) {
         log_error("listen address \"%s\" is not an IP address", l->host);
         return -1;
     }

@@ -62,9 +62,7 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     struct timeval tv;
     gettimeofday(&tv, NULL);
     int64_t now = now_ms();
-    int status = r->status;
-    if (!status)
-        status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
+    int status = request_status(r, toe);
     char ms[8] = {'.',
                   (char)('0' + tv.tv_usec / 100000),
                   (char)('0' + tv.tv_usec / 10000 % 10),

@@ -133,6 +133,7 @@ int auth_request(struct request *r, struct apierr *e)
     int64_t now = now_ms();
     unsigned wait = g ? authguard_blocked(g, sa, now) : 0;
     if (wait) {
+        r->guard_refused = true;
         apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
                    "Too many failed authentication attempts from this address; try again in "
                    "%u s",
@@ -148,7 +149,9 @@ int auth_request(struct request *r, struct apierr *e)
         tok ? keyring_verify(r->snap->keys, tok, len, (int64_t)time(NULL), &k) : KEY_MALFORMED;
     if (v != KEY_OK) {
         refuse(e, v, k, !tok, wrong_scheme);
+        r->auth_failed = true;
         unsigned blocked = g ? authguard_failed(g, sa, now) : 0;
+        r->guard_blocked = blocked != 0;
         if (blocked)
             log_warn("authentication failed too often from %s (last: %s%s): refused for %u s",
                      r->client_text, k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
@@ -199,12 +202,8 @@ void auth_finish(struct request *r)
         rl_release(r->rl);
         r->rl_inflight = false;
     }
-    long prompt = r->prompt_tokens, completion = r->completion_tokens;
-    /* A stream cut short (client gone, backend died) never got Ollama's
-     * counts: charge one token per line received, since Ollama sends one
-     * line per token. */
-    if (!prompt && !completion)
-        completion = r->up_lines;
+    long prompt, completion;
+    request_tokens(r, &prompt, &completion);
     if (prompt || completion) {
         const struct key *k = r->key;
         struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};

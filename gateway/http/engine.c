@@ -338,6 +338,11 @@ static int route(struct request *r, struct apierr *e)
     size_t k = 0;
     int64_t now = now_ms();
     enum choice_outcome o = backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k);
+    /* A name some backend lists (or an alias) is a model metrics may name;
+     * any other name a client sends is not, or their labels would be
+     * unbounded. */
+    if (o != CHOICE_NO_MODEL || r->alias)
+        r->model_known = true;
     switch (o) {
     case CHOICE_SEND:
         return send_to(r, idx, ask.names[k], e);
@@ -686,6 +691,7 @@ static bool failover(struct request *r, CURLcode result)
         r->up_status = status; /* route() failed before touching it; keep it */
         return false;
     }
+    r->failovers++; /* from tried[failovers - 1], the last one tried */
     log_info("request %s: backend %s failed before answering (%s): %s %s", r->id, failed, why,
              r->easy ? "retried on" : "queued for", backend_name(r));
     return true;
@@ -897,6 +903,7 @@ static void client_gone(struct worker_watch *wt, uint32_t events)
     struct request *r = wt->ctx;
     worker_unwatch(r->w, &r->hangup);
     r->client_gone = true;
+    r->cancelled_upstream |= r->easy != NULL;
     /* A half-close (FIN after the request) counts too: at the socket it is
      * what an aborted client sends, and the backend is freed at once. */
     if (!r->err.status)
@@ -951,6 +958,7 @@ void engine_completed(struct request *r, enum MHD_RequestTerminationCode toe)
     if (r->easy || r->queued) {
         if (r->queued)
             r->queue_ms += (long)(now_ms() - r->t_queued);
+        r->cancelled_upstream |= r->easy != NULL;
         abort_upstream(r);
         if (!r->err.status)
             apierr_set(&r->err, 499, APIERR_INVALID, "client_closed", NULL,

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "log.h"
 #include "membudget.h"
+#include "metrics.h"
 #include "reply.h"
 #include "request.h"
 #include "routes.h"
@@ -207,6 +208,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r) /* answered without a request: nothing to log or free */
             return reply_oom_conn(conn, routes_match(url));
         *req_cls = r;
+        metrics_started(w);
         conntrack_in_request(conntrack_of(conn), true);
         struct apierr e;
         const char *why = bad_framing(conn);
@@ -310,6 +312,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     engine_completed(r, toe);
     auth_finish(r);
+    /* every route is counted here, the same way, as it is logged */
+    metrics_account(r, toe);
     accesslog_write(r, toe);
     request_free(r);
     *req_cls = NULL;

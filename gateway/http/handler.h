@@ -14,11 +14,13 @@
 #include <stdint.h>
 
 struct authguard;
+struct metrics;
 
 /* The HTTP layer's process-wide state (struct gateway's `app`). */
 struct http_shared {
     struct authguard *authguard; /* failed authentications per client address */
     int64_t started_ms;          /* wall clock, for /v1/models "created" */
+    struct metrics *metrics;     /* per-worker counters (metrics.h), or NULL */
 };
 
 extern const struct worker_hooks handler_hooks;

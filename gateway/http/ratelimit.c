@@ -190,10 +190,10 @@ out_unlock:
     return s;
 }
 
-/* The parts of the verdict that describe the buckets. Under s->mu. */
-static void fill_levels(const struct rl_state *s, struct rl_verdict *v)
+/* The parts of the verdict that describe the buckets (the state's, under
+ * its mutex, or copies). */
+static void fill_levels(const struct bucket *r, const struct bucket *t, struct rl_verdict *v)
 {
-    const struct bucket *r = &s->req, *t = &s->tok;
     if (r->limit) {
         v->limit_requests = r->limit;
         v->remaining_requests = (long)(r->level / MINUTE_MS);
@@ -256,7 +256,7 @@ bool rl_admit(struct rl_state *s, const struct rl_limits *lim, bool counts_infli
     } else {
         v->retry_after_s = ms_to_retry_s(wait_ms);
     }
-    fill_levels(s, v);
+    fill_levels(&s->req, &s->tok, v);
     pthread_mutex_unlock(&s->mu);
     return v->ok;
 }
@@ -295,6 +295,48 @@ void rl_charge(struct rl_state *s, const struct rl_limits *lim, long prompt_toke
     if (s->tok.level < -capacity(lim->tpm))
         s->tok.level = -capacity(lim->tpm);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* The state for key_id if there is one; never creates it. */
+static struct rl_state *find(const char *key_id)
+{
+    uint64_t h = hash_id(key_id);
+    struct rl_state *s = NULL;
+    pthread_mutex_lock(&table_mu);
+    for (size_t i = table_cap ? h & (table_cap - 1) : 0; table_cap && table[i];
+         i = (i + 1) & (table_cap - 1)) {
+        if (table[i]->hash == h && strcmp(table[i]->id, key_id) == 0) {
+            s = table[i];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&table_mu);
+    return s;
+}
+
+bool rl_peek(const char *key_id, const struct rl_limits *lim, int64_t now_ms, struct rl_verdict *v,
+             unsigned *inflight)
+{
+    static const struct rl_limits none = {0};
+    if (!lim)
+        lim = &none;
+    memset(v, 0, sizeof *v);
+    v->ok = true;
+    *inflight = 0;
+    struct bucket req = {0}, tok = {0};
+    struct rl_state *s = key_id ? find(key_id) : NULL;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        req = s->req;
+        tok = s->tok;
+        pthread_mutex_unlock(&s->mu);
+        *inflight = atomic_load(&s->inflight);
+    }
+    /* brought up to now on the copies: the state itself is left as it is */
+    bucket_update(&req, lim->rpm, now_ms);
+    bucket_update(&tok, lim->tpm, now_ms);
+    fill_levels(&req, &tok, v);
+    return s != NULL;
 }
 
 void rl_totals(struct rl_state *s, uint64_t *prompt_tokens, uint64_t *completion_tokens,

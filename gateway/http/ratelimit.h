@@ -62,6 +62,15 @@ void rl_release(struct rl_state *s);
 void rl_charge(struct rl_state *s, const struct rl_limits *lim, long prompt_tokens,
                long completion_tokens, int64_t now_ms);
 
+/*
+ * A key's headroom now, for the status page, without touching its state:
+ * the verdict's limit_/remaining_/reset_ fields as an admission at now_ms
+ * would see them before taking anything (for a key never seen, full
+ * buckets), and its requests in flight. Returns whether the key has a state.
+ */
+bool rl_peek(const char *key_id, const struct rl_limits *lim, int64_t now_ms, struct rl_verdict *v,
+             unsigned *inflight);
+
 /* Totals since start, for metrics. */
 void rl_totals(struct rl_state *s, uint64_t *prompt_tokens, uint64_t *completion_tokens,
                unsigned *inflight);

@@ -72,7 +72,8 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     }
     r->phase = PHASE_BODY;
     r->backend = -1;
-    r->t_start = now_ms();
+    r->t_start_us = now_us();
+    r->t_start = r->t_start_us / 1000;
     buf_init(&r->body, r->cfg->limits.max_body_bytes);
     buf_init(&r->upbody, (size_t)r->cfg->limits.max_body_bytes * 2 + 4096);
     buf_init(&r->uperr, 64u << 10);
@@ -106,6 +107,21 @@ void request_free(struct request *r)
      * after this callback, with the response: its charge ends here. */
     membudget_release(r->held + r->reply_held);
     free(r);
+}
+
+int request_status(const struct request *r, enum MHD_RequestTerminationCode toe)
+{
+    if (r->status)
+        return r->status;
+    return toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
+}
+
+void request_tokens(const struct request *r, long *prompt, long *completion)
+{
+    *prompt = r->prompt_tokens;
+    *completion = r->completion_tokens;
+    if (!*prompt && !*completion)
+        *completion = r->up_lines;
 }
 
 void request_suspend(struct request *r)

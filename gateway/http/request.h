@@ -76,6 +76,11 @@ struct request {
     bool cold;                /* this request started a cold load on backend */
     int tried[3];             /* the backends tried, in order */
     unsigned attempts;        /* how many of tried[] */
+    unsigned failovers;       /* tried[0..failovers) failed before answering and the
+                                 request moved on (metrics) */
+    bool model_known;         /* the model resolved: an alias, or a backend lists it
+                                 (metrics label it by name; anything else is "") */
+    bool cancelled_upstream;  /* the client left while a transfer ran: it was cut */
     int64_t t_queued, t_sent; /* monotonic ms: entered the queue; sent to backend */
     long queue_ms;            /* time spent waiting for a slot */
     CURL *easy;               /* owned; NULL once finished or aborted */
@@ -105,6 +110,7 @@ struct request {
     char resp_id[48]; /* the response id (the dialect's prefix), the same on every chunk */
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
+    int64_t t_start_us; /* t_start in µs, for metrics' duration histogram */
     long prompt_tokens, completion_tokens;
     long up_lines; /* NDJSON lines received: the token estimate for a stream cut short */
 
@@ -117,6 +123,9 @@ struct request {
     struct rl_state *rl;   /* the key's limiter state and totals; NULL without a key */
     struct rl_verdict rlv; /* what admission said, for the x-ratelimit-* headers */
     bool rl_inflight;      /* holds a place in flight until auth_finish */
+    bool auth_failed;      /* refused 401: no key, or one that did not check out */
+    bool guard_refused;    /* refused 429: its address is blocked (authguard.h) */
+    bool guard_blocked;    /* its failure started a block of its address */
 };
 
 struct key;
@@ -126,6 +135,16 @@ struct key;
 struct request *request_new(struct worker *w, struct MHD_Connection *conn, const char *url,
                             const char *method);
 void request_free(struct request *r);
+
+/* The status the client got (or would have): what was sent, else 200 for a
+ * completed request and 499 for one whose client left. For the access log
+ * and metrics alike. */
+int request_status(const struct request *r, enum MHD_RequestTerminationCode toe);
+
+/* The tokens r is charged for: Ollama's counts, or for a stream cut short
+ * (which never got them) one completion token per line received, as Ollama
+ * sends one line per token. For the key's limits and metrics alike. */
+void request_tokens(const struct request *r, long *prompt, long *completion);
 
 /* Suspend r's connection (only from inside an MHD callback of r). */
 void request_suspend(struct request *r);

@@ -84,6 +84,28 @@ const struct route *routes_match(const char *path)
     return strncmp(path, "/api/", 5) == 0 ? &native_not_found : &not_found;
 }
 
+#define NROUTES (sizeof table / sizeof table[0])
+
+size_t routes_metric_count(void)
+{
+    return NROUTES + 1;
+}
+
+size_t routes_metric_index(const struct route *rt)
+{
+    rt = rt == &anthropic_models  ? routes_match("/v1/models")
+         : rt == &anthropic_model ? routes_match("/v1/models/x")
+                                  : rt;
+    if (rt >= table && rt < table + NROUTES)
+        return (size_t)(rt - table);
+    return NROUTES; /* not_found, native_not_found */
+}
+
+const char *routes_metric_label(size_t i)
+{
+    return i < NROUTES ? table[i].path : "other";
+}
+
 bool routes_allows(const struct route *rt, const char *method)
 {
     unsigned m = 0;

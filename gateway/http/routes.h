@@ -58,6 +58,17 @@ const struct route *routes_anthropic(const struct route *rt);
 /* Is method one of rt's methods? */
 bool routes_allows(const struct route *rt, const char *method);
 
+/*
+ * Routes as metrics count them: a dense index 0..routes_metric_count()-1,
+ * one per path of the table (Anthropic's /v1/models shares OpenAI's), and
+ * one more, labelled "other", for every path no route has.
+ */
+size_t routes_metric_count(void);
+size_t routes_metric_index(const struct route *rt);
+/* The route label of index i: the route's path ("/v1/chat/completions", a
+ * prefix route's with its trailing '/': "/v1/models/"), or "other". */
+const char *routes_metric_label(size_t i);
+
 /* "GET", "POST", "GET, POST" ...: the Allow list of a route, for a 405. */
 const char *routes_allowed(const struct route *rt);
 

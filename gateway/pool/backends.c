@@ -794,7 +794,20 @@ void backends_stats(struct backends *b, int idx, struct backend_stats *st)
     st->queued = be->queued;
     st->nmodels = be->nmodels;
     st->nloaded = be->nloaded;
+    memcpy(st->version, be->version, sizeof st->version);
     pthread_mutex_unlock(&b->mu);
+    pthread_rwlock_unlock(&b->lock);
+}
+
+void backends_each_loaded(struct backends *b, int idx, void (*fn)(void *ud, const char *name),
+                          void *ud)
+{
+    if (idx < 0 || (size_t)idx >= b->n)
+        return;
+    pthread_rwlock_rdlock(&b->lock);
+    const struct backend *be = &b->v[idx];
+    for (size_t i = 0; i < be->nloaded; i++)
+        fn(ud, be->loaded[i].name);
     pthread_rwlock_unlock(&b->lock);
 }
 

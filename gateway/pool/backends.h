@@ -136,9 +136,15 @@ struct backend_stats {
     bool up;
     unsigned inflight, queued;
     size_t nmodels, nloaded;
+    char version[32]; /* Ollama's /api/version, "" until known */
 };
 size_t backends_count(const struct backends *b);
 void backends_stats(struct backends *b, int idx, struct backend_stats *st);
+
+/* Call fn with the name of each model loaded on backend idx (/api/ps), under
+ * the read lock (fn must not call back into backends). */
+void backends_each_loaded(struct backends *b, int idx, void (*fn)(void *ud, const char *name),
+                          void *ud);
 
 /* Tell discovery about a request that failed to connect, so that a dead
  * backend is noticed before its next poll. */

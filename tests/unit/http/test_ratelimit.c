@@ -484,6 +484,36 @@ static void collect(void *ud, const char *name, const char *value)
     hs->n++;
 }
 
+/* rl_peek: the headroom as admission would see it, taking nothing. */
+static void test_peek(void **state)
+{
+    (void)state;
+    struct rl_limits lim = {.rpm = 6, .tpm = 600, .max_inflight = 2};
+    struct rl_verdict v, a;
+    unsigned inflight = 99;
+    /* a key never seen: full buckets, no state made */
+    assert_false(rl_peek("peek-new", &lim, T0, &v, &inflight));
+    assert_int_equal(v.remaining_requests, 6);
+    assert_int_equal(v.remaining_tokens, 600);
+    assert_int_equal(inflight, 0);
+    assert_false(rl_peek("peek-new", &lim, T0, &v, &inflight));
+    struct rl_state *s = rl_state_for("peek-new");
+    assert_true(rl_admit(s, &lim, true, T0, &a));
+    assert_true(rl_admit(s, &lim, true, T0, &a));
+    rl_charge(s, &lim, 100, 50, T0);
+    for (int i = 0; i < 3; i++) { /* peeking takes nothing */
+        assert_true(rl_peek("peek-new", &lim, T0, &v, &inflight));
+        assert_int_equal(v.remaining_requests, 4);
+        assert_int_equal(v.remaining_tokens, 450);
+        assert_int_equal(inflight, 2);
+    }
+    /* 10 s later one request came back (6 a minute) */
+    assert_true(rl_peek("peek-new", &lim, T0 + 10000, &v, &inflight));
+    assert_int_equal(v.remaining_requests, 5);
+    assert_true(rl_admit(s, &lim, false, T0, &a));
+    assert_int_equal(a.remaining_requests, 3); /* the peek did not move the bucket */
+}
+
 static void test_headers(void **state)
 {
     (void)state;
@@ -583,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_backwards, reset, reset),
         cmocka_unit_test_setup_teardown(test_threads, reset, reset),
         cmocka_unit_test_setup_teardown(test_threads_mixed, reset, reset),
+        cmocka_unit_test_setup_teardown(test_peek, reset, reset),
         cmocka_unit_test_setup_teardown(test_headers, reset, reset),
         cmocka_unit_test_setup_teardown(test_duration, reset, reset),
     };
