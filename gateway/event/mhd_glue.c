@@ -2,6 +2,7 @@
 
 #include "conntrack.h"
 #include "log.h"
+#include "tlscreds.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +23,36 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     log_debug("libmicrohttpd: %s", msg);
 }
 
-struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd)
+/*
+ * GnuTLS's certificate callback (gnutls_certificate_retrieve_function2), run
+ * on the worker's thread inside MHD_run during a handshake. libmicrohttpd
+ * 0.9.75 makes the session's pointer its connection (new_connection_prepare_
+ * in daemon.c: gnutls_session_set_ptr), whose socket context is our entry.
+ * The chain and key stay ours: GnuTLS neither frees nor changes what this
+ * callback returns, and the entry's reference keeps them alive until the
+ * connection is closed, after the session is gone (libmicrohttpd calls
+ * gnutls_deinit before it notifies the close).
+ */
+static int tls_certificate(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                           const gnutls_pk_algorithm_t *pk_algos, int npk_algos,
+                           gnutls_pcert_st **pcert, unsigned int *npcert, gnutls_privkey_t *pkey)
+{
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)npk_algos;
+    struct MHD_Connection *mc = gnutls_session_get_ptr(session);
+    const struct conn *cn = mc ? conntrack_of(mc) : NULL;
+    const struct tls_creds *t = cn ? cn->tls : NULL;
+    if (!t)
+        return -1; /* no entry (out of memory): the handshake fails */
+    *pcert = (gnutls_pcert_st *)t->chain;
+    *npcert = t->nchain;
+    *pkey = t->key;
+    return 0;
+}
+
+struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd, bool tls)
 {
     const struct cfg *cfg = w->gw->cfg;
     const struct worker_hooks *h = w->gw->hooks;
@@ -30,11 +60,20 @@ struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd)
     unsigned limit = (unsigned)(cfg->limits.max_connections / nworkers);
     if (limit < 4)
         limit = 4;
+    /* The TLS options, or none: an array that starts with its end. */
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_certificate},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cfg->tls.priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    const struct MHD_OptionItem *more = tls ? tls_options : &tls_options[2];
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    if (tls)
+        flags |= MHD_USE_TLS;
     return MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        h->access, w, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, h->completed, w,
-        MHD_OPTION_NOTIFY_CONNECTION, conntrack_notify, w, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->limits.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, w, MHD_OPTION_END);
+        flags, 0, NULL, NULL, h->access, w, MHD_OPTION_ARRAY, more, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_NOTIFY_COMPLETED, h->completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+        conntrack_notify, w, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w, MHD_OPTION_END);
 }

@@ -151,7 +151,7 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
         int fd = listen_socket(&cfg->listen[i]);
         if (fd < 0)
             goto fail;
-        struct MHD_Daemon *d = mhd_glue_start(w, fd);
+        struct MHD_Daemon *d = mhd_glue_start(w, fd, cfg->listen[i].tls);
         if (!d) {
             close(fd);
             goto fail;
