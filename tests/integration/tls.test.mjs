@@ -297,6 +297,38 @@ test('a new certificate on SIGHUP: a stream in flight completes whole, new conne
   assert.equal(after.fingerprint, env.two.fingerprint);
 });
 
+test('handshakes on every worker while reloads swap the certificate: each one served whole', needGateway, async () => {
+  // The certificate callback runs on the worker threads while the reload
+  // publishes a new snapshot on the main thread (the TSan build checks this).
+  const known = new Set([env.one.fingerprint, env.two.fingerprint]);
+  let stop = false;
+  const counts = { handshakes: 0, requests: 0 };
+  const client = async () => {
+    while (!stop) {
+      const r = await httpsRequest(env.tlsPort, '/healthz');
+      assert.equal(r.status, 200);
+      assert.ok(known.has(r.fingerprint), r.fingerprint);
+      counts.requests++;
+      assert.ok(known.has((await peerCertificate(env.tlsPort)).fingerprint));
+      counts.handshakes++;
+    }
+  };
+  const clients = Array.from({ length: 8 }, client);
+  try {
+    for (let i = 0; i < 6; i++) {
+      const pair = i % 2 === 0 ? env.one : env.two;
+      await reloadWith({ 'cert.pem': pair.cert, 'key.pem': pair.key });
+      await waitFor(() => counts.handshakes >= (i + 1) * 4, 10000, 10, 'handshakes between reloads');
+    }
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+  assert.ok(counts.handshakes >= 24 && counts.requests >= 24, JSON.stringify(counts));
+  // the last reload put the second pair in force
+  assert.equal((await peerCertificate(env.tlsPort)).fingerprint, env.two.fingerprint);
+});
+
 test('a bad new certificate is refused with its reason; the one in force stays', needGateway, async () => {
   const served = (await peerCertificate(env.tlsPort)).fingerprint;
   // the first server's certificate with the second's key
