@@ -27,10 +27,14 @@
 
 /* TLS 1.3 and 1.2 only; for 1.2, ECDHE key exchange and AEAD ciphers only
  * (AES-GCM, ChaCha20-Poly1305), which is Mozilla's "intermediate" profile
- * without finite-field DHE; the server's order of preference wins. */
+ * without finite-field DHE; the server's order of preference wins. X25519
+ * comes first among the groups because it is the key share clients send
+ * first (OpenSSL, curl, browsers): preferring another one would cost every
+ * TLS 1.3 handshake a HelloRetryRequest round trip. */
 #define TLS_DEFAULT_PRIORITIES                                                                     \
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
-    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:"                \
+    "+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:%SERVER_PRECEDENCE"
 
 #define TLS_MAX_CHAIN 16        /* certificates in one chain file */
 #define TLS_MAX_PEM (1u << 20)  /* bytes in a certificate or key file */

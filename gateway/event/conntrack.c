@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "mhd_glue.h"
 #include "rand.h"
 #include "snapshot.h"
 #include "tlscreds.h"
@@ -196,8 +197,13 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
     cn->fd = ci ? ci->connect_fd : -1;
     cn->mc = c;
     address_of(c, cn->addr);
-    if (MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION))
+    cn->w = w;
+    const union MHD_ConnectionInfo *ti =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ti && ti->tls_session) {
         cn->tls = tls_creds_ref(tls_in_force(w));
+        mhd_glue_tls_transport(cn, ti->tls_session);
+    }
     cn->next = w->conns;
     if (w->conns)
         w->conns->prev = cn;

@@ -51,6 +51,8 @@ struct conn {
      * Held until the connection closes, so a reload that replaces them never
      * frees a chain or key GnuTLS is using. */
     struct tls_creds *tls;
+    void *tls_session; /* borrowed from MHD, TLS only: its gnutls_session_t */
+    struct worker *w;  /* borrowed: the worker whose daemon accepted it */
 };
 
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */

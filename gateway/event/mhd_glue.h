@@ -13,6 +13,7 @@
 #ifndef GATEWAY_MHD_GLUE_H
 #define GATEWAY_MHD_GLUE_H
 
+#include "conntrack.h"
 #include "worker.h"
 
 #include <microhttpd.h>
@@ -22,5 +23,18 @@
  * when tls is true; the hooks' callbacks get w as their cls. NULL on
  * failure. */
 struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd, bool tls);
+
+/*
+ * A TLS connection was accepted (conntrack, at NOTIFY_STARTED): its GnuTLS
+ * session reads and writes its socket through functions of ours, which
+ * count for the loop (struct worker's tls_stalls and tls_moves) whether a
+ * libmicrohttpd run moved any bytes. libmicrohttpd 0.9.75 keeps a
+ * connection whose handshake waits for the client on its list of ready
+ * ones (only its own reads after the handshake mark a socket drained), so
+ * it asks to be run again at once, and the loop would spin until the
+ * client's next flight or the head deadline; worker.c's run_mhd() stops
+ * taking that at its word when a run only found handshakes waiting.
+ */
+void mhd_glue_tls_transport(struct conn *cn, void *session);
 
 #endif
