@@ -73,11 +73,11 @@ static int listen_socket(const struct netaddr *l)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    /* Accepted sockets inherit it. GnuTLS writes a handshake's flight in
-     * several send() calls, beneath libmicrohttpd's own cork and no-delay
+    /* Accepted sockets inherit it. GnuTLS may write a handshake's flight in
+     * more than one send, beneath libmicrohttpd's own cork and no-delay
      * handling (which covers only its sends of HTTP data): with Nagle's
-     * algorithm on, the second one waited for the client's delayed ACK, and
-     * a handshake took 25-40 ms instead of a few. */
+     * algorithm on, a second small write waits for the client's (delayed)
+     * ACK of the first. */
     if (l->tls)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
@@ -288,11 +288,6 @@ void worker_mhd_due(struct worker *w)
     w->mhd_due = true;
 }
 
-/* MHD_run costs an epoll_wait of its own, so it runs only when MHD has
- * something to do: its epoll fd was ready, a connection was resumed (that
- * alone does not wake MHD's fd), or one of its timeouts is due. MHD's
- * contract (call it after every poll when it has a timeout) is kept in
- * substance: when no timeout is due, a call would find nothing to do. */
 /*
  * How long a zero MHD timeout is not believed after a run that only found
  * TLS handshakes waiting for their clients (mhd_glue.h): libmicrohttpd
@@ -304,6 +299,11 @@ void worker_mhd_due(struct worker *w)
  */
 #define TLS_CALM_MS 20
 
+/* MHD_run costs an epoll_wait of its own, so it runs only when MHD has
+ * something to do: its epoll fd was ready, a connection was resumed (that
+ * alone does not wake MHD's fd), or one of its timeouts is due. MHD's
+ * contract (call it after every poll when it has a timeout) is kept in
+ * substance: when no timeout is due, a call would find nothing to do. */
 static void run_mhd(struct worker *w)
 {
     /* Cleared before the runs: a callback inside them may ask for another
