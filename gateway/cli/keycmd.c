@@ -643,11 +643,11 @@ static int cmd_create(struct ctx *c)
     return rc;
 }
 
-/* "http://HOST:PORT" that reaches the first listen address from this machine. */
+/* "http[s]://HOST:PORT" that reaches the first listen address from this machine. */
 static void base_url(const struct cfg *cfg, char *out, size_t n)
 {
-    const char *scheme = cfg->tls.cert ? "https" : "http";
     const struct netaddr *a = &cfg->listen[0];
+    const char *scheme = a->tls ? "https" : "http";
     if (!a->wildcard)
         snprintf(out, n, "%s://%s", scheme, a->text);
     else if (a->family == AF_INET6)

@@ -18,6 +18,7 @@
 #include "reload.h"
 #include "reply.h"
 #include "snapshot.h"
+#include "tlscreds.h"
 #include "worker.h"
 
 #include <curl/curl.h>
@@ -241,7 +242,8 @@ static int cmd_serve(const char *path)
         goto out;
     }
     for (size_t i = 0; i < cfg->nlisten; i++)
-        log_info("listening on %s with %u workers", cfg->listen[i].text, gw.nworkers);
+        log_info("listening on %s%s with %u workers", cfg->listen[i].text,
+                 cfg->listen[i].tls ? " (TLS)" : "", gw.nworkers);
     notify_systemd("READY=1");
 
     int sig = wait_signal(sfd, path, http.authguard, http.metrics);
@@ -310,6 +312,13 @@ static int cmd_check(const char *path)
         else
             rc = 1;
         keyring_unref(k);
+    }
+    if (cfg->tls.creds) {
+        char line[700], warn[400];
+        tls_creds_describe(cfg->tls.creds, time(NULL), line, sizeof line, warn, sizeof warn);
+        fprintf(stderr, "%s: %s\n", cfg->tls.cert, line);
+        if (warn[0])
+            fprintf(stderr, "warning: %s: %s\n", cfg->tls.cert, warn);
     }
     if (!rc)
         fprintf(stderr, "%s: configuration OK\n", path);

@@ -28,6 +28,7 @@
 #include "glob.h"
 #include "jsonfile.h"
 #include "log.h"
+#include "tlscreds.h"
 #include "walker.h"
 
 #include <errno.h>
@@ -74,11 +75,11 @@ static struct ctx *ctx_of(struct walk *w)
 
 /* ---- listen addresses ---- */
 
-static void key_listen(struct walk *w, const cJSON *v, const char *path, void *base,
-                       const struct walk_key *k)
+/* A "host:port" or a list of them at path into *out (in the arena), each
+ * checked, none overlapping another. */
+static void parse_addrs(struct walk *w, const cJSON *v, const char *path,
+                        const struct netaddr **out, size_t *nout)
 {
-    (void)k;
-    struct cfg *c = base;
     char d[DIAG_SHOWBUF], why[320], sub[WALK_PATH_MAX];
     size_t n;
     if (cJSON_IsString(v)) {
@@ -135,8 +136,16 @@ static void key_listen(struct walk *w, const cJSON *v, const char *path, void *b
         if (!dup)
             addrs[got++] = a;
     }
-    c->listen = addrs;
-    c->nlisten = got;
+    *out = addrs;
+    *nout = got;
+}
+
+static void key_listen(struct walk *w, const cJSON *v, const char *path, void *base,
+                       const struct walk_key *k)
+{
+    (void)k;
+    struct cfg *c = base;
+    parse_addrs(w, v, path, &c->listen, &c->nlisten);
 }
 
 static void key_addr(struct walk *w, const cJSON *v, const char *path, void *base,
@@ -808,6 +817,30 @@ static void key_access(struct walk *w, const cJSON *v, const char *path, void *b
     memcpy((char *)base + k->off, &r, sizeof r);
 }
 
+static void key_tls_listen(struct walk *w, const cJSON *v, const char *path, void *base,
+                           const struct walk_key *k)
+{
+    (void)k;
+    cfg_tls_t *t = base;
+    parse_addrs(w, v, path, &t->listen, &t->nlisten);
+}
+
+static void key_priorities(struct walk *w, const cJSON *v, const char *path, void *base,
+                           const struct walk_key *k)
+{
+    char d[DIAG_SHOWBUF], why[200];
+    const char *s = walk_text(w, v, path, "a GnuTLS priority string, e.g. \"SECURE128\"");
+    if (!s)
+        return;
+    if (tls_priorities_check(s, why, sizeof why) < 0) {
+        jf_error(w->jf, v, path, "%s: %s (see gnutls-cli --list --priority STRING)",
+                 DIAG_SHOW(d, s), why);
+        return;
+    }
+    const char *p = walk_strdup(w, s);
+    memcpy((char *)base + k->off, &p, sizeof p);
+}
+
 static const struct walk_key tls_keys[] = {
     {.name = "cert",
      .fn = walk_set_path,
@@ -817,6 +850,11 @@ static const struct walk_key tls_keys[] = {
      .fn = walk_set_path,
      .off = offsetof(cfg_tls_t, key),
      .required = "the private key, PEM, e.g. \"key\": \"key.pem\""},
+    {.name = "listen", .fn = key_tls_listen},
+    {.name = "priorities",
+     .fn = key_priorities,
+     .off = offsetof(cfg_tls_t, priorities),
+     .sdef = TLS_DEFAULT_PRIORITIES},
 };
 static const struct walk_table tls_table = WALK_TABLE(tls_keys);
 
@@ -890,11 +928,7 @@ static const char *const auth_choices[] = {"keys", "none", NULL};
 
 static const struct walk_key top_keys[] = {
     {.name = "listen", .fn = key_listen},
-    {.name = "tls",
-     .fn = walk_set_object,
-     .off = offsetof(struct cfg, tls),
-     .arg = &tls_table,
-     .notice = "not in force yet: the listeners speak plain HTTP"},
+    {.name = "tls", .fn = walk_set_object, .off = offsetof(struct cfg, tls), .arg = &tls_table},
     {.name = "workers",
      .fn = walk_set_uint,
      .off = offsetof(struct cfg, workers),
@@ -1008,10 +1042,61 @@ static void add_default_listen(struct ctx *x)
     x->c->nlisten = 1;
 }
 
+/* "tls" makes every listen address speak TLS, or, with "tls.listen", adds
+ * those addresses as TLS listeners beside the plain ones. */
+static void merge_tls_listen(struct ctx *x, const cJSON *root)
+{
+    struct cfg *c = x->c;
+    if (!c->tls.cert)
+        return;
+    if (!c->tls.nlisten) {
+        for (size_t i = 0; i < c->nlisten; i++)
+            ((struct netaddr *)&c->listen[i])->tls = true;
+        return;
+    }
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(root, "tls");
+    tl = tl ? cJSON_GetObjectItemCaseSensitive(tl, "listen") : NULL;
+    size_t n = c->nlisten + c->tls.nlisten;
+    if (n > CFG_MAX_LISTEN) {
+        jf_error(&x->jf, tl, "tls.listen",
+                 "listen and tls.listen list %zu addresses together; at most %d are supported", n,
+                 CFG_MAX_LISTEN);
+        return;
+    }
+    struct netaddr *all = walk_alloc_array(&x->w, n, sizeof *all);
+    if (!all)
+        return;
+    memcpy(all, c->listen, c->nlisten * sizeof *all);
+    size_t got = c->nlisten;
+    char d[DIAG_SHOWBUF], d2[DIAG_SHOWBUF], sub[WALK_PATH_MAX];
+    for (size_t i = 0; i < c->tls.nlisten; i++) {
+        const struct netaddr *a = &c->tls.listen[i];
+        bool clash = false;
+        for (size_t j = 0; j < c->nlisten && !clash; j++) {
+            if (!netaddr_overlap(&c->listen[j], a))
+                continue;
+            const cJSON *e = cJSON_IsArray(tl) ? cJSON_GetArrayItem(tl, (int)i) : tl;
+            diag_path_index(sub, sizeof sub, "tls.listen", i);
+            jf_error(&x->jf, e ? e : tl, sub,
+                     "%s is also a plain listen address (%s): one port speaks either TLS or "
+                     "plain HTTP; list it in one place only",
+                     DIAG_SHOW(d, a->text), DIAG_SHOW(d2, c->listen[j].text));
+            clash = true;
+        }
+        if (clash)
+            continue;
+        all[got] = *a;
+        all[got++].tls = true;
+    }
+    c->listen = all;
+    c->nlisten = got;
+}
+
 static void cfg_free(struct cfg *c)
 {
     if (!c)
         return;
+    tls_creds_unref(c->tls.creds);
     cJSON_Delete(c->json);
     arena_free(c->arena);
     free(c);
@@ -1072,6 +1157,7 @@ struct cfg *cfg_load_buffer(const char *text, size_t len, const char *name, cons
         parse_aliases(&x, x.aliases);
     if (!(seen & walk_bit(&top_table, "listen")))
         add_default_listen(&x);
+    merge_tls_listen(&x, root);
     check_cross(&x, root);
     index_aliases(&x);
     keep_notices(&x);
@@ -1178,6 +1264,17 @@ struct cfg *cfg_load(const char *path, struct cfg_errors *errs)
         goto out;
     }
     c = cfg_load_buffer(text, len, path, dir, errs);
+    if (c && c->tls.cert) {
+        /* The certificate and key are judged with the rest, so that `check`,
+         * the start and a reload refuse the same files. */
+        char why[1024];
+        c->tls.creds = tls_creds_load(c->tls.cert, c->tls.key, why, sizeof why);
+        if (!c->tls.creds) {
+            cfg_errors_add(errs, "%s: tls: %s", path, why);
+            cfg_unref(c);
+            c = NULL;
+        }
+    }
 out:
     free(text);
     close(fd);

@@ -36,6 +36,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct tls_creds; /* tlscreds.h */
+
 #define CFG_DEFAULT_PATH "/etc/ollama-gateway/gateway.json"
 /* Largest configuration file accepted. */
 #define CFG_MAX_FILE_BYTES (4u << 20)
@@ -102,11 +104,22 @@ struct cfg {
                          cfg_load_buffer()); use it in messages */
     const char *dir;  /* absolute folder that relative paths were resolved against */
 
-    const struct netaddr *listen; /* default: one, 127.0.0.1:8080 */
+    /* Every API listener, default one, 127.0.0.1:8080: "listen", then "tls.listen";
+     * each one's .tls says whether it speaks TLS. */
+    const struct netaddr *listen;
     size_t nlisten;
     struct {
         const char *cert; /* absolute; both NULL when there is no "tls" */
         const char *key;
+        const char *priorities; /* GnuTLS's; default TLS_DEFAULT_PRIORITIES (tlscreds.h) */
+        /* "tls.listen" as written; its addresses are also in listen[] above,
+         * with .tls set. Empty: every listen address speaks TLS. */
+        const struct netaddr *listen;
+        size_t nlisten;
+        /* A reference: the chain and key, read and judged by cfg_load()
+         * (never by cfg_load_buffer(), which reads no file); NULL without
+         * "tls". */
+        struct tls_creds *creds;
     } tls;
     unsigned workers;                  /* 0..256; 0 = one per CPU (default) */
     const char *keys_file;             /* absolute; default <dir>/keys.json */

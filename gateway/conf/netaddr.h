@@ -34,6 +34,7 @@ struct netaddr {
     int family;    /* AF_INET, AF_INET6, or AF_UNSPEC for "localhost" (both loopbacks) */
     bool loopback; /* 127.0.0.0/8, ::1, ::ffff:127.x.y.z or "localhost" */
     bool wildcard; /* 0.0.0.0 or :: */
+    bool tls;      /* a listener that speaks TLS (set by config.c; netaddr_parse() clears it) */
 };
 
 /* Parse "host:port" into *a. Returns 0, or -1 with why[] saying what is wrong

@@ -4,9 +4,11 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "mhd_glue.h"
 #include "netaddr.h"
 #include "rand.h"
 #include "snapshot.h"
+#include "tlscreds.h"
 #include "worker.h"
 
 #include <netinet/in.h>
@@ -137,6 +139,17 @@ static bool trusted_proxy(struct worker *w, const unsigned char addr[16])
     return t->n && netaddr_cidr_match(t->v, t->n, addr);
 }
 
+/* The credentials a TLS connection accepted now gets: the snapshot's; the
+ * start-up configuration's when a reload dropped "tls" (the listeners stay
+ * TLS until a restart). */
+static struct tls_creds *tls_in_force(struct worker *w)
+{
+    const struct snapshot *s = worker_snapshot(w);
+    if (s && s->cfg->tls.creds)
+        return s->cfg->tls.creds;
+    return w->gw->cfg->tls.creds;
+}
+
 static void conn_cut(struct worker *w, struct conn *cn, const char *what)
 {
     char text[INET6_ADDRSTRLEN];
@@ -164,6 +177,7 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
             return;
         if (cn->counted && w->gw->peers)
             peers_leave(w->gw->peers, cn->addr);
+        tls_creds_unref(cn->tls);
         if (cn->prev)
             cn->prev->next = cn->next;
         else
@@ -186,6 +200,13 @@ void conntrack_notify(void *cls, struct MHD_Connection *c, void **socket_context
     cn->fd = ci ? ci->connect_fd : -1;
     cn->mc = c;
     address_of(c, cn->addr);
+    cn->w = w;
+    const union MHD_ConnectionInfo *ti =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ti && ti->tls_session) {
+        cn->tls = tls_creds_ref(tls_in_force(w));
+        mhd_glue_tls_transport(cn, ti->tls_session);
+    }
     cn->next = w->conns;
     if (w->conns)
         w->conns->prev = cn;
@@ -233,7 +254,9 @@ void conntrack_in_request(struct conn *cn, bool in)
 static struct conn *parsing_head(struct worker *w)
 {
     for (struct conn *cn = w->conns; cn; cn = cn->next) {
-        if (cn->in_request || cn->refused || cn->fd < 0 || !cn->mc)
+        /* Bytes written on a TLS connection's socket would break its
+         * record stream: there, libmicrohttpd's own answer goes out. */
+        if (cn->in_request || cn->refused || cn->fd < 0 || !cn->mc || cn->tls)
             continue;
         if (!MHD_get_connection_info(cn->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
             continue;

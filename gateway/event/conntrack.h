@@ -48,6 +48,13 @@ struct conn {
     bool counted;              /* holds a place in struct peers */
     bool in_request;           /* the HTTP layer has the current request's head */
     bool refused;              /* answered and shut down by conntrack_bad_length */
+    /* A reference, on a TLS connection only: the credentials in force when
+     * it was accepted, which the certificate callback serves (mhd_glue.c).
+     * Held until the connection closes, so a reload that replaces them never
+     * frees a chain or key GnuTLS is using. */
+    struct tls_creds *tls;
+    void *tls_session; /* borrowed from MHD, TLS only: its gnutls_session_t */
+    struct worker *w;  /* borrowed: the worker whose daemon accepted it */
 };
 
 /* 0, or -1 (OOM). limit: limits.max_connections_per_address. */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -61,6 +62,13 @@ static int listen_socket(const struct netaddr *l)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    /* Accepted sockets inherit it. GnuTLS may write a handshake's flight in
+     * more than one send, beneath libmicrohttpd's own cork and no-delay
+     * handling (which covers only its sends of HTTP data): with Nagle's
+     * algorithm on, a second small write waits for the client's (delayed)
+     * ACK of the first. */
+    if (l->tls)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         log_error_errno("cannot listen on %s", l->text);
         close(fd);
@@ -134,13 +142,14 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
         goto fail;
     w->daemons = calloc(cfg->nlisten, sizeof *w->daemons);
     w->daemon_watch = calloc(cfg->nlisten, sizeof *w->daemon_watch);
-    if (!w->daemons || !w->daemon_watch)
+    w->daemon_calm = calloc(cfg->nlisten, sizeof *w->daemon_calm);
+    if (!w->daemons || !w->daemon_watch || !w->daemon_calm)
         goto fail;
     for (size_t i = 0; i < cfg->nlisten; i++) {
         int fd = listen_socket(&cfg->listen[i]);
         if (fd < 0)
             goto fail;
-        struct MHD_Daemon *d = mhd_glue_start(w, fd);
+        struct MHD_Daemon *d = mhd_glue_start(w, fd, cfg->listen[i].tls);
         if (!d) {
             close(fd);
             goto fail;
@@ -168,8 +177,10 @@ void worker_free(struct worker *w)
     w->ndaemons = 0;
     free(w->daemons);
     free(w->daemon_watch);
+    free(w->daemon_calm);
     w->daemons = NULL;
     w->daemon_watch = NULL;
+    w->daemon_calm = NULL;
     curl_glue_free(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
@@ -266,6 +277,17 @@ void worker_mhd_due(struct worker *w)
     w->mhd_due = true;
 }
 
+/*
+ * How long a zero MHD timeout is not believed after a run that only found
+ * TLS handshakes waiting for their clients (mhd_glue.h): libmicrohttpd
+ * 0.9.75 asks for another run at once for as long as such a handshake
+ * waits, which would spin the loop. Any event on the daemon's epoll fd (the
+ * client's next flight, a new connection) still runs it at once; what waits
+ * up to this long is only work that libmicrohttpd would do without an event
+ * on a daemon with a stalled handshake at that moment.
+ */
+#define TLS_CALM_MS 20
+
 /* MHD_run costs an epoll_wait of its own, so it runs only when MHD has
  * something to do: its epoll fd was ready, a connection was resumed (that
  * alone does not wake MHD's fd), or one of its timeouts is due. MHD's
@@ -277,6 +299,7 @@ static void run_mhd(struct worker *w)
      * (a connection closed, see conntrack.c). */
     bool was_due = w->mhd_due;
     w->mhd_due = false;
+    int64_t now = now_ms();
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_UNSIGNED_LONG_LONG t;
         bool due = was_due;
@@ -284,10 +307,16 @@ static void run_mhd(struct worker *w)
          * rounds with no I/O (MHD says so with a zero timeout): give them
          * here rather than through as many turns of our own epoll_wait. */
         for (int round = 0; round < 4; round++) {
-            if (!due && !(MHD_get_timeout(w->daemons[i], &t) == MHD_YES && t == 0))
+            if (!due && !(MHD_get_timeout(w->daemons[i], &t) == MHD_YES && t == 0 &&
+                          now >= w->daemon_calm[i]))
                 break;
+            uint64_t stalls = w->tls_stalls, moves = w->tls_moves;
             MHD_run(w->daemons[i]);
             due = false;
+            if (w->tls_stalls != stalls && w->tls_moves == moves) {
+                w->daemon_calm[i] = now_ms() + TLS_CALM_MS;
+                break;
+            }
         }
     }
 }
@@ -301,8 +330,13 @@ static int loop_timeout(struct worker *w, int64_t now)
         until = w->curl_deadline;
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_UNSIGNED_LONG_LONG t;
-        if (MHD_get_timeout(w->daemons[i], &t) == MHD_YES && now + (int64_t)t < until)
-            until = now + (int64_t)t;
+        if (MHD_get_timeout(w->daemons[i], &t) != MHD_YES)
+            continue;
+        int64_t at = now + (int64_t)t;
+        if (t == 0 && w->daemon_calm[i] > now)
+            at = w->daemon_calm[i]; /* see run_mhd() */
+        if (at < until)
+            until = at;
     }
     return until <= now ? 0 : (int)(until - now);
 }

@@ -100,7 +100,15 @@ struct worker {
     bool inbox_live;
     struct MHD_Daemon **daemons;
     struct worker_watch *daemon_watch;
+    /* Per daemon: until when (monotonic ms) a zero MHD timeout is not taken
+     * at its word, because the last run only found TLS handshakes waiting
+     * for their clients (mhd_glue.h, run_mhd() in worker.c); 0 = none. */
+    int64_t *daemon_calm;
     size_t ndaemons;
+    /* Counted by the TLS connections' reads and writes (mhd_glue.c), worker
+     * thread only: reads that found nothing mid-handshake, and I/O that
+     * moved bytes. */
+    uint64_t tls_stalls, tls_moves;
     CURLM *multi;
     CURL *easy_pool[64]; /* finished easy handles, reset, ready for reuse */
     size_t neasy;

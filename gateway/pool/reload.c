@@ -3,6 +3,7 @@
 #include "keys.h"
 #include "keysfile.h"
 #include "log.h"
+#include "tlscreds.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -132,6 +133,18 @@ static void log_keys(const struct keyring *k)
                  k->path);
 }
 
+/* Which certificate new TLS connections get from now on. */
+static void log_tls(const struct cfg *c)
+{
+    if (!c->tls.creds)
+        return;
+    char line[700], warn[400];
+    tls_creds_describe(c->tls.creds, time(NULL), line, sizeof line, warn, sizeof warn);
+    log_info("tls: %s, from %s", line, c->tls.cert);
+    if (warn[0])
+        log_warn("tls: %s (%s)", warn, c->tls.cert);
+}
+
 /* A new backend table for cfg, polled once and with discovery running. */
 static struct backends *backends_for(struct cfg *cfg)
 {
@@ -165,6 +178,7 @@ int reload_start(struct cfg *cfg, bool *bad_input)
         return -1;
     }
     started = cfg_ref(cfg);
+    log_tls(cfg);
     struct snapshot *s = snapshot_new(cfg, keys, b); /* on failure it drops all three */
     if (!s)
         return -1;
@@ -178,7 +192,8 @@ static bool addrs_differ(const struct cfg *a, const struct cfg *b)
     if (a->nlisten != b->nlisten)
         return true;
     for (size_t i = 0; i < a->nlisten; i++)
-        if (strcmp(a->listen[i].text, b->listen[i].text) != 0)
+        if (strcmp(a->listen[i].text, b->listen[i].text) != 0 ||
+            a->listen[i].tls != b->listen[i].tls)
             return true;
     return false;
 }
@@ -198,7 +213,11 @@ static void warn_restart_only(const struct cfg *now, const struct cfg *c)
         n += (size_t)snprintf(what + n, sizeof what - n, "%s%s", n ? ", " : "", name);
     NOTE(addrs_differ(now, c), "listen");
     NOTE(now->workers != c->workers, "workers");
-    NOTE(str_differ(now->tls.cert, c->tls.cert) || str_differ(now->tls.key, c->tls.key), "tls");
+    /* The certificate and key are reloaded (new connections get them); which
+     * listeners speak TLS, and how, is fixed when their daemons start. */
+    NOTE(!now->tls.cert != !c->tls.cert, "tls");
+    NOTE(now->tls.cert && c->tls.cert && str_differ(now->tls.priorities, c->tls.priorities),
+         "tls.priorities");
     NOTE(now->metrics.enabled != c->metrics.enabled ||
              (c->metrics.enabled && strcmp(now->metrics.listen.text, c->metrics.listen.text)),
          "metrics.listen");
@@ -249,6 +268,7 @@ int reload_all(const char *path)
     if (log_access_open(c->log.access) < 0)
         log_error_errno("cannot open the access log %s; it stays where it was", c->log.access);
     cfg_features_not_in_force(c, NULL, NULL);
+    log_tls(c);
     size_t nkeys = keys->n, nbackends = c->nbackends, naliases = c->naliases;
     if (c->auth == CFG_AUTH_KEYS)
         log_keys(keys);

@@ -6,8 +6,10 @@
  *
  * What a reload can change: keys, aliases, backends, limits, log level and
  * access log (which is also reopened, for log rotation), CORS, discovery
- * interval, "auth". What only a restart changes, because sockets and threads
- * are made at start: listen, workers, tls, metrics.listen,
+ * interval, "auth", the TLS certificate and key (read again from their
+ * files: new connections get them). What only a restart changes, because
+ * sockets and threads are made at start: listen, workers, whether there is
+ * "tls", tls.listen, tls.priorities, metrics.listen,
  * limits.max_connections, limits.max_connections_per_address and the client
  * deadlines limits.header_timeout_s, body_timeout_s and idle_timeout_s (a
  * reload that changes them says so and applies the rest).

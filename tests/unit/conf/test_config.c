@@ -7,6 +7,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls_fixture.h"
+#include "tlscreds.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -740,6 +742,99 @@ static void test_load_file(void **state)
     cfg_errors_free(&e);
 }
 
+static void test_tls_listeners(void **state)
+{
+    (void)state;
+    /* no "tls": every listener plain */
+    struct cfg *c = load_ok("{\"listen\": [\"127.0.0.1:1\", \"[::1]:2\"], " MIN_TAIL);
+    assert_false(c->listen[0].tls || c->listen[1].tls);
+    assert_null(c->tls.creds); /* cfg_load_buffer reads no file */
+    cfg_unref(c);
+    /* "tls" without "tls.listen": every listen address speaks TLS */
+    c = load_ok("{\"listen\": [\"127.0.0.1:1\", \"[::1]:2\"], \"tls\": {\"cert\": \"c.pem\", "
+                "\"key\": \"k.pem\"}, " MIN_TAIL);
+    assert_int_equal(c->nlisten, 2);
+    assert_true(c->listen[0].tls && c->listen[1].tls);
+    assert_int_equal(c->tls.nlisten, 0);
+    assert_string_equal(c->tls.priorities, TLS_DEFAULT_PRIORITIES);
+    cfg_unref(c);
+    /* "tls.listen": those speak TLS, beside the plain ones */
+    c = load_ok("{\"listen\": \"0.0.0.0:8080\", \"tls\": {\"cert\": \"c.pem\", \"key\": "
+                "\"k.pem\", \"listen\": [\"0.0.0.0:8443\", \"[::]:8443\"], \"priorities\": "
+                "\"SECURE256\"}, " MIN_TAIL);
+    assert_int_equal(c->nlisten, 3);
+    assert_false(c->listen[0].tls);
+    assert_int_equal(c->listen[0].port, 8080);
+    assert_true(c->listen[1].tls && c->listen[2].tls);
+    assert_int_equal(c->listen[1].port, 8443);
+    assert_string_equal(c->listen[2].host, "::");
+    assert_string_equal(c->tls.priorities, "SECURE256");
+    cfg_unref(c);
+    /* tls.listen alone: the default plain listener stays */
+    c = load_ok("{\"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\", \"listen\": "
+                "\"127.0.0.1:8443\"}, " MIN_TAIL);
+    assert_int_equal(c->nlisten, 2);
+    assert_false(c->listen[0].tls);
+    assert_int_equal(c->listen[0].port, 8080);
+    assert_true(c->listen[1].tls);
+    cfg_unref(c);
+
+    expect_error("{\"listen\": \"0.0.0.0:8080\",\n\"tls\": {\"cert\": \"c\", \"key\": \"k\",\n"
+                 "\"listen\": [\"127.0.0.1:9\", \"127.0.0.1:8080\"]}, " MIN_TAIL,
+                 "t.json:3: tls.listen[1]: \"127.0.0.1:8080\" is also a plain listen address "
+                 "(\"0.0.0.0:8080\"): one port speaks either TLS or plain HTTP");
+    expect_error("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"listen\": [\"8443\"]}, " MIN_TAIL,
+                 "tls.listen[0]: \"8443\": has no host");
+    expect_error("{\"tls\": {\"cert\": \"c\", \"key\": \"k\",\n\"priorities\": "
+                 "\"NORMAL:+BOGUS\"}, " MIN_TAIL,
+                 "t.json:2: tls.priorities: \"NORMAL:+BOGUS\": GnuTLS does not accept it at "
+                 "\"+BOGUS\"");
+    expect_error("{\"tls\": {\"cert\": \"c\", \"key\": \"k\", \"priorities\": 3}, " MIN_TAIL,
+                 "tls.priorities:");
+}
+
+/* cfg_load reads and judges the certificate and key with the rest. */
+static void test_tls_files(void **state)
+{
+    (void)state;
+    struct tls_fixture fx;
+    tls_fixture_make(&fx, -60, 3600);
+    char dir[64], path[96], f[160];
+    write_tmp(dir, sizeof dir, path, sizeof path,
+              "{\"tls\": {\"cert\": \"cert.pem\", \"key\": \"key.pem\"}, " MIN_TAIL);
+    tls_fixture_file(dir, "cert.pem", fx.leaf, f, sizeof f);
+    tls_fixture_file(dir, "key.pem", fx.leaf_key, f, sizeof f);
+    struct cfg_errors e;
+    cfg_errors_init(&e);
+    struct cfg *c = cfg_load(path, &e);
+    if (!c)
+        fail_msg("refused: %s", e.text.p);
+    assert_non_null(c->tls.creds);
+    assert_string_equal(c->tls.creds->subject, "CN=localhost");
+    assert_true(c->listen[0].tls);
+    cfg_unref(c);
+
+    /* a key that does not belong to the certificate */
+    tls_fixture_file(dir, "key.pem", fx.other_key, f, sizeof f);
+    assert_null(cfg_load(path, &e));
+    char needle[300];
+    snprintf(needle, sizeof needle, "%s: tls: %s/key.pem is not the private key of the certificate",
+             path, dir);
+    assert_has(&e, needle);
+    assert_int_equal(e.count, 1);
+    cfg_errors_free(&e);
+    unlink(f);
+
+    /* no key file at all */
+    cfg_errors_init(&e);
+    assert_null(cfg_load(path, &e));
+    assert_has(&e, "key.pem: cannot open: No such file or directory");
+    cfg_errors_free(&e);
+    snprintf(f, sizeof f, "%s/cert.pem", dir);
+    unlink(f);
+    remove_tmp(dir, path);
+}
+
 static void test_many_errors(void **state)
 {
     (void)state;
@@ -817,7 +912,8 @@ static void test_not_in_force(void **state)
     cfg_features_not_in_force(c, collect, &ns);
     /* auth is "none" here: no auth notice */
     assert_null(strstr(ns.text, "auth"));
-    assert_non_null(strstr(ns.text, "t.json:3: tls: not in force yet"));
+    /* TLS is in force: nothing to say about it */
+    assert_null(strstr(ns.text, "tls"));
     /* routing across backends is in force: nothing about it */
     assert_null(strstr(ns.text, "max_inflight"));
     assert_null(strstr(ns.text, "weight"));
@@ -826,7 +922,7 @@ static void test_not_in_force(void **state)
     /* CORS and metrics are in force: nothing about them */
     assert_null(strstr(ns.text, "cors"));
     assert_null(strstr(ns.text, "metrics"));
-    assert_int_equal(ns.n, 1);
+    assert_int_equal(ns.n, 0);
     cfg_unref(c);
 
     /* API keys are in force: nothing to say about them. */
@@ -983,7 +1079,8 @@ int main(void)
         cmocka_unit_test(test_many_errors),     cmocka_unit_test(test_not_in_force),
         cmocka_unit_test(test_native_api),      cmocka_unit_test(test_auth_none_public),
         cmocka_unit_test(test_cidr_lists),      cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_errors_to_log),
+        cmocka_unit_test(test_errors_to_log),   cmocka_unit_test(test_tls_listeners),
+        cmocka_unit_test(test_tls_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
