@@ -186,7 +186,7 @@ static enum choice_outcome route_at(struct backends *b, const struct route_ask *
 {
     *idx = -1;
     *name = (size_t)-1;
-    return backends_route(b, ask, rw, now, idx, name);
+    return backends_route(b, ask, rw, now, idx, name, NULL);
 }
 
 /* Route for "m" and expect outcome o on backend want (o SEND or QUEUE). */
@@ -881,16 +881,16 @@ static void test_alias_names(void **state)
     assert_int_equal(route_at(b, &ask, NULL, 1000, &idx, &name), CHOICE_SEND);
     assert_int_equal(idx, 0);
     assert_int_equal(name, 1);
-    assert_int_equal(backends_name_on(b, 0, &ask), 1);
-    assert_int_equal(backends_name_on(b, 1, &ask), -1);
-    assert_int_equal(backends_name_on(b, 2, &ask), -1);
-    assert_int_equal(backends_name_on(b, -1, &ask), -1);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), 1);
+    assert_int_equal(backends_name_on(b, 1, &ask, NULL), -1);
+    assert_int_equal(backends_name_on(b, 2, &ask, NULL), -1);
+    assert_int_equal(backends_name_on(b, -1, &ask, NULL), -1);
     backends_done(b, idx, names[name], false, false, 1000); /* unanswered: not warm */
 
     /* The first name listed wins where a backend has both. */
     static const char *const both[] = {"b", "a"};
     up(b, 0, both, 2, NULL, 0);
-    assert_int_equal(backends_name_on(b, 0, &ask), 0);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), 0);
     assert_int_equal(route_at(b, &ask, NULL, 1000, &idx, &name), CHOICE_SEND);
     assert_int_equal(idx, 0);
     assert_int_equal(name, 0);
@@ -906,7 +906,7 @@ static void test_alias_names(void **state)
 
     /* A backend that went down lists nothing for a grant. */
     down(b, 0);
-    assert_int_equal(backends_name_on(b, 0, &ask), -1);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), -1);
     assert_int_equal(stats(b, 0).nmodels, 2); /* kept from before */
     assert_false(stats(b, 0).up);
     backends_unref(b);
@@ -1186,7 +1186,7 @@ static void *thread_main(void *arg)
         waiter_init(&t->rw[i], &t->w, t);
         int idx;
         size_t name;
-        enum choice_outcome o = backends_route(t->b, &ask, &t->rw[i], 1000, &idx, &name);
+        enum choice_outcome o = backends_route(t->b, &ask, &t->rw[i], 1000, &idx, &name, NULL);
         check_inflight(t);
         if (o == CHOICE_SEND) {
             t->sent++;
