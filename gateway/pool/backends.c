@@ -472,8 +472,9 @@ static size_t models_to_show(struct backends *b, size_t i, char *names[SHOWS_PER
         if (e && e->caps == CAPS_UNASKED && (names[n] = strdup(e->name)))
             n++;
     }
+    size_t start = be->show_next;
     for (size_t t = 0; t < be->nmodels && n < SHOWS_PER_ROUND; t++) {
-        size_t k = (be->show_next + t) % be->nmodels;
+        size_t k = (start + t) % be->nmodels;
         const struct model_entry *e = &be->models[k];
         bool taken = false;
         for (size_t j = 0; j < n && !taken; j++)
