@@ -24,6 +24,13 @@ function learned(gw, backend, model, from = 0) {
   return gw.waitForStderr(new RegExp(`backend ${backend}: ${model.replace(/[.]/g, '\\.')} (can think|cannot think)`), 10000, from);
 }
 
+/** Stop the gateway (it must exit 0: a sanitizer report fails the test) and the fakes. */
+async function stopAll(gw, ...fakes) {
+  const code = await gw.stop();
+  for (const f of fakes) await f.close();
+  assert.equal(code, 0, `gateway exited with ${code} on SIGTERM\nstderr:\n${gw.stderr}`);
+}
+
 const user = [{ role: 'user', content: 'hi' }];
 
 // One request per dialect with thinking turned on, and where its native
@@ -58,7 +65,7 @@ async function send(gw, d, model, stream) {
 test('thinking on every dialect: left out for a model that cannot think, sent to one that can', needGateway, async (t) => {
   const fake = await startFake();
   const gw = await gateway([fake]);
-  t.after(async () => { await gw.stop(); await fake.close(); });
+  t.after(() => stopAll(gw, fake));
   await learned(gw, 'fake0', 'llama3.2:latest');
   await learned(gw, 'fake0', 'qwen3:latest');
 
@@ -94,7 +101,7 @@ test('thinking on every dialect: left out for a model that cannot think, sent to
 test('thinking turned off still goes, to any model; no switch means no think', needGateway, async (t) => {
   const fake = await startFake();
   const gw = await gateway([fake]);
-  t.after(async () => { await gw.stop(); await fake.close(); });
+  t.after(() => stopAll(gw, fake));
   await learned(gw, 'fake0', 'llama3.2:latest');
   const off = await post(gw.url, '/v1/chat/completions', { model: 'plain', messages: user, reasoning_effort: 'none' });
   assert.equal(off.status, 200, await off.text());
@@ -115,7 +122,7 @@ test('thinking turned off still goes, to any model; no switch means no think', n
 test('a model pulled again with a new digest is asked again; an unchanged one is not', needGateway, async (t) => {
   const fake = await startFake();
   const gw = await gateway([fake]);
-  t.after(async () => { await gw.stop(); await fake.close(); });
+  t.after(() => stopAll(gw, fake));
   await learned(gw, 'fake0', 'llama3.2:latest');
   await learned(gw, 'fake0', 'qwen3:latest');
   fake.reset();
@@ -144,7 +151,7 @@ test('a failing /api/show leaves the capability unknown: think passes as asked, 
   const fake = await startFake();
   fake.scriptPath('/api/show', { status: 500, error: 'show is broken' });
   const gw = await gateway([fake]);
-  t.after(async () => { await gw.stop(); await fake.close(); });
+  t.after(() => stopAll(gw, fake));
   await gw.waitForStderr(/backend fake0: \/api\/show for \S+ failed \(\/api\/show answered HTTP 500\); asked again later/, 10000);
   // A failed show ends that poll's asking: one show per poll, not all four.
   const polls = fake.requestsTo('/api/tags').length;
@@ -168,7 +175,7 @@ test('discovery asks /api/show about a few models per poll, loaded ones first, e
   const names = Array.from({ length: 13 }, (_, i) => `m${i}:latest`);
   const fake = await startFake({ models: names, loaded: ['m12'] });
   const gw = await gateway([fake]);
-  t.after(async () => { await gw.stop(); await fake.close(); });
+  t.after(() => stopAll(gw, fake));
   const shown = () => new Set(fake.requestsTo('/api/show').map((r) => r.body.model));
   await waitFor(() => shown().size === names.length, 20000, 20, 'every model shown');
   const shows = fake.requestsTo('/api/show');
@@ -192,7 +199,7 @@ test('failover decides again for the other backend', needGateway, async (t) => {
   const a = await startFake({ models: [{ name: 'dual:latest', capabilities: ['completion', 'thinking'] }], loaded: ['dual'] });
   const b = await startFake({ models: [{ name: 'dual:latest', capabilities: ['completion'] }] });
   const gw = await gateway([a, b]);
-  t.after(async () => { await gw.stop(); await a.close(); await b.close(); });
+  t.after(() => stopAll(gw, a, b));
   await learned(gw, 'fake0', 'dual:latest');
   await learned(gw, 'fake1', 'dual:latest');
   a.script({ status: 503, error: 'server busy' });
