@@ -37,6 +37,10 @@ struct model_entry {
     char *json;   /* owned: the entry as the backend listed it (one line), or NULL */
     char *digest; /* owned: as /api/tags lists it, or NULL */
     int caps;     /* MODEL_CAP_* bits /api/show gave for this digest, or CAPS_* */
+    /* A request was routed to it while its capabilities were unknown: the
+     * next poll asks about it first. Set by workers under the read lock
+     * (hence atomic), read by discovery. */
+    atomic_bool wanted;
 };
 
 /* Routing state of one model on one backend (under the table's mutex). */
@@ -274,6 +278,7 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
         m[k].modified = parse_rfc3339(
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "modified_at")));
         m[k].caps = CAPS_UNASKED;
+        atomic_init(&m[k].wanted, false);
         const char *digest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "digest"));
         if (digest && !(m[k].digest = strdup(digest))) {
             free(m[k].name);
@@ -303,6 +308,9 @@ static void carry_caps(struct backends *b, const struct backend *be, struct mode
             const struct model_entry *old = &be->models[j];
             if (strcmp(old->name, m[k].name) == 0 && str_eq(old->digest, m[k].digest)) {
                 m[k].caps = old->caps;
+                atomic_store_explicit(&m[k].wanted,
+                                      atomic_load_explicit(&old->wanted, memory_order_relaxed),
+                                      memory_order_relaxed);
                 break;
             }
         }
@@ -344,6 +352,7 @@ static struct model_entry *copy_names(const char *const *names, size_t n)
     struct model_entry *m = calloc(n ? n : 1, sizeof *m);
     for (size_t k = 0; m && k < n; k++) {
         m[k].caps = CAPS_UNASKED;
+        atomic_init(&m[k].wanted, false);
         if (!(m[k].name = strdup(names[k]))) {
             free_models(m, k);
             return NULL;
@@ -457,11 +466,20 @@ static bool show_one(struct backends *b, size_t i, const char *model)
     return res == POLL_OK;
 }
 
+/* Whether names[0..n) holds name. */
+static bool listed_in(char *const *names, size_t n, const char *name)
+{
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(names[j], name) == 0)
+            return true;
+    return false;
+}
+
 /* The models of backend i whose capabilities are not known for their digest
- * yet, at most SHOWS_PER_ROUND (the loaded ones first: they are what requests
- * use; then in turn, from where the last round stopped, so that a model whose
- * show keeps failing does not hold up the others), into names (strdup'd).
- * Discovery thread. */
+ * yet, at most SHOWS_PER_ROUND: the loaded ones and those requests were
+ * routed to first (they are what requests use); then in turn, from where the
+ * last round stopped, so that a model whose show keeps failing does not hold
+ * up the others. Into names (strdup'd). Discovery thread. */
 static size_t models_to_show(struct backends *b, size_t i, char *names[SHOWS_PER_ROUND])
 {
     struct backend *be = &b->v[i];
@@ -469,17 +487,21 @@ static size_t models_to_show(struct backends *b, size_t i, char *names[SHOWS_PER
     pthread_rwlock_rdlock(&b->lock);
     for (size_t l = 0; l < be->nloaded && n < SHOWS_PER_ROUND; l++) {
         const struct model_entry *e = entry_on(be, be->loaded[l].name);
-        if (e && e->caps == CAPS_UNASKED && (names[n] = strdup(e->name)))
+        if (e && e->caps == CAPS_UNASKED && !listed_in(names, n, e->name) &&
+            (names[n] = strdup(e->name)))
+            n++;
+    }
+    for (size_t k = 0; k < be->nmodels && n < SHOWS_PER_ROUND; k++) {
+        const struct model_entry *e = &be->models[k];
+        if (e->caps == CAPS_UNASKED && atomic_load_explicit(&e->wanted, memory_order_relaxed) &&
+            !listed_in(names, n, e->name) && (names[n] = strdup(e->name)))
             n++;
     }
     size_t start = be->show_next;
     for (size_t t = 0; t < be->nmodels && n < SHOWS_PER_ROUND; t++) {
         size_t k = (start + t) % be->nmodels;
         const struct model_entry *e = &be->models[k];
-        bool taken = false;
-        for (size_t j = 0; j < n && !taken; j++)
-            taken = strcmp(names[j], e->name) == 0;
-        if (e->caps != CAPS_UNASKED || taken)
+        if (e->caps != CAPS_UNASKED || listed_in(names, n, e->name))
             continue;
         if (!(names[n] = strdup(e->name)))
             break;
@@ -622,10 +644,14 @@ static bool backend_has(const struct backend *be, const char *model)
     return entry_on(be, model) != NULL;
 }
 
-/* What discovery knows of whether model can think on be. Read lock held. */
-static enum backend_thinking thinking_of(const struct backend *be, const char *model)
+/* What discovery knows of whether model can think on be, for a request
+ * routed there: when it is not known yet, the next poll asks first. Read
+ * lock held. */
+static enum backend_thinking thinking_of(struct backend *be, const char *model)
 {
-    const struct model_entry *e = entry_on(be, model);
+    struct model_entry *e = entry_on(be, model);
+    if (e && e->caps == CAPS_UNASKED && !atomic_load_explicit(&e->wanted, memory_order_relaxed))
+        atomic_store_explicit(&e->wanted, true, memory_order_relaxed);
     if (!e || e->caps < 0)
         return THINKING_UNKNOWN;
     return e->caps & MODEL_CAP_THINKING ? THINKING_YES : THINKING_NO;

@@ -5,9 +5,10 @@
  * loads a model), and the routing state that all workers share. Discovery
  * also asks /api/show for each model's capabilities, once per model digest
  * (a model pulled again under its name has a new digest in /api/tags, and is
- * asked again), at most SHOWS_PER_ROUND models per backend per poll, the
- * loaded ones first; a show that fails leaves the capabilities unknown, and
- * the model is asked again at a later poll.
+ * asked again), at most SHOWS_PER_ROUND models per backend per poll, first
+ * the loaded ones and those a request was routed to while they were unknown;
+ * a show that fails leaves the capabilities unknown, and the model is asked
+ * again at a later poll.
  *
  * Ownership and threads: one struct backends per distinct set of configured
  * backends, reference-counted (snapshots that share it hold references),

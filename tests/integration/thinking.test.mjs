@@ -193,6 +193,23 @@ test('discovery asks /api/show about a few models per poll, loaded ones first, e
   assert.ok(asking.length >= 4, `13 models take 4 polls or more: ${runs}`);
 });
 
+test('a model a request was routed to while unknown is asked about at the next poll', needGateway, async (t) => {
+  const names = Array.from({ length: 13 }, (_, i) => `m${i}:latest`);
+  const fake = await startFake({ models: names });
+  const gw = await gateway([fake]);
+  t.after(() => stopAll(gw, fake));
+  // The start's poll asked about 4; m12 comes last in turn (after three more polls).
+  const r = await post(gw.url, '/v1/chat/completions', { model: 'm12', messages: user });
+  assert.equal(r.status, 200, await r.text());
+  const at = fake.requests.indexOf(fake.chats()[0]);
+  await waitFor(() => fake.requestsTo('/api/show').some((x) => x.body.model === 'm12:latest'), 10000, 20, 'm12 shown');
+  const after = fake.requests.slice(at);
+  const shownAt = after.findIndex((x) => x.path === '/api/show' && x.body.model === 'm12:latest');
+  const polls = after.slice(0, shownAt).filter((x) => x.path === '/api/tags').length;
+  assert.ok(polls <= 2, `asked within the poll after the request (${polls} polls in between)`);
+  assert.equal(fake.requestsTo('/api/show').filter((x) => x.body.model === 'm12:latest').length, 1);
+});
+
 test('failover decides again for the other backend', needGateway, async (t) => {
   // The same name on two boxes: on fake0 (loaded, so chosen first) it can
   // think but fake0 fails with a 503; on fake1 it cannot.
