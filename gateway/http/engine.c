@@ -227,17 +227,27 @@ static int translate(struct request *r, struct apierr *e)
     return rc;
 }
 
-/* Ask for the model as name from now on (a backend may list it under another
- * of the alias's names): the native body is built again for that name.
- * -1: e says why not. */
-static int use_name(struct request *r, const char *name, struct apierr *e)
+/* Ask r->backend for the model as name from now on (a backend may list it
+ * under another of the alias's names), where it can think or not, as far as
+ * discovery knows: the native body is built again when it would differ,
+ * that is for another name, or when the client turned thinking on and the
+ * model there is known to lack the capability (thinking.h) or, after a
+ * failover, no longer is. -1: e says why not. */
+static int use_name(struct request *r, const char *name, enum backend_thinking thinking,
+                    struct apierr *e)
 {
-    if (name == r->upstream_model || strcmp(name, r->upstream_model) == 0)
+    bool no_thinking = thinking == THINKING_NO;
+    bool same_name = name == r->upstream_model || strcmp(name, r->upstream_model) == 0;
+    if (same_name && (no_thinking == r->no_thinking || !r->dst->asks_thinking))
         return 0;
     r->upstream_model = name;
+    r->no_thinking = no_thinking;
     if (!r->body.p)
         return apierr_set(e, 500, APIERR_API, "internal_error", NULL,
                           "The request can no longer be sent to another backend");
+    if (no_thinking && r->dst->asks_thinking)
+        log_debug("request %s: %s on backend %s cannot think: its thinking switch is left out",
+                  r->id, name, backend_name(r));
     return translate(r, e);
 }
 
@@ -267,11 +277,12 @@ static int send_now(struct request *r, struct apierr *e)
 }
 
 /* Send r to backend idx, whose slot r holds, asking for name. */
-static int send_to(struct request *r, int idx, const char *name, struct apierr *e)
+static int send_to(struct request *r, int idx, const char *name, enum backend_thinking thinking,
+                   struct apierr *e)
 {
     r->backend = idx;
     r->holds_slot = true;
-    if (use_name(r, name, e) < 0) {
+    if (use_name(r, name, thinking, e) < 0) {
         release_route(r);
         return -1;
     }
@@ -337,7 +348,9 @@ static int route(struct request *r, struct apierr *e)
     int idx = -1;
     size_t k = 0;
     int64_t now = now_ms();
-    enum choice_outcome o = backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k);
+    enum backend_thinking thinking = THINKING_UNKNOWN;
+    enum choice_outcome o =
+        backends_route(r->snap->backends, &ask, &r->waiter, now, &idx, &k, &thinking);
     /* A name some backend lists (or an alias) is a model metrics may name;
      * any other name a client sends is not, or their labels would be
      * unbounded. */
@@ -345,11 +358,11 @@ static int route(struct request *r, struct apierr *e)
         r->model_known = true;
     switch (o) {
     case CHOICE_SEND:
-        return send_to(r, idx, ask.names[k], e);
+        return send_to(r, idx, ask.names[k], thinking, e);
     case CHOICE_QUEUE:
         r->backend = idx;
         r->queued = true;
-        if (use_name(r, ask.names[k], e) < 0) {
+        if (use_name(r, ask.names[k], thinking, e) < 0) {
             leave_queue(r);
             return -1;
         }
@@ -405,6 +418,7 @@ static int resolve(void *ctx, const char *client_model, bool stream, struct dial
     }
     m->name = r->upstream_model;
     m->options = r->alias ? r->alias->options : NULL;
+    m->no_thinking = r->no_thinking;
     return 0;
 }
 
@@ -818,7 +832,8 @@ void engine_granted(struct request *r)
     r->queue_ms += (long)(now - r->t_queued);
     struct route_ask ask;
     ask_of(r, &ask);
-    long k = backends_name_on(r->snap->backends, r->backend, &ask);
+    enum backend_thinking thinking = THINKING_UNKNOWN;
+    long k = backends_name_on(r->snap->backends, r->backend, &ask, &thinking);
     struct apierr e;
     if (k < 0) {
         /* It went down or lost the model while we waited: choose again. */
@@ -827,7 +842,7 @@ void engine_granted(struct request *r)
             fail(r, &e);
         return;
     }
-    if (send_to(r, r->backend, ask.names[k], &e) < 0)
+    if (send_to(r, r->backend, ask.names[k], thinking, &e) < 0)
         fail(r, &e);
 }
 

@@ -65,6 +65,8 @@ struct request {
     char *model;                   /* owned: the model as the client asked for it */
     const struct cfg_alias *alias; /* borrowed from cfg: the alias model names, or NULL */
     const char *upstream_model;    /* the name sent: borrowed from cfg (an alias) or model */
+    bool no_thinking;              /* upbody was built for a backend whose model is known to lack
+                                      the "thinking" capability: without a switch that turns it on */
     int backend;                   /* index in cfg->backends, or -1 */
     /* routing (backends.h): the slot on backend, the queue, failover */
     struct route_waiter waiter; /* in a backend's queue, or granted a slot */

@@ -20,13 +20,27 @@
  * or with an error is taken out only after this many polls in a row. One that
  * refuses the connection (nothing listens) is taken out at once. */
 #define POLLS_TO_MARK_DOWN 3
+/* /api/show calls per backend per poll: a backend with hundreds of models is
+ * asked about a few at a time, never all at once. */
+#define SHOWS_PER_ROUND 4
+#define SHOW_BODY_MAX (4u << 20) /* licenses, templates, model_info */
+/* model_entry.caps before /api/show answered for the entry's digest, and
+ * after an answer that listed no capabilities (asked once per digest). */
+#define CAPS_UNASKED (-1)
+#define CAPS_UNLISTED (-2)
 
 enum poll_result { POLL_OK, POLL_REFUSED, POLL_FAILED };
 
 struct model_entry {
     char *name; /* owned, as the backend lists it */
     long modified;
-    char *json; /* owned: the entry as the backend listed it (one line), or NULL */
+    char *json;   /* owned: the entry as the backend listed it (one line), or NULL */
+    char *digest; /* owned: as /api/tags lists it, or NULL */
+    int caps;     /* MODEL_CAP_* bits /api/show gave for this digest, or CAPS_* */
+    /* A request was routed to it while its capabilities were unknown: the
+     * next poll asks about it first. Set by workers under the read lock
+     * (hence atomic), read by discovery. */
+    atomic_bool wanted;
 };
 
 /* Routing state of one model on one backend (under the table's mutex). */
@@ -48,6 +62,7 @@ struct backend {
     struct model_entry *loaded; /* owned: /api/ps */
     size_t nloaded;
     char version[32]; /* /api/version, "" until known */
+    size_t show_next; /* discovery thread's own: where the next round's shows start */
     /* routing's, under the mutex */
     unsigned max_inflight, max_queue, weight;
     unsigned inflight, queued;
@@ -77,6 +92,7 @@ static void free_models(struct model_entry *m, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(m[i].name);
         free(m[i].json);
+        free(m[i].digest);
     }
     free(m);
 }
@@ -176,10 +192,11 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return buf_append(out, p, size * n) < 0 ? 0 : size * n;
 }
 
-/* GET url+path into out. Blocking: discovery thread only. *why gets a short
- * reason for the log when the result is not POLL_OK. */
-static enum poll_result http_get(const struct cfg_backend *be, const char *path, struct buf *out,
-                                 char *why, size_t whysize)
+/* GET url+path (POST post, when not NULL) into out. Blocking: discovery
+ * thread only. *why gets a short reason for the log when the result is not
+ * POLL_OK. */
+static enum poll_result http_call(const struct cfg_backend *be, const char *path, const char *post,
+                                  struct buf *out, char *why, size_t whysize)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", be->url, path);
@@ -195,6 +212,10 @@ static enum poll_result http_get(const struct cfg_backend *be, const char *path,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    if (post) {
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+    }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
@@ -211,6 +232,12 @@ static enum poll_result http_get(const struct cfg_backend *be, const char *path,
         snprintf(why, whysize, "%s answered HTTP %ld", path, status);
     return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ? POLL_REFUSED
                                                                            : POLL_FAILED;
+}
+
+static enum poll_result http_get(const struct cfg_backend *be, const char *path, struct buf *out,
+                                 char *why, size_t whysize)
+{
+    return http_call(be, path, NULL, out, why, whysize);
 }
 
 static long parse_rfc3339(const char *s)
@@ -250,6 +277,13 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
             break;
         m[k].modified = parse_rfc3339(
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "modified_at")));
+        m[k].caps = CAPS_UNASKED;
+        atomic_init(&m[k].wanted, false);
+        const char *digest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "digest"));
+        if (digest && !(m[k].digest = strdup(digest))) {
+            free(m[k].name);
+            break;
+        }
         /* Kept whole for the native /api/tags and /api/ps, which list what
          * Ollama said about each model. */
         m[k].json = cJSON_PrintUnformatted(it);
@@ -259,6 +293,29 @@ static int parse_tags(const struct buf *body, struct model_entry **out, size_t *
     *out = m;
     *nout = k;
     return 0;
+}
+
+/* Keep what /api/show said about each model of the new list m whose digest
+ * is the one the backend listed before: the same model. One pulled again has
+ * a new digest and is asked again. Discovery thread (the only writer of
+ * be->models). */
+static void carry_caps(struct backends *b, const struct backend *be, struct model_entry *m,
+                       size_t n)
+{
+    pthread_rwlock_rdlock(&b->lock);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t j = 0; j < be->nmodels; j++) {
+            const struct model_entry *old = &be->models[j];
+            if (strcmp(old->name, m[k].name) == 0 && str_eq(old->digest, m[k].digest)) {
+                m[k].caps = old->caps;
+                atomic_store_explicit(&m[k].wanted,
+                                      atomic_load_explicit(&old->wanted, memory_order_relaxed),
+                                      memory_order_relaxed);
+                break;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&b->lock);
 }
 
 /* Put a poll's result in force (it takes models and loaded). Returns whether
@@ -294,6 +351,8 @@ static struct model_entry *copy_names(const char *const *names, size_t n)
 {
     struct model_entry *m = calloc(n ? n : 1, sizeof *m);
     for (size_t k = 0; m && k < n; k++) {
+        m[k].caps = CAPS_UNASKED;
+        atomic_init(&m[k].wanted, false);
         if (!(m[k].name = strdup(names[k]))) {
             free_models(m, k);
             return NULL;
@@ -320,6 +379,150 @@ int backends_set_discovered(struct backends *b, size_t idx, bool up, const char 
     }
     publish(b, idx, POLL_OK, m, nmodels, l, nloaded, &was_up, &first);
     return 0;
+}
+
+int backends_parse_caps(const char *body, size_t len, unsigned *caps)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } known[] = {
+        {"completion", MODEL_CAP_COMPLETION}, {"tools", MODEL_CAP_TOOLS},
+        {"thinking", MODEL_CAP_THINKING},     {"insert", MODEL_CAP_INSERT},
+        {"vision", MODEL_CAP_VISION},         {"embedding", MODEL_CAP_EMBEDDING},
+    };
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "capabilities");
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    *caps = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list)
+    {
+        const char *name = cJSON_GetStringValue(it);
+        for (size_t k = 0; name && k < sizeof known / sizeof known[0]; k++)
+            if (strcmp(name, known[k].name) == 0)
+                *caps |= known[k].bit;
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+static struct model_entry *entry_on(const struct backend *be, const char *model)
+{
+    for (size_t k = 0; k < be->nmodels; k++)
+        if (router_model_eq(be->models[k].name, model))
+            return &be->models[k];
+    return NULL;
+}
+
+static int set_caps(struct backends *b, size_t idx, const char *model, int caps)
+{
+    pthread_rwlock_wrlock(&b->lock);
+    struct model_entry *e = entry_on(&b->v[idx], model);
+    if (e)
+        e->caps = caps;
+    pthread_rwlock_unlock(&b->lock);
+    return e ? 0 : -1;
+}
+
+int backends_set_caps(struct backends *b, size_t idx, const char *model, unsigned caps)
+{
+    return idx < b->n ? set_caps(b, idx, model, (int)caps) : -1;
+}
+
+/* Ask backend i's /api/show about one model; publish its capabilities.
+ * false: the show failed (the model stays unasked). Discovery thread. */
+static bool show_one(struct backends *b, size_t i, const char *model)
+{
+    const struct cfg_backend *conf = b->v[i].conf;
+    char why[192] = "out of memory";
+    enum poll_result res = POLL_FAILED;
+    struct buf body;
+    buf_init(&body, SHOW_BODY_MAX);
+    cJSON *ask = cJSON_CreateObject();
+    char *post =
+        ask && cJSON_AddStringToObject(ask, "model", model) ? cJSON_PrintUnformatted(ask) : NULL;
+    cJSON_Delete(ask);
+    if (post)
+        res = http_call(conf, "/api/show", post, &body, why, sizeof why);
+    cJSON_free(post);
+    if (res == POLL_OK) {
+        unsigned caps = 0;
+        bool listed = backends_parse_caps(body.p ? body.p : "", body.len, &caps) == 0;
+        set_caps(b, i, model, listed ? (int)caps : CAPS_UNLISTED);
+        log_debug("backend %s: %s %s", conf->name, model,
+                  !listed                     ? "lists no capabilities"
+                  : caps & MODEL_CAP_THINKING ? "can think"
+                                              : "cannot think: thinking switches are left out");
+    } else {
+        log_debug("backend %s: /api/show for %s failed (%s); asked again later", conf->name, model,
+                  why);
+    }
+    buf_free(&body);
+    return res == POLL_OK;
+}
+
+/* Whether names[0..n) holds name. */
+static bool listed_in(char *const *names, size_t n, const char *name)
+{
+    for (size_t j = 0; j < n; j++)
+        if (strcmp(names[j], name) == 0)
+            return true;
+    return false;
+}
+
+/* The models of backend i whose capabilities are not known for their digest
+ * yet, at most SHOWS_PER_ROUND: the loaded ones and those requests were
+ * routed to first (they are what requests use); then in turn, from where the
+ * last round stopped, so that a model whose show keeps failing does not hold
+ * up the others. Into names (strdup'd). Discovery thread. */
+static size_t models_to_show(struct backends *b, size_t i, char *names[SHOWS_PER_ROUND])
+{
+    struct backend *be = &b->v[i];
+    size_t n = 0;
+    pthread_rwlock_rdlock(&b->lock);
+    for (size_t l = 0; l < be->nloaded && n < SHOWS_PER_ROUND; l++) {
+        const struct model_entry *e = entry_on(be, be->loaded[l].name);
+        if (e && e->caps == CAPS_UNASKED && !listed_in(names, n, e->name) &&
+            (names[n] = strdup(e->name)))
+            n++;
+    }
+    for (size_t k = 0; k < be->nmodels && n < SHOWS_PER_ROUND; k++) {
+        const struct model_entry *e = &be->models[k];
+        if (e->caps == CAPS_UNASKED && atomic_load_explicit(&e->wanted, memory_order_relaxed) &&
+            !listed_in(names, n, e->name) && (names[n] = strdup(e->name)))
+            n++;
+    }
+    size_t start = be->show_next;
+    for (size_t t = 0; t < be->nmodels && n < SHOWS_PER_ROUND; t++) {
+        size_t k = (start + t) % be->nmodels;
+        const struct model_entry *e = &be->models[k];
+        if (e->caps != CAPS_UNASKED || listed_in(names, n, e->name))
+            continue;
+        if (!(names[n] = strdup(e->name)))
+            break;
+        n++;
+        be->show_next = k + 1;
+    }
+    pthread_rwlock_unlock(&b->lock);
+    return n;
+}
+
+/* Learn the capabilities of a few more of backend i's models. The first
+ * show that fails ends the round: a backend that cannot answer is not asked
+ * again and again. Never on a request's path. Discovery thread. */
+static void learn_caps(struct backends *b, size_t i)
+{
+    char *names[SHOWS_PER_ROUND];
+    size_t n = models_to_show(b, i, names), k = 0;
+    while (k < n && show_one(b, i, names[k]))
+        k++;
+    for (k = 0; k < n; k++)
+        free(names[k]);
 }
 
 /* The version an Ollama reports, for the log and /api/version. */
@@ -356,6 +559,7 @@ static void poll_one(struct backends *b, size_t i)
      * without it still serves: its models just never count as loaded. */
     buf_reset(&body);
     if (res == POLL_OK) {
+        carry_caps(b, be, models, nmodels);
         char pswhy[192];
         if (http_get(be->conf, "/api/ps", &body, pswhy, sizeof pswhy) != POLL_OK ||
             parse_tags(&body, &loaded, &nloaded) < 0) {
@@ -383,6 +587,8 @@ static void poll_one(struct backends *b, size_t i)
     } else if (res != POLL_OK && is_up) {
         log_warn("backend %s (%s): %s; still in service", be->conf->name, be->conf->url, why);
     }
+    if (res == POLL_OK)
+        learn_caps(b, i);
 }
 
 void backends_poll_all(struct backends *b)
@@ -435,10 +641,20 @@ void backends_stop(struct backends *b)
 
 static bool backend_has(const struct backend *be, const char *model)
 {
-    for (size_t k = 0; k < be->nmodels; k++)
-        if (router_model_eq(be->models[k].name, model))
-            return true;
-    return false;
+    return entry_on(be, model) != NULL;
+}
+
+/* What discovery knows of whether model can think on be, for a request
+ * routed there: when it is not known yet, the next poll asks first. Read
+ * lock held. */
+static enum backend_thinking thinking_of(struct backend *be, const char *model)
+{
+    struct model_entry *e = entry_on(be, model);
+    if (e && e->caps == CAPS_UNASKED && !atomic_load_explicit(&e->wanted, memory_order_relaxed))
+        atomic_store_explicit(&e->wanted, true, memory_order_relaxed);
+    if (!e || e->caps < 0)
+        return THINKING_UNKNOWN;
+    return e->caps & MODEL_CAP_THINKING ? THINKING_YES : THINKING_NO;
 }
 
 /* Which of ask's names be lists, or -1. Read lock held. */
@@ -502,7 +718,8 @@ static bool allowed(const struct route_ask *ask, size_t i)
 #define VIEW_ON_STACK 16
 
 enum choice_outcome backends_route(struct backends *b, const struct route_ask *ask,
-                                   struct route_waiter *w, int64_t now, int *idx, size_t *name)
+                                   struct route_waiter *w, int64_t now, int *idx, size_t *name,
+                                   enum backend_thinking *thinking)
 {
     struct choice_backend stack[VIEW_ON_STACK], *view = stack;
     long names_stack[VIEW_ON_STACK], *names = names_stack;
@@ -554,6 +771,8 @@ enum choice_outcome backends_route(struct backends *b, const struct route_ask *a
         be->queued++;
         w->position = be->queued;
     }
+    if ((o == CHOICE_SEND || o == CHOICE_QUEUE) && thinking)
+        *thinking = thinking_of(&b->v[i], ask->names[names[i]]);
     pthread_mutex_unlock(&b->mu);
     pthread_rwlock_unlock(&b->lock);
     if (o == CHOICE_SEND || o == CHOICE_QUEUE) {
@@ -567,12 +786,15 @@ enum choice_outcome backends_route(struct backends *b, const struct route_ask *a
     return o;
 }
 
-long backends_name_on(struct backends *b, int idx, const struct route_ask *ask)
+long backends_name_on(struct backends *b, int idx, const struct route_ask *ask,
+                      enum backend_thinking *thinking)
 {
     if (idx < 0 || (size_t)idx >= b->n)
         return -1;
     pthread_rwlock_rdlock(&b->lock);
     long k = b->v[idx].up ? name_on(&b->v[idx], ask) : -1;
+    if (k >= 0 && thinking)
+        *thinking = thinking_of(&b->v[idx], ask->names[k]);
     pthread_rwlock_unlock(&b->lock);
     return k;
 }

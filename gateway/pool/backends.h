@@ -2,7 +2,13 @@
  * backends: what the gateway knows about each Ollama server, kept fresh by a
  * discovery thread that polls /api/tags and /api/ps every interval, and
  * /api/version when a backend comes up (never a route that generates or
- * loads a model), and the routing state that all workers share.
+ * loads a model), and the routing state that all workers share. Discovery
+ * also asks /api/show for each model's capabilities, once per model digest
+ * (a model pulled again under its name has a new digest in /api/tags, and is
+ * asked again), at most SHOWS_PER_ROUND models per backend per poll, first
+ * the loaded ones and those a request was routed to while they were unknown;
+ * a show that fails leaves the capabilities unknown, and the model is asked
+ * again at a later poll.
  *
  * Ownership and threads: one struct backends per distinct set of configured
  * backends, reference-counted (snapshots that share it hold references),
@@ -38,6 +44,32 @@ void backends_poll_all(struct backends *b);
  * after each poll; tests use it to set up a table without HTTP. */
 int backends_set_discovered(struct backends *b, size_t idx, bool up, const char *const *models,
                             size_t nmodels, const char *const *loaded, size_t nloaded);
+
+/* Ollama's capabilities of a model (/api/show "capabilities"), as bits. */
+enum model_cap {
+    MODEL_CAP_COMPLETION = 1 << 0,
+    MODEL_CAP_TOOLS = 1 << 1,
+    MODEL_CAP_THINKING = 1 << 2,
+    MODEL_CAP_INSERT = 1 << 3,
+    MODEL_CAP_VISION = 1 << 4,
+    MODEL_CAP_EMBEDDING = 1 << 5,
+};
+/* The capability bits of a /api/show answer: 0 and *caps set, or -1 when it
+ * is not a JSON object with a "capabilities" array (an Ollama too old to
+ * list them, or not Ollama). Names it does not know are left out. Pure. */
+int backends_parse_caps(const char *body, size_t len, unsigned *caps);
+/* Put in force what /api/show said about model (as listed) on backend idx:
+ * what discovery does after a show; tests use it to set up a table without
+ * HTTP. -1 when idx does not list model. */
+int backends_set_caps(struct backends *b, size_t idx, const char *model, unsigned caps);
+
+/* Whether a model on a backend can think (Ollama's "thinking" capability),
+ * as far as discovery knows. */
+enum backend_thinking {
+    THINKING_UNKNOWN, /* not asked yet, the show failed, or it lists no capabilities */
+    THINKING_YES,
+    THINKING_NO,
+};
 /* Start/stop the discovery thread (main thread only). */
 int backends_start(struct backends *b);
 void backends_stop(struct backends *b);
@@ -104,12 +136,16 @@ struct route_ask {
 
 /* The route chosen: CHOICE_SEND (the slot is taken: send to *idx the name
  * names[*name]), CHOICE_QUEUE (w is queued on *idx; the grant comes through
- * w->inbox), or the reason there is none. */
+ * w->inbox), or the reason there is none. With either of the first two,
+ * *thinking (when not NULL) says whether that model there can think. */
 enum choice_outcome backends_route(struct backends *b, const struct route_ask *ask,
-                                   struct route_waiter *w, int64_t now_ms, int *idx, size_t *name);
-/* A granted waiter: which of ask's names to send to w->backend. -1 if the
- * backend no longer lists any (the caller gives the slot back). */
-long backends_name_on(struct backends *b, int idx, const struct route_ask *ask);
+                                   struct route_waiter *w, int64_t now_ms, int *idx, size_t *name,
+                                   enum backend_thinking *thinking);
+/* A granted waiter: which of ask's names to send to w->backend, and
+ * (thinking, when not NULL) whether it can think there. -1 if the backend no
+ * longer lists any (the caller gives the slot back). */
+long backends_name_on(struct backends *b, int idx, const struct route_ask *ask,
+                      enum backend_thinking *thinking);
 /* The owner took w from its inbox (route_inbox_take) and uses the granted
  * slot: w is idle again, the slot is the owner's until backends_done. */
 void backends_taken(struct backends *b, struct route_waiter *w);

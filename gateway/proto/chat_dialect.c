@@ -8,6 +8,7 @@
 #include "chat_stream.h"
 #include "sse.h"
 #include "upstream_error.h"
+#include "thinking.h"
 
 struct chat_state {
     struct dialect_common c;
@@ -25,10 +26,12 @@ static int translate(void *st, const char *body, size_t len, dialect_resolve_fn 
     struct chat_req req;
     if (chat_req_parse(&req, body, len, err) < 0)
         return -1;
-    struct dialect_model m;
+    struct dialect_model m = {0}; /* a resolve that knows no backend leaves no_thinking false */
     int rc = resolve(ctx, req.model, req.stream, &m, err);
-    if (rc == 0)
+    if (rc == 0) {
+        s->c.asks_thinking = thinking_gate(req.native, m.no_thinking);
         rc = chat_req_to_ollama(&req, m.name, m.options, native, err);
+    }
     s->include_usage = req.include_usage;
     chat_req_free(&req);
     return rc;

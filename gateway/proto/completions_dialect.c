@@ -8,6 +8,7 @@
 #include "field.h"
 #include "sse.h"
 #include "upstream_error.h"
+#include "thinking.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static int translate(void *st, const char *body, size_t len, dialect_resolve_fn 
     struct completions_req req;
     if (completions_req_parse(&req, body, len, err) < 0)
         return -1;
-    struct dialect_model m;
+    struct dialect_model m = {0}; /* a resolve that knows no backend leaves no_thinking false */
     char *echo = NULL;
     int rc = resolve(ctx, req.model, req.stream, &m, err);
     if (rc == 0 && req.want.echo && !s->want.echo) {
@@ -38,8 +39,10 @@ static int translate(void *st, const char *body, size_t len, dialect_resolve_fn 
         if (!echo)
             rc = field_oom(err);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        s->c.asks_thinking = thinking_gate(req.native, m.no_thinking);
         rc = completions_req_to_ollama(&req, m.name, m.options, native, err);
+    }
     if (rc == 0 && echo) {
         s->want.echo = echo;
         echo = NULL;

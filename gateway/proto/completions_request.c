@@ -1,5 +1,6 @@
 #include "completions_request.h"
 
+#include "effort.h"
 #include "field.h"
 #include "json.h"
 #include "ollama.h"
@@ -110,7 +111,8 @@ int completions_req_parse(struct completions_req *r, const char *body, size_t le
     if (xlate_prompt(root, r, err) < 0 || xlate_suffix(root, r->native, err) < 0 ||
         field_stream(root, &r->stream, &r->want.include_usage, err) < 0 ||
         xlate_choice(root, r, err) < 0 ||
-        sampling_options(root, &r->options, &r->max_tokens, err) < 0)
+        sampling_options(root, &r->options, &r->max_tokens, err) < 0 ||
+        effort_field(root, r->native, err) < 0)
         goto out_fail;
     return 0;
 

@@ -32,11 +32,13 @@
  *    prompt's tokens logprobs, which Ollama cannot.
  *  - stream (bool, default false); stream_options.include_usage counts only
  *    when streaming.
- *  - The native body is {"model","stream" (always explicit),"prompt",
- *    "suffix"?,"logprobs"?,"top_logprobs"?,"options"?}. No "raw": the
- *    model's template applies, as with Ollama's own /v1/completions; no
- *    "think": a thinking model's thinking is generated but dropped from the
+ *  - think / reasoning.effort / reasoning_effort: native "think", as chat
+ *    completions map them (effort.h); "none" turns a thinking model's
+ *    thinking off. Whatever thinking is generated is dropped from the
  *    answer (it is no part of a legacy completion).
+ *  - The native body is {"model","stream" (always explicit),"prompt",
+ *    "suffix"?,"logprobs"?,"top_logprobs"?,"think"?,"options"?}. No "raw":
+ *    the model's template applies, as with Ollama's own /v1/completions.
  *
  * Ownership: a struct completions_req owns the client's parsed body and the
  * trees built from it (which borrow its strings); completions_req_free

@@ -17,7 +17,10 @@
  *      key scope, alias, which name the backend knows the model by) and
  *      append the native body. Called again with the same body when a
  *      failover lands on a backend that lists the model under another of an
- *      alias's names, so the name is always passed in, never patched.
+ *      alias's names, so the name is always passed in, never patched; and
+ *      again when the backend chosen is known to lack the capability a
+ *      thinking switch the client sent needs (thinking.h), or the one a
+ *      failover lands on has it after all.
  *   2. begin(): the answer starts: the engine's response id and time.
  *   3. line() for each native NDJSON line of a streamed answer, then eof();
  *      or complete() once with a whole non-streamed native answer.
@@ -57,6 +60,8 @@ struct dialect_common {
                                complete(); the status the whole answer is sent with */
     long prompt_tokens;     /* set by the dialect from the native counts */
     long completion_tokens; /* (0 when absent) */
+    bool asks_thinking;     /* set by translate(): the client turned thinking on
+                               (thinking.h), whether or not it was sent */
 };
 
 /* The engine's answer to "where does this model go". */
@@ -65,6 +70,8 @@ struct dialect_model {
                              the request (a dialect may keep the pointer) */
     const cJSON *options; /* the alias's "options" (client options win), or NULL; valid
                              during the call */
+    bool no_thinking;     /* the backend is known to lack Ollama's "thinking"
+                             capability: leave out a switch that turns it on */
 };
 
 /* Called by translate() exactly once, as soon as it knows the model the

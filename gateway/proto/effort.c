@@ -1,5 +1,6 @@
 #include "effort.h"
 
+#include "field.h"
 #include "json.h"
 
 #include <stddef.h>
@@ -35,4 +36,44 @@ int effort_bad(struct apierr *err, const char *param, const char *e)
                           "Invalid value for '%s': '%.40s'. Supported values are: 'none', "
                           "'minimal', 'low', 'medium', 'high', 'xhigh' and 'max'.",
                           param, e);
+}
+
+int effort_field(const cJSON *root, cJSON *native, struct apierr *err)
+{
+    const cJSON *think = json_get(root, "think");
+    const cJSON *reasoning = json_get(root, "reasoning");
+    const cJSON *effort = json_get(root, "reasoning_effort");
+    const cJSON *chosen = NULL;
+    const char *param = NULL;
+    cJSON *out = NULL;
+
+    if (!json_unset(reasoning) && !cJSON_IsObject(reasoning))
+        return field_bad_type(err, "reasoning", "an object", reasoning);
+    const cJSON *reffort = cJSON_IsObject(reasoning) ? json_get(reasoning, "effort") : NULL;
+    if (!json_unset(reffort) && !cJSON_IsString(reffort))
+        return field_bad_type(err, "reasoning.effort", "a string", reffort);
+    if (!json_unset(effort) && !cJSON_IsString(effort))
+        return field_bad_type(err, "reasoning_effort", "a string", effort);
+
+    if (!json_unset(think)) {
+        if (cJSON_IsBool(think))
+            return json_add(native, "think", json_ref(think)) ? 0 : field_oom(err);
+        if (!cJSON_IsString(think))
+            return field_bad_type(err, "think", "a boolean or a string", think);
+        chosen = think, param = "think";
+    } else if (!json_unset(reffort)) {
+        chosen = reffort, param = "reasoning.effort";
+    } else if (!json_unset(effort)) {
+        chosen = effort, param = "reasoning_effort";
+    } else {
+        return 0;
+    }
+    int rc = effort_think(chosen->valuestring, &out);
+    if (rc == -1)
+        return effort_bad(err, param, chosen->valuestring);
+    if (rc < 0)
+        return field_oom(err);
+    if (out && !json_add(native, "think", out))
+        return field_oom(err);
+    return 0;
 }

@@ -17,6 +17,13 @@
  * effort leaves think unset. 0; -1 = not a known effort; -2 = out of memory. */
 int effort_think(const char *e, cJSON **think);
 
+/* The thinking switch of an OpenAI-style body, as native "think" in native:
+ * "think" (Ollama's own: a boolean, or a level mapped as an effort), else
+ * "reasoning": {"effort"} (as OpenRouter and LiteLLM send it), else
+ * "reasoning_effort". Nothing when none is set. 0, or -1 with err set (400
+ * naming the field, or out of memory). */
+int effort_field(const cJSON *root, cJSON *native, struct apierr *err);
+
 /* err = 400 naming param: e is not a known effort. Returns -1. */
 int effort_bad(struct apierr *err, const char *param, const char *e);
 

@@ -7,6 +7,7 @@
 #include "messages_request.h"
 #include "messages_stream.h"
 #include "upstream_error.h"
+#include "thinking.h"
 
 struct messages_state {
     struct dialect_common c;
@@ -18,14 +19,16 @@ struct messages_state {
 static int translate(void *st, const char *body, size_t len, dialect_resolve_fn resolve, void *ctx,
                      struct buf *native, struct apierr *err)
 {
-    (void)st;
+    struct messages_state *s = st;
     struct messages_req req;
     if (messages_req_parse(&req, body, len, err) < 0)
         return -1;
-    struct dialect_model m;
+    struct dialect_model m = {0}; /* a resolve that knows no backend leaves no_thinking false */
     int rc = resolve(ctx, req.model, req.stream, &m, err);
-    if (rc == 0)
+    if (rc == 0) {
+        s->c.asks_thinking = thinking_gate(req.native, m.no_thinking);
         rc = messages_req_to_ollama(&req, m.name, m.options, native, err);
+    }
     messages_req_free(&req);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "responses_stream.h"
 #include "sse.h"
 #include "upstream_error.h"
+#include "thinking.h"
 
 #include <stdlib.h>
 
@@ -35,10 +36,12 @@ static int translate(void *st, const char *body, size_t len, dialect_resolve_fn 
     s->namespaces = buf_detach(&req.namespaces, &s->namespaces_len);
     free(s->customs);
     s->customs = buf_detach(&req.customs, &s->customs_len);
-    struct dialect_model m;
+    struct dialect_model m = {0}; /* a resolve that knows no backend leaves no_thinking false */
     int rc = resolve(ctx, req.model, req.stream, &m, err);
-    if (rc == 0)
+    if (rc == 0) {
+        s->c.asks_thinking = thinking_gate(req.native, m.no_thinking);
         rc = responses_req_to_ollama(&req, m.name, m.options, native, err);
+    }
     responses_req_free(&req);
     return rc;
 }

@@ -124,16 +124,20 @@ test('POST /api/embed and /api/embeddings reach the model behind the alias', nee
 
 test('POST /api/show: the model renamed on the way in, the answer as Ollama sent it; "name" works too', needGateway, async () => {
   const { fake, gw } = env;
-  const res = await post(gw.url, '/api/show', { model: 'gpt-3.5-turbo' }, { headers: auth('user') });
+  // Discovery asks /api/show too (for capabilities, with {"model"} only):
+  // the test's own requests are the ones that carry its "verbose".
+  const ours = () => fake.requestsTo('/api/show').filter((r) => r.body?.verbose === false);
+  const res = await post(gw.url, '/api/show', { model: 'gpt-3.5-turbo', verbose: false }, { headers: auth('user') });
   assert.equal(res.status, 200);
   const j = await res.json();
   assert.ok(Array.isArray(j.capabilities));
   assert.equal(typeof j.model_info, 'object');
-  assert.equal(fake.requestsTo('/api/show')[0].body.model, 'llama3.2');
-  const byName = await post(gw.url, '/api/show', { name: 'llama3.2' }, { headers: auth('user') });
+  assert.equal(ours()[0].body.model, 'llama3.2');
+  const byName = await post(gw.url, '/api/show', { name: 'llama3.2', verbose: false }, { headers: auth('user') });
   assert.equal(byName.status, 200);
   await byName.arrayBuffer();
-  assert.equal(fake.requestsTo('/api/show')[1].body.name, 'llama3.2');
+  assert.equal(ours()[1].body.name, 'llama3.2');
+  assert.equal(ours().length, 2);
 });
 
 test('GET /api/tags lists what the key may use, aliases under their own names with their model\'s details', needGateway, async () => {

@@ -2,7 +2,9 @@
  * FIFO wait queue (max_queue), grants through a worker's route_inbox and its
  * eventfd, leaving a queue or a grant, limits changed by a reload, loaded /
  * loading / warm models, alias name lists, "only" and "tried", down backends,
- * and many threads routing at once. No discovery thread and no HTTP: the
+ * and many threads routing at once; what a route says of the model's
+ * "thinking" capability (set as a /api/show would), and the reading of
+ * /api/show's capabilities. No discovery thread and no HTTP: the
  * backends are on loopback ports where nothing is polled, and their state is
  * set with backends_set_discovered(). Time is a fake clock passed in. */
 #include <stdarg.h>
@@ -186,7 +188,7 @@ static enum choice_outcome route_at(struct backends *b, const struct route_ask *
 {
     *idx = -1;
     *name = (size_t)-1;
-    return backends_route(b, ask, rw, now, idx, name);
+    return backends_route(b, ask, rw, now, idx, name, NULL);
 }
 
 /* Route for "m" and expect outcome o on backend want (o SEND or QUEUE). */
@@ -881,16 +883,16 @@ static void test_alias_names(void **state)
     assert_int_equal(route_at(b, &ask, NULL, 1000, &idx, &name), CHOICE_SEND);
     assert_int_equal(idx, 0);
     assert_int_equal(name, 1);
-    assert_int_equal(backends_name_on(b, 0, &ask), 1);
-    assert_int_equal(backends_name_on(b, 1, &ask), -1);
-    assert_int_equal(backends_name_on(b, 2, &ask), -1);
-    assert_int_equal(backends_name_on(b, -1, &ask), -1);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), 1);
+    assert_int_equal(backends_name_on(b, 1, &ask, NULL), -1);
+    assert_int_equal(backends_name_on(b, 2, &ask, NULL), -1);
+    assert_int_equal(backends_name_on(b, -1, &ask, NULL), -1);
     backends_done(b, idx, names[name], false, false, 1000); /* unanswered: not warm */
 
     /* The first name listed wins where a backend has both. */
     static const char *const both[] = {"b", "a"};
     up(b, 0, both, 2, NULL, 0);
-    assert_int_equal(backends_name_on(b, 0, &ask), 0);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), 0);
     assert_int_equal(route_at(b, &ask, NULL, 1000, &idx, &name), CHOICE_SEND);
     assert_int_equal(idx, 0);
     assert_int_equal(name, 0);
@@ -906,7 +908,7 @@ static void test_alias_names(void **state)
 
     /* A backend that went down lists nothing for a grant. */
     down(b, 0);
-    assert_int_equal(backends_name_on(b, 0, &ask), -1);
+    assert_int_equal(backends_name_on(b, 0, &ask, NULL), -1);
     assert_int_equal(stats(b, 0).nmodels, 2); /* kept from before */
     assert_false(stats(b, 0).up);
     backends_unref(b);
@@ -1186,7 +1188,7 @@ static void *thread_main(void *arg)
         waiter_init(&t->rw[i], &t->w, t);
         int idx;
         size_t name;
-        enum choice_outcome o = backends_route(t->b, &ask, &t->rw[i], 1000, &idx, &name);
+        enum choice_outcome o = backends_route(t->b, &ask, &t->rw[i], 1000, &idx, &name, NULL);
         check_inflight(t);
         if (o == CHOICE_SEND) {
             t->sent++;
@@ -1287,6 +1289,94 @@ static void test_threads(void **state)
     backends_unref(b);
 }
 
+static void test_caps_parse(void **state)
+{
+    (void)state;
+    unsigned caps = 99;
+    const char *j = "{\"license\":\"x\",\"capabilities\":[\"completion\",\"tools\",\"thinking\"]}";
+    assert_int_equal(backends_parse_caps(j, strlen(j), &caps), 0);
+    assert_int_equal(caps, MODEL_CAP_COMPLETION | MODEL_CAP_TOOLS | MODEL_CAP_THINKING);
+    j = "{\"capabilities\":[\"embedding\",\"some-future-thing\",3,null,\"vision\",\"insert\"]}";
+    assert_int_equal(backends_parse_caps(j, strlen(j), &caps), 0);
+    assert_int_equal(caps, MODEL_CAP_EMBEDDING | MODEL_CAP_VISION | MODEL_CAP_INSERT);
+    j = "{\"capabilities\":[]}";
+    assert_int_equal(backends_parse_caps(j, strlen(j), &caps), 0);
+    assert_int_equal(caps, 0);
+    /* An Ollama that lists none, or not an answer at all. */
+    const char *bad[] = {"{\"license\":\"x\"}", "{\"capabilities\":\"thinking\"}", "[]", "nope",
+                         ""};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        assert_int_equal(backends_parse_caps(bad[k], strlen(bad[k]), &caps), -1);
+    /* Not NUL-terminated: only len bytes are read. */
+    j = "{\"capabilities\":[\"thinking\"]}XYZ";
+    assert_int_equal(backends_parse_caps(j, strlen(j) - 3, &caps), 0);
+    assert_int_equal(caps, MODEL_CAP_THINKING);
+}
+
+static void test_route_says_thinking(void **state)
+{
+    (void)state;
+    const struct lim l[2] = {{0, 10, 1}, {0, 10, 1}};
+    struct backends *b = table(2, l, 5);
+    static const char *const models[] = {"llama3.2:latest", "qwen3:latest"};
+    up(b, 0, models, 2, models, 2);
+    up(b, 1, models, 2, NULL, 0);
+    static const char *const llama[] = {"llama3.2"}, *const qwen[] = {"qwen3"};
+    struct route_ask al = {.names = llama, .nnames = 1}, aq = {.names = qwen, .nnames = 1};
+    int idx;
+    size_t name;
+    enum backend_thinking th = THINKING_YES;
+
+    /* Not shown yet: unknown (the switch then passes as asked). */
+    assert_int_equal(backends_route(b, &al, NULL, 1000, &idx, &name, &th), CHOICE_SEND);
+    assert_int_equal(idx, 0);
+    assert_int_equal(th, THINKING_UNKNOWN);
+    backends_done(b, idx, llama[name], false, false, 1000);
+
+    /* Shown: per backend and model, under Ollama's name rules. */
+    assert_int_equal(backends_set_caps(b, 0, "llama3.2", MODEL_CAP_COMPLETION | MODEL_CAP_TOOLS),
+                     0);
+    assert_int_equal(backends_set_caps(b, 0, "qwen3:latest", MODEL_CAP_THINKING), 0);
+    assert_int_equal(backends_set_caps(b, 1, "llama3.2:latest", MODEL_CAP_THINKING), 0);
+    assert_int_equal(backends_set_caps(b, 0, "mistral", MODEL_CAP_THINKING), -1);
+    assert_int_equal(backends_set_caps(b, 2, "llama3.2", MODEL_CAP_THINKING), -1);
+    assert_int_equal(backends_route(b, &al, NULL, 1000, &idx, &name, &th), CHOICE_SEND);
+    assert_int_equal(idx, 0);
+    assert_int_equal(th, THINKING_NO);
+    backends_done(b, idx, llama[name], false, false, 1000);
+    assert_int_equal(backends_route(b, &aq, NULL, 1000, &idx, &name, &th), CHOICE_SEND);
+    assert_int_equal(idx, 0);
+    assert_int_equal(th, THINKING_YES);
+    backends_done(b, idx, qwen[name], false, false, 1000);
+
+    /* Failover to backend 1 (0 tried): the other backend's own capability. */
+    int tried[] = {0};
+    al.tried = tried;
+    al.ntried = 1;
+    assert_int_equal(backends_route(b, &al, NULL, 1000, &idx, &name, &th), CHOICE_SEND);
+    assert_int_equal(idx, 1);
+    assert_int_equal(th, THINKING_YES);
+    backends_done(b, idx, llama[name], false, false, 1000);
+    al.tried = NULL;
+    al.ntried = 0;
+
+    /* A grant asks again, backend by backend; NULL is allowed. */
+    th = THINKING_UNKNOWN;
+    assert_int_equal(backends_name_on(b, 0, &al, &th), 0);
+    assert_int_equal(th, THINKING_NO);
+    assert_int_equal(backends_name_on(b, 1, &al, &th), 0);
+    assert_int_equal(th, THINKING_YES);
+    assert_int_equal(backends_name_on(b, 1, &aq, &th), 0);
+    assert_int_equal(th, THINKING_UNKNOWN);
+    assert_int_equal(backends_name_on(b, 1, &aq, NULL), 0);
+
+    /* A list set without discovery (no digests to match) starts unknown. */
+    up(b, 0, models, 2, models, 2);
+    assert_int_equal(backends_name_on(b, 0, &al, &th), 0);
+    assert_int_equal(th, THINKING_UNKNOWN);
+    backends_unref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1312,6 +1402,8 @@ int main(void)
         cmocka_unit_test(test_down_backends),
         cmocka_unit_test(test_many_backends),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_caps_parse),
+        cmocka_unit_test(test_route_says_thinking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

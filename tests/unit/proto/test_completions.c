@@ -81,6 +81,25 @@ static void req_every_field(void **state)
                   "'repeat_penalty':1.1,'top_k':40,'num_predict':9,'stop':['x','y']}}");
 }
 
+/* The thinking switch, mapped as chat completions map it (effort.h). */
+static void req_think(void **state)
+{
+    (void)state;
+    expect_native("{'model':'m','prompt':'a','reasoning_effort':'minimal'}",
+                  "{'model':'llama3.2','stream':false,'prompt':'a','think':'low'}");
+    expect_native("{'model':'m','prompt':'a','reasoning':{'effort':'none'}}",
+                  "{'model':'llama3.2','stream':false,'prompt':'a','think':false}");
+    expect_native("{'model':'m','prompt':'a','think':true,'reasoning_effort':'low'}",
+                  "{'model':'llama3.2','stream':false,'prompt':'a','think':true}");
+    expect_native("{'model':'m','prompt':'a','reasoning_effort':null,'temperature':1}",
+                  "{'model':'llama3.2','stream':false,'prompt':'a','options':{'temperature':1}}");
+    expect_reject("{'model':'m','prompt':'a','reasoning_effort':'huge'}", "reasoning_effort",
+                  "Supported values are");
+    expect_reject("{'model':'m','prompt':'a','reasoning_effort':3}", "reasoning_effort",
+                  "expected a string");
+    expect_reject("{'model':'m','prompt':'a','think':[]}", "think", "a boolean or a string");
+}
+
 static void req_fields_of_struct(void **state)
 {
     (void)state;
@@ -783,6 +802,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(req_minimal),
         cmocka_unit_test(req_every_field),
+        cmocka_unit_test(req_think),
         cmocka_unit_test(req_fields_of_struct),
         cmocka_unit_test(req_prompt_forms),
         cmocka_unit_test(req_alias_options),
