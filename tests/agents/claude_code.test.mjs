@@ -2,7 +2,9 @@
 // package.json) run end to end: `claude -p "…" --model claude-…` against the
 // real gateway with a key, the model chosen by the alias claude-* → qwen3 (a
 // fake model with the thinking capability: Claude Code enables thinking on
-// every request), the fake Ollama behind it. It streams POST
+// every request), the fake Ollama behind it; and once through
+// claude-opus-* → llama3.2, a model without it, whose thinking switch the
+// gateway leaves out. It streams POST
 // /v1/messages?beta=true (about 87 KB: its system prompt as text blocks with
 // cache_control, 12 tools, thinking, context_management, metadata).
 // Each answer is scripted in the fake with a marker no agent prints by
@@ -21,7 +23,9 @@ const MODEL = 'claude-sonnet-4-6';
 const DEADLINE_MS = 90000;
 
 const env = useGateway({ before, after, beforeEach }, {
-  config: { aliases: { 'claude-*': 'qwen3' } },
+  // debug: the gateway's line for a thinking switch it leaves out is the proof
+  // that Claude Code asked for thinking on a model that cannot think
+  config: { aliases: { 'claude-*': 'qwen3', 'claude-opus-*': 'llama3.2' }, log: { level: 'debug', access: '-' } },
   keys: [{ name: 'claude-code', models: ['claude-*'] }, { name: 'llama-only', models: ['llama3.2'] }],
 });
 
@@ -43,8 +47,8 @@ beforeEach(() => {
 });
 
 /** `claude -p prompt` in the scratch working folder, offline, with the gateway's key. */
-async function claude(prompt, key = 'claude-code') {
-  const r = await runAgent(agentBin('claude'), ['-p', prompt, '--model', MODEL], {
+async function claude(prompt, key = 'claude-code', model = MODEL) {
+  const r = await runAgent(agentBin('claude'), ['-p', prompt, '--model', model], {
     cwd: work,
     deadlineMs: DEADLINE_MS,
     env: {
@@ -151,4 +155,20 @@ test('Claude Code and the gateway\'s errors: a key outside its scope (403) is sh
   assertRan(r, marker);
   assert.ok(!r.stdout.includes('Half an'), 'the broken stream is not taken for an answer');
   assert.deepEqual(env.fake.chats().map((c) => c.body.stream), [true, false], 'a streamed try, then a whole one');
+});
+
+test('Claude Code on a model that cannot think (claude-opus-* → llama3.2): its thinking switch is left out, the answer is printed', { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
+  // discovery has read llama3.2's capabilities from /api/show
+  await env.gw.waitForStderr(/backend \S+: llama3\.2\S* cannot think/, 20000);
+  const from = env.gw.stderr.length;
+  const marker = uniqueMarker('OSPREY');
+  env.fake.script({ tokens: ['The word is ', marker, '.'] });
+  const r = await claude('Say the word.', 'claude-code', 'claude-opus-4-6');
+  assertRan(r, marker);
+  const chats = env.fake.chats();
+  assert.equal(chats.length, 1, 'one request to Ollama');
+  assert.equal(chats[0].body.model, 'llama3.2');
+  assert.equal(chats[0].body.think, undefined, 'no think for a model without the capability (Ollama would answer 400)');
+  // Claude Code did ask for thinking: the gateway says it left the switch out
+  await env.gw.waitForStderr(/request \S+: llama3\.2\S* on backend \S+ cannot think/, 5000, from);
 });
