@@ -2,7 +2,8 @@
 // exact counts after known traffic through two fake backends, two keys and
 // an alias (successes, a 401, a 404 for an unknown model, a stream the client
 // abandons, a failover), tokens by model, key and kind, histogram counts
-// equal to request counts, reloads (SIGHUP, good and broken), in-flight back
+// equal to request counts, reloads (SIGHUP, good and broken), the brute-force
+// guard behind a trusted proxy (failures, blocks, refusals), in-flight back
 // to 0, and `promtool check metrics` on what was served.
 import test, { before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -303,5 +304,53 @@ test('a metrics port that is taken stops the start, with the reason', T(20000), 
   } finally {
     taken.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the brute-force guard behind a trusted proxy: failures, the block it starts and the refusal it causes, exactly', T(30000), async () => {
+  // its own gateway: the guard on (3 a minute), 127.0.0.1 a trusted proxy,
+  // so each X-Forwarded-For address is a client of its own, none exempt
+  const mport = await freePort();
+  const g = await startGateway({
+    backends: [{ name: 'A', url: A.url }],
+    keys: [{ name: 'dave' }],
+    config: {
+      metrics: { listen: `127.0.0.1:${mport}` },
+      trusted_proxies: ['127.0.0.1/32'],
+      limits: { auth_failures_per_minute: 3, auth_guard_exempt: [] },
+    },
+  });
+  try {
+    const gscrape = async () => {
+      const r = await get(`http://127.0.0.1:${mport}/metrics`);
+      return parse(await r.text());
+    };
+    const gsettled = () => waitFor(async () => {
+      const p = await gscrape();
+      return val(p, 'ollama_gateway_inflight_requests') === 0 ? p : null;
+    }, 10000, 20, 'every request counted (in flight 0)');
+    const from = (addr, secret) => ({ headers: { ...bearer(secret), 'x-forwarded-for': addr } });
+    const wrong = `og-${g.keys[0].id}-${'A'.repeat(43)}`;
+    A.script(SCENE);
+    const p0 = await gsettled();
+    for (let i = 0; i < 3; i++) {
+      const r = await jsonOf(await chat(g.url, simpleChat('llama3.2'), from('198.51.100.7', wrong)));
+      assert.equal(r.status, 401, r.text);
+    }
+    // blocked now, even with the right key; another client is served
+    const refused = await jsonOf(await chat(g.url, simpleChat('llama3.2'), from('198.51.100.7', g.secret('dave'))));
+    assert.equal(refused.status, 429, refused.text);
+    const served = await jsonOf(await chat(g.url, simpleChat('llama3.2'), from('198.51.100.8', g.secret('dave'))));
+    assert.equal(served.status, 200, served.text);
+    const p1 = await gsettled();
+    assert.deepEqual(deltas(p0, p1, [
+      ['ollama_gateway_auth_failures_total'],
+      ['ollama_gateway_auth_guard_blocks_total'],
+      ['ollama_gateway_auth_guard_refusals_total'],
+      req(CHAT, '', 401), req(CHAT, '', 429), req(CHAT, 'llama3.2', 200),
+    ]), [3, 1, 1, 3, 1, 1]);
+  } finally {
+    const code = await g.stop();
+    assert.equal(code, 0, g.stderr);
   }
 });
