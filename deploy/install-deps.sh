@@ -5,9 +5,9 @@
 # Packages already installed are left alone, so this is quick the second time.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
-      libsodium-dev ca-certificates)
+      libsodium-dev libhiredis-dev ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format)
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format redis-server)
   command -v node >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

@@ -28,6 +28,7 @@
 #include "glob.h"
 #include "jsonfile.h"
 #include "log.h"
+#include "sharedcfg.h"
 #include "walker.h"
 
 #include <errno.h>
@@ -890,6 +891,7 @@ static const struct walk_key top_keys[] = {
      .fn = key_metrics,
      .off = offsetof(struct cfg, metrics),
      .notice = "not in force yet: no metrics listener is started"},
+    {.name = "shared", .fn = sharedcfg_key, .off = offsetof(struct cfg, shared)},
 };
 
 /* Nested tables searched for a key written at the top level by mistake. */

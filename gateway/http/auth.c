@@ -5,6 +5,7 @@
 #include "handler.h"
 #include "keys.h"
 #include "log.h"
+#include "ratelimit_shared.h"
 #include "request.h"
 #include "snapshot.h"
 
@@ -90,6 +91,14 @@ static void refuse(struct apierr *e, enum key_verdict v, const struct key *k, bo
     }
 }
 
+void auth_refusal(const struct request *r, struct apierr *e)
+{
+    apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
+               "Rate limit reached for key og-%s-*** on %s; try again in %u s", r->key->id,
+               r->rlv.which, r->rlv.retry_after_s);
+    e->retry_after_s = r->rlv.retry_after_s;
+}
+
 static int admit(struct request *r, struct apierr *e)
 {
     const struct key *k = r->key;
@@ -103,14 +112,16 @@ static int admit(struct request *r, struct apierr *e)
         return 0;
     }
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
-    if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
+    /* With "shared", rpm and tpm are Redis's to judge (the answer comes
+     * later: ratelimit_shared.h); without it, or while it is away, here. */
+    enum rls_start s = rls_admit(r, &lim, generation);
+    if (s == RLS_WAIT)
+        return 0;
+    if (s == RLS_LOCAL && rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
         return 0;
     }
-    apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
-               "Rate limit reached for key og-%s-*** on %s; try again in %u s", k->id, r->rlv.which,
-               r->rlv.retry_after_s);
-    e->retry_after_s = r->rlv.retry_after_s;
+    auth_refusal(r, e);
     return -1;
 }
 
@@ -186,19 +197,21 @@ void auth_finish(struct request *r)
 {
     if (!r->rl)
         return;
-    if (r->rl_inflight) {
-        rl_release(r->rl);
-        r->rl_inflight = false;
-    }
     long prompt = r->prompt_tokens, completion = r->completion_tokens;
     /* A stream cut short (client gone, backend died) never got Ollama's
      * counts: charge one token per line received, since Ollama sends one
      * line per token. */
     if (!prompt && !completion)
         completion = r->up_lines;
+    bool charged = rls_finish(r, prompt + completion);
+    if (r->rl_inflight) {
+        rl_release(r->rl);
+        r->rl_inflight = false;
+    }
     if (prompt || completion) {
         const struct key *k = r->key;
-        struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
+        /* Charged to Redis: the local call keeps the totals only. */
+        struct rl_limits lim = {.tpm = charged ? 0 : k->tpm};
         rl_charge(r->rl, &lim, prompt, completion, now_ms());
     }
 }

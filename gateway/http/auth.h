@@ -24,6 +24,9 @@ struct request;
  * the caller's key, or NULL with auth "none"); -1: e holds the 401 or 429. */
 int auth_request(struct request *r, struct apierr *e);
 
+/* The 429 for r's key, from the refusing verdict in r->rlv. */
+void auth_refusal(const struct request *r, struct apierr *e);
+
 /* May r's key use the client-facing model name? 0, or -1 with a 403 in e. */
 int auth_scope(const struct request *r, const char *model, struct apierr *e);
 

@@ -69,6 +69,11 @@ static enum MHD_Result dispatch(struct request *r)
         return engine_resumed(r);
     if (r->phase != PHASE_BODY)
         return MHD_YES; /* a response is queued already */
+    if (r->rl_waiting) {
+        /* waits for the shared limits' answer, which resumes it */
+        request_suspend(r);
+        return MHD_YES;
+    }
     if (r->refused)
         return reply_error(r, &r->err);
     struct apierr e;

@@ -22,6 +22,7 @@
 #include "dialect.h"
 #include "ndjson.h"
 #include "ratelimit.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "worker.h"
 
@@ -112,6 +113,10 @@ struct request {
     struct rl_state *rl;   /* the key's limiter state and totals; NULL without a key */
     struct rl_verdict rlv; /* what admission said, for the x-ratelimit-* headers */
     bool rl_inflight;      /* holds a place in flight until auth_finish */
+    /* shared limits (ratelimit_shared.h) */
+    struct redis_call rl_call; /* the check sent to Redis */
+    bool rl_waiting;           /* ... not answered yet: the request may not go on */
+    bool rl_shared;            /* admitted by Redis: its tokens are charged there */
 };
 
 struct key;

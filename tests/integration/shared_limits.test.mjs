@@ -1,0 +1,225 @@
+// Shared limits (issue #13): several gateway instances pointed at one real
+// redis-server draw on one allowance per key: rpm and tpm are exact across
+// instances, the x-ratelimit-* headers count globally, and when Redis is
+// away (killed, stopped, restarted empty) requests go on under each
+// instance's local limits, with one warning per outage and an info line
+// when it is back.
+import test, { before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  needGateway, startGateway, startFake, bearer, chat, jsonOf, simpleChat, waitFor, runGateway, sleep,
+} from './harness.mjs';
+import { startRedis, haveRedis } from './redis_server.mjs';
+
+const redisOk = await haveRedis();
+const need = redisOk ? needGateway : { skip: 'redis-server is not installed (deploy/install-deps.sh --test)' };
+
+let redis;
+let fake;
+const gws = []; // [A, B, C]: A made the keys, B and C read A's keys file
+
+const sharedConf = () => ({ redis: redis.url, prefix: 'ogwtest:', timeout_ms: 100 });
+
+before(async () => {
+  if (need.skip) return;
+  redis = await startRedis();
+  fake = await startFake({});
+  const backends = [{ name: 'fake0', url: fake.url }];
+  const a = await startGateway({
+    backends,
+    config: { workers: 2, limits: { auth_failures_per_minute: 0 }, shared: sharedConf() },
+    keys: [
+      { name: 'rpm10', rpm: 10 },
+      { name: 'tpm100', tpm: 100 },
+      { name: 'outage', rpm: 3 },
+      { name: 'resumed', rpm: 4 },
+      { name: 'slow', rpm: 2 },
+      { name: 'flushed', rpm: 5 },
+    ],
+  });
+  gws.push(a);
+  for (let i = 0; i < 2; i++) {
+    gws.push(await startGateway({
+      backends,
+      config: {
+        workers: 2, auth: 'keys', keys_file: a.keysPath,
+        limits: { auth_failures_per_minute: 0 }, shared: sharedConf(),
+      },
+    }));
+  }
+  // every instance's workers are connected before the first request
+  for (const g of gws) await g.waitForStderr(/shared limits: connected to Redis/, 10000);
+  await allConnected();
+});
+
+after(async () => {
+  for (const g of gws.slice().reverse()) await g.stop();
+  if (fake) await fake.close();
+  if (redis) await redis.stop();
+});
+
+beforeEach(() => { fake?.reset(); });
+
+/** Wait until Redis sees every worker's connection (3 instances, 2 workers each). */
+async function allConnected() {
+  await waitFor(async () => {
+    const list = await redis.cli('CLIENT', 'LIST');
+    return list.split('\n').filter((l) => !/cmd=client/.test(l)).length >= 6;
+  }, 15000, 50, 'six gateway connections in CLIENT LIST');
+}
+
+const h = (name) => bearer(gws[0].secret(name));
+const idOf = (name) => gws[0].keys.find((k) => k.name === name).id;
+
+test('rpm 10 across three instances: exactly 10 pass, remaining counts down globally', need, async () => {
+  const results = [];
+  for (let i = 0; i < 15; i++) {
+    const g = gws[i % 3];
+    const r = await jsonOf(await chat(g.url, simpleChat('llama3.2'), { headers: h('rpm10') }));
+    results.push(r);
+  }
+  const ok = results.filter((r) => r.status === 200);
+  const refused = results.filter((r) => r.status === 429);
+  assert.equal(ok.length, 10, `statuses: ${results.map((r) => r.status).join(',')}`);
+  assert.equal(refused.length, 5);
+  // the first ten pass, in order, whichever instance took them
+  assert.deepEqual(results.slice(0, 10).map((r) => r.status), Array(10).fill(200));
+  assert.deepEqual(ok.map((r) => Number(r.headers.get('x-ratelimit-remaining-requests'))),
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0], 'one bucket for all instances');
+  for (const r of ok) assert.equal(r.headers.get('x-ratelimit-limit-requests'), '10');
+  for (const r of refused) {
+    assert.equal(r.json.error.code, 'rate_limit_exceeded');
+    assert.match(r.json.error.message, /on requests/);
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  }
+  assert.equal(fake.chats().length, 10, 'refused requests never reach the backend');
+  const h1 = await redis.cli('HGET', `ogwtest:rl:${idOf('rpm10')}`, 'rn');
+  assert.equal(h1, '10', 'the bucket lives in Redis under the prefix');
+});
+
+test('tpm 100 across instances: tokens charged on one instance count on the others', need, async () => {
+  fake.script({ tokens: ['a', 'b'], metrics: { prompt_eval_count: 60, eval_count: 10 } });
+  const key = `ogwtest:rl:${idOf('tpm100')}`;
+  const r1 = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('tpm100') }));
+  assert.equal(r1.status, 200, r1.text);
+  assert.equal(r1.headers.get('x-ratelimit-remaining-tokens'), '100');
+  // settled after the answer, without waiting: wait for Redis to have it
+  await waitFor(async () => Number(await redis.cli('HGET', key, 'tl')) <= 30 * 60000, 5000, 20, 'the 70 tokens charged in Redis');
+  const r2 = await jsonOf(await chat(gws[1].url, simpleChat('llama3.2'), { headers: h('tpm100') }));
+  assert.equal(r2.status, 200, r2.text);
+  const rem = Number(r2.headers.get('x-ratelimit-remaining-tokens'));
+  assert.ok(rem >= 30 && rem <= 32, `remaining tokens on the second instance: ${rem} (100 - 70, plus refill)`);
+  await waitFor(async () => Number(await redis.cli('HGET', key, 'tl')) < 0, 5000, 20, 'the second 70 tokens charged');
+  const r3 = await jsonOf(await chat(gws[2].url, simpleChat('llama3.2'), { headers: h('tpm100') }));
+  assert.equal(r3.status, 429, r3.text);
+  assert.match(r3.json.error.message, /on tokens/);
+  assert.equal(r3.headers.get('x-ratelimit-remaining-tokens'), '0');
+  assert.equal(fake.chats().length, 2);
+});
+
+test('Redis stopped (no answers): requests go on under local limits after the timeout', need, async () => {
+  const from = gws.map((g) => g.stderr.length);
+  redis.pause();
+  try {
+    const t0 = performance.now();
+    const r = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('slow') }));
+    const took = performance.now() - t0;
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-ratelimit-limit-requests'), '2');
+    assert.ok(took < 3000, `answered in ${took.toFixed(0)} ms though Redis is silent`);
+    await gws[0].waitForStderr(/shared limits: Redis at .* is away \(no answer within 100 ms/, 5000, from[0]);
+    // local limits now: 2 per instance, not unlimited
+    const r2 = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('slow') }));
+    const r3 = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('slow') }));
+    assert.deepEqual([r2.status, r3.status], [200, 429], 'the local rpm 2 holds while Redis is away');
+  } finally {
+    redis.resume();
+  }
+  await gws[0].waitForStderr(/shared limits: Redis at .* is back/, 10000, from[0]);
+});
+
+test('Redis killed mid-run: local limits, one warning per outage; restarted empty: sharing resumes', need, async () => {
+  const from = gws.map((g) => g.stderr.length);
+  await redis.kill();
+  for (let i = 0; i < 2; i++) await gws[i].waitForStderr(/shared limits: Redis at .* is away/, 5000, from[i]);
+  // each instance applies rpm 3 on its own: 3 + 3 pass, never all, never none
+  const statuses = [[], []];
+  for (let i = 0; i < 4; i++) {
+    for (let g = 0; g < 2; g++) {
+      const r = await jsonOf(await chat(gws[g].url, simpleChat('llama3.2'), { headers: h('outage') }));
+      statuses[g].push(r.status);
+    }
+  }
+  assert.deepEqual(statuses, [[200, 200, 200, 429], [200, 200, 200, 429]]);
+  assert.equal(fake.chats().length, 6);
+  // reconnect attempts go on (backoff) without another warning
+  await sleep(1000);
+  for (let i = 0; i < 3; i++) {
+    const warnings = gws[i].stderr.slice(from[i]).match(/is away/g) ?? [];
+    assert.equal(warnings.length, 1, `instance ${i}: one warning per outage\n${gws[i].stderr.slice(from[i])}`);
+  }
+  redis = await redis.restart();
+  for (let i = 0; i < 3; i++) await gws[i].waitForStderr(/shared limits: Redis at .* is back/, 15000, from[i]);
+  // every worker of every instance has its own connection: all are back
+  await allConnected();
+  const results = [];
+  for (let i = 0; i < 9; i++) {
+    const r = await jsonOf(await chat(gws[i % 3].url, simpleChat('llama3.2'), { headers: h('resumed') }));
+    results.push(r.status);
+  }
+  // a worker still in its backoff answers locally (4 per instance), so more
+  // than 4 would pass; exactly 4 means every check went to Redis
+  assert.deepEqual(results, [200, 200, 200, 200, 429, 429, 429, 429, 429]);
+});
+
+test('scripts flushed on the server (NOSCRIPT): loaded again, sharing goes on', need, async () => {
+  // warm the scripts on every connection, then flush them
+  assert.equal((await redis.cli('SCRIPT', 'FLUSH')), 'OK');
+  const results = [];
+  for (let i = 0; i < 12; i++) {
+    const r = await jsonOf(await chat(gws[i % 3].url, simpleChat('llama3.2'), { headers: h('flushed') }));
+    results.push(r.status);
+  }
+  const passed = results.filter((s) => s === 200).length;
+  // a check that meets NOSCRIPT falls back to the local bucket once; the rest are shared
+  assert.ok(passed >= 5 && passed <= 8, `passed ${passed}: ${results.join(',')}`);
+  assert.ok(results.slice(-3).every((s) => s === 429), `the last ones are refused: ${results.join(',')}`);
+});
+
+test('check: the shared section is validated', needGateway, async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-check-'));
+  const run = async (shared, files = {}) => {
+    for (const [n, t] of Object.entries(files)) writeFileSync(path.join(dir, n), t, { mode: 0o600 });
+    const cfg = path.join(dir, 'gateway.json');
+    writeFileSync(cfg, JSON.stringify({ auth: 'none', backends: [{ url: 'http://127.0.0.1:11434' }], shared }));
+    return runGateway(['check', '-c', cfg]);
+  };
+  try {
+    let r = await run({ redis: 'redis://127.0.0.1:6379/0', prefix: 'x:' });
+    assert.equal(r.code, 0, r.stderr);
+    r = await run({ redis: 'http://127.0.0.1:6379' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /shared\.redis: "http:\/\/127\.0\.0\.1:6379" is not a Redis address/);
+    r = await run({ redis: 'redis://:s3cret@127.0.0.1:99999/0' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /port that is not a number from 1 to 65535/);
+    assert.doesNotMatch(r.stderr, /s3cret/, 'the password is never echoed');
+    r = await run({ redis: 'redis://:pw@127.0.0.1:6379', password_file: 'pass' }, { pass: 'other\n' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /keep one/);
+    r = await run({ redis: 'rediss://127.0.0.1:6379' });
+    assert.match(r.stderr, /TLS/);
+    r = await run({ prefix: 'x' });
+    assert.match(r.stderr, /shared.*redis/);
+    r = await run({ redis: 'unix:/run/redis.sock', timeout_ms: 0 });
+    assert.match(r.stderr, /timeout_ms/);
+    r = await run({ redis: 'redis://127.0.0.1', password_file: 'missing' });
+    assert.match(r.stderr, /password_file.*cannot open/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+after(() => { if (process.env.SHOW_STDERR) for (const g of gws) console.log(g.stderr); });
