@@ -29,6 +29,12 @@ struct redis_pending {
     int64_t sent;            /* monotonic ms */
     enum pending_kind kind;
     int script; /* index in link->scripts, or -1 */
+    /* P_CALL: the script's keys and arguments (copies, in data), kept to
+     * send it again as EVAL when the server answers NOSCRIPT */
+    bool retried;
+    int nkeys, nargs;
+    char *args[REDIS_ARGS_MAX];
+    char data[];
 };
 
 struct script_slot {
@@ -36,6 +42,8 @@ struct script_slot {
     char sha[41]; /* "" until SCRIPT LOAD answered on this connection */
     bool loading;
 };
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 struct redis_link {
     struct worker *w;
@@ -265,6 +273,36 @@ static void link_pending(struct redis_link *l, struct redis_pending *p)
     l->tail = p;
 }
 
+static int send_internal(struct redis_link *l, enum pending_kind kind, int script, int argc,
+                         const char **argv);
+
+/* Send call p: EVALSHA when the script's digest is known on this
+ * connection, else EVAL (and SCRIPT LOAD, once, for the next calls). */
+static int issue(struct redis_link *l, struct redis_pending *p)
+{
+    struct script_slot *slot = &l->scripts[p->script];
+    bool have_sha = slot->sha[0] != '\0';
+    const char *argv[REDIS_ARGS_MAX + 3];
+    char nk[12];
+    snprintf(nk, sizeof nk, "%d", p->nkeys);
+    argv[0] = have_sha ? "EVALSHA" : "EVAL";
+    argv[1] = have_sha ? slot->sha : slot->s->text;
+    argv[2] = nk;
+    for (int i = 0; i < p->nargs; i++)
+        argv[3 + i] = p->args[i];
+    if (redisAsyncCommandArgv(l->ac, on_reply, p, 3 + p->nargs, argv, NULL) != REDIS_OK)
+        return -1;
+    link_pending(l, p);
+    if (p->call)
+        p->call->pending = p;
+    if (!have_sha && !slot->loading) {
+        const char *load[3] = {"SCRIPT", "LOAD", slot->s->text};
+        if (send_internal(l, P_LOAD, p->script, 3, load) == 0)
+            slot->loading = true;
+    }
+    return 0;
+}
+
 static void ask_drop(struct redis_link *l, const char *what, const redisReply *r)
 {
     if (l->drop)
@@ -309,8 +347,18 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         break;
     }
     case P_CALL:
-        if (r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0)
-            l->scripts[p->script].sha[0] = '\0'; /* flushed: load it again next time */
+        if (r && r->type == REDIS_REPLY_ERROR && r->str && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            /* The server lost its scripts (SCRIPT FLUSH; a restart would
+             * have closed the connection): send this one again with its
+             * text, once, and load the script again for the next ones. */
+            l->scripts[p->script].sha[0] = '\0';
+            if (!p->retried && !l->drop) {
+                p->retried = true;
+                p->sent = now_ms();
+                if (issue(l, p) == 0)
+                    return;
+            }
+        }
         if (p->call) {
             struct redis_call *c = p->call;
             c->pending = NULL;
@@ -517,36 +565,34 @@ int redis_glue_eval(struct worker *w, struct redis_call *c, const struct redis_s
                     int nargs, const char *const *args)
 {
     struct redis_link *l = w->redis;
-    if (!redis_glue_ready(w) || nargs > REDIS_ARGS_MAX || nkeys > nargs)
+    if (!redis_glue_ready(w) || nargs > REDIS_ARGS_MAX || nkeys > nargs || nkeys < 0)
         return -1;
     int k = slot_of(l, s);
     if (k < 0)
         return -1;
-    struct script_slot *slot = &l->scripts[k];
-    bool have_sha = slot->sha[0] != '\0';
-    const char *argv[REDIS_ARGS_MAX + 3];
-    char nk[12];
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    argv[0] = have_sha ? "EVALSHA" : "EVAL";
-    argv[1] = have_sha ? slot->sha : s->text;
-    argv[2] = nk;
+    size_t room = 0;
     for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i];
-    struct redis_pending *p = new_pending(l, P_CALL, k);
+        room += strlen(args[i]) + 1;
+    struct redis_pending *p = calloc(1, sizeof *p + room);
     if (!p)
         return -1;
+    p->link = l;
+    p->kind = P_CALL;
+    p->script = k;
+    p->sent = now_ms();
     p->call = c;
-    if (redisAsyncCommandArgv(l->ac, on_reply, p, 3 + nargs, argv, NULL) != REDIS_OK) {
+    p->nkeys = nkeys;
+    p->nargs = nargs;
+    char *o = p->data;
+    for (int i = 0; i < nargs; i++) {
+        size_t n = strlen(args[i]) + 1;
+        memcpy(o, args[i], n);
+        p->args[i] = o;
+        o += n;
+    }
+    if (issue(l, p) < 0) {
         free(p);
         return -1;
-    }
-    link_pending(l, p);
-    if (c)
-        c->pending = p;
-    if (!have_sha && !slot->loading) {
-        const char *load[3] = {"SCRIPT", "LOAD", s->text};
-        if (send_internal(l, P_LOAD, k, 3, load) == 0)
-            slot->loading = true;
     }
     return 0;
 }
