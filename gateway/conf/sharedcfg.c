@@ -119,10 +119,6 @@ int sharedcfg_parse_url(const char *url, char *buf, struct shared_url *u, char *
             u->password = o;
             o += strlen(o) + 1;
         }
-        if (u->user && !u->password) {
-            snprintf(why, whysz, "names a user but no password: write redis://user:password@host");
-            return -1;
-        }
         s = at + 1;
     }
     const char *hend;
@@ -332,6 +328,13 @@ void sharedcfg_key(struct walk *w, const cJSON *v, const char *path, void *base,
         c->password = read_password(w, pf, psub, c->password_file);
         if (!c->password)
             return;
+    }
+    if (c->user && !c->password) {
+        jf_error(w->jf, item, sub,
+                 "names the user \"%.64s\" but no password: write redis://user:password@host, "
+                 "or give the password in \"password_file\"",
+                 c->user);
+        return;
     }
     char shown[WALK_PATH_MAX + 32];
     if (u.unix_socket) {

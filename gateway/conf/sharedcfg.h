@@ -51,7 +51,8 @@ struct shared_url {
     const char *path; /* unix: as written after "unix:" */
     const char *host; /* TCP */
     unsigned port, db;
-    const char *user, *password; /* NULL = absent; percent-decoded */
+    const char *user, *password; /* NULL = absent; percent-decoded (a user without a
+                                    password takes it from password_file) */
 };
 
 /* Parse url into *u, its strings in buf. 0, or -1 with why[] saying what is

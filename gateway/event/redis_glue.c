@@ -506,8 +506,7 @@ void redis_glue_service(struct worker *w, int64_t now)
         close_link(l, why);
     }
     if (l->ac && l->head && now - l->head->sent >= (int64_t)l->conf->timeout_ms) {
-        snprintf(why, sizeof why, "no answer within %u ms (shared.timeout_ms)",
-                 l->conf->timeout_ms);
+        snprintf(why, sizeof why, "no answer within shared.timeout_ms, %u ms", l->conf->timeout_ms);
         close_link(l, why);
     }
     if (l->ac && l->state == LINK_CONNECTING && now >= l->connect_deadline)

@@ -132,7 +132,7 @@ test('Redis stopped (no answers): requests go on under local limits after the ti
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('x-ratelimit-limit-requests'), '2');
     assert.ok(took < 3000, `answered in ${took.toFixed(0)} ms though Redis is silent`);
-    await gws[0].waitForStderr(/shared limits: Redis at .* is away \(no answer within 100 ms/, 5000, from[0]);
+    await gws[0].waitForStderr(/shared limits: Redis at .* is away \(no answer within shared.timeout_ms, 100 ms/, 5000, from[0]);
     // local limits now: 2 per instance, not unlimited
     const r2 = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('slow') }));
     const r3 = await jsonOf(await chat(gws[0].url, simpleChat('llama3.2'), { headers: h('slow') }));
