@@ -261,6 +261,13 @@ static const struct walk_key shared_keys[] = {
      .min = 1,
      .max = 10000,
      .def = 100},
+    {.name = "lease_s",
+     .fn = walk_set_uint,
+     .off = offsetof(struct cfg_shared, lease_s),
+     .width = sizeof(unsigned),
+     .min = 1,
+     .max = 3600,
+     .def = 30},
 };
 const struct walk_table sharedcfg_table = WALK_TABLE(shared_keys);
 

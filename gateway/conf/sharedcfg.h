@@ -41,7 +41,8 @@ struct cfg_shared {
     const char *password_file;   /* absolute; NULL = none */
     const char *prefix;          /* of every key written, default "ogw:" */
     unsigned timeout_ms;         /* 1..10000, default 100: an answer later than this = away */
-    const char *redis;           /* the address for messages, without any password */
+    unsigned lease_s;  /* 1..3600, default 30: a place in flight not renewed is free after it */
+    const char *redis; /* the address for messages, without any password */
 };
 
 /* Where a parsed URL's parts point: into buf, which the caller provides

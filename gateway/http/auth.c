@@ -112,12 +112,11 @@ static int admit(struct request *r, struct apierr *e)
         return 0;
     }
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
-    /* With "shared", rpm and tpm are Redis's to judge (the answer comes
+    /* With "shared", the limits are Redis's to judge (the answer comes
      * later: ratelimit_shared.h); without it, or while it is away, here. */
-    enum rls_start s = rls_admit(r, &lim, generation);
-    if (s == RLS_WAIT)
+    if (rls_admit(r, &lim, generation) == RLS_WAIT)
         return 0;
-    if (s == RLS_LOCAL && rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
+    if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
         return 0;
     }

@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "log.h"
 #include "membudget.h"
+#include "ratelimit_shared.h"
 #include "reply.h"
 #include "request.h"
 #include "routes.h"
@@ -327,8 +328,14 @@ static void on_wake(struct worker *w)
     }
 }
 
+static void on_tick(struct worker_entry *e, int64_t now)
+{
+    engine_tick(e, now);
+    rls_tick(request_of(e, live), now);
+}
+
 const struct worker_hooks handler_hooks = {
-    .tick = engine_tick,
+    .tick = on_tick,
     .shutdown = engine_shutdown,
     .wake = on_wake,
     .access = on_access,

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "rand.h"
 #include "request.h"
 
 #include <stdio.h>
@@ -62,12 +63,40 @@ const struct redis_script rls_admit_script = {
     "local which, w = 0, 0\n"
     "if rn > 0 then local x = wait(rl, rn, M); if x > w then w = x; which = 1 end end\n"
     "if tn > 0 then local x = wait(tl, tn, 1); if x > w then w = x; which = 2 end end\n"
-    "if which == 0 and rn > 0 then rl = rl - M end\n"
+    "local mi, lease = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "if mi > 0 then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
+    "  if redis.call('ZCARD', KEYS[2]) >= mi and w < 1000 then w = 1000; which = 3 end\n"
+    "end\n"
+    "if which == 0 then\n"
+    "  if rn > 0 then rl = rl - M end\n"
+    "  if mi > 0 then\n"
+    "    redis.call('ZADD', KEYS[2], string.format('%d', now + lease), ARGV[6])\n"
+    "    redis.call('PEXPIRE', KEYS[2], lease + 1000)\n"
+    "  end\n"
+    "end\n"
     "save('rl', rl, 'ra', ra, 'rn', rn, 'tl', tl, 'ta', ta, 'tn', tn)\n"
     "local rr, rs, tr, ts = 0, 0, 0, 0\n"
     "if rn > 0 then rr = math.floor(rl / M); rs = wait(rl, rn, rn * M) end\n"
     "if tn > 0 then if tl > 0 then tr = math.floor(tl / M) end; ts = wait(tl, tn, tn * M) end\n"
     "return {which, w, rr, rs, tr, ts, rn, tn}\n",
+};
+
+const struct redis_script rls_lease_script = {
+    .name = "lease",
+    .text = "local now\n"
+            "if ARGV[2] ~= '0' then now = tonumber(ARGV[2]) else\n"
+            "  local t = redis.call('TIME')\n"
+            "  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+            "end\n"
+            "if ARGV[1] == 'release' then return redis.call('ZREM', KEYS[1], ARGV[4]) end\n"
+            "local lease = tonumber(ARGV[3])\n"
+            "local n = redis.call('ZADD', KEYS[1], 'XX', 'CH', string.format('%d', now + lease), "
+            "ARGV[4])\n"
+            "if redis.call('PTTL', KEYS[1]) < lease + 1000 then\n"
+            "  redis.call('PEXPIRE', KEYS[1], lease + 1000)\n"
+            "end\n"
+            "return n\n",
 };
 
 const struct redis_script rls_charge_script = {
@@ -94,8 +123,8 @@ int rls_verdict(const redisReply *reply, struct rl_verdict *v)
             return -1;
         n[i] = reply->element[i]->integer;
     }
-    static const char *const which[] = {NULL, "requests", "tokens"};
-    if (n[0] < 0 || n[0] > 2)
+    static const char *const which[] = {NULL, "requests", "tokens", "concurrent requests"};
+    if (n[0] < 0 || n[0] > 3)
         return -1;
     v->which = which[n[0]];
     v->ok = !v->which;
@@ -114,38 +143,42 @@ int rls_verdict(const redisReply *reply, struct rl_verdict *v)
     return 0;
 }
 
-/* "<prefix>rl:<key id>" */
-static int key_name(const struct request *r, char *out, size_t size)
+/* "<prefix><kind>:<key id>": kind "rl" the buckets' hash, "if" the leases. */
+static int key_name(const struct request *r, const char *kind, char *out, size_t size)
 {
-    int n = snprintf(out, size, "%srl:%s", redis_glue_prefix(r->w), r->key->id);
+    int n = snprintf(out, size, "%s%s:%s", redis_glue_prefix(r->w), kind, r->key->id);
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-static void give_back_inflight(struct request *r)
+#define KEY_NAME_MAX (SHARED_PREFIX_MAX + KEY_ID_LEN + 8)
+
+static int64_t lease_ms(const struct request *r)
 {
-    if (r->rl_inflight) {
-        rl_release(r->rl);
-        r->rl_inflight = false;
-    }
+    return (int64_t)r->cfg->shared.lease_s * 1000;
 }
 
 static void answered(struct redis_call *c, const redisReply *reply)
 {
     struct request *r = request_of(c, rl_call);
     const struct key *k = r->key;
+    bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
     r->rl_waiting = false;
     if (rls_verdict(reply, &r->rlv) == 0) {
         r->rl_shared = r->rlv.ok;
+        if (r->rlv.ok && r->rl_lease_id[0]) {
+            r->rl_lease = true;
+            r->rl_renew_at = now_ms() + lease_ms(r) / 3;
+        }
     } else {
         /* Redis is away, too slow, or answered nonsense: this replica's
-         * own limits decide (the place in flight is held already). */
+         * own limits decide, in flight included. */
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_debug("shared limits: key %s checked locally: %.200s", k->id, reply->str);
-        struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm};
-        rl_admit(r->rl, &lim, false, now_ms(), &r->rlv);
+        struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
+        if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv))
+            r->rl_inflight = generation && lim.max_inflight;
     }
     if (!r->rlv.ok && !r->refused) {
-        give_back_inflight(r);
         auth_refusal(r, &r->err);
         r->refused = true;
     }
@@ -155,30 +188,49 @@ static void answered(struct redis_call *c, const redisReply *reply)
 
 enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight)
 {
-    if ((!lim->rpm && !lim->tpm) || !redis_glue_ready(r->w) ||
+    unsigned mi = counts_inflight ? lim->max_inflight : 0;
+    if ((!lim->rpm && !lim->tpm && !mi) || !redis_glue_ready(r->w) ||
         ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0))
         return RLS_LOCAL;
-    char key[SHARED_PREFIX_MAX + KEY_ID_LEN + 64];
-    if (key_name(r, key, sizeof key) < 0)
+    char hash[KEY_NAME_MAX], set[KEY_NAME_MAX];
+    if (key_name(r, "rl", hash, sizeof hash) < 0 || key_name(r, "if", set, sizeof set) < 0)
         return RLS_LOCAL;
-    /* The place in flight is this replica's to count. */
-    if (counts_inflight && lim->max_inflight) {
-        struct rl_limits only = {.max_inflight = lim->max_inflight};
-        if (!rl_admit(r->rl, &only, true, now_ms(), &r->rlv))
-            return RLS_REFUSED;
-        r->rl_inflight = true;
-    }
-    char rpm[16], tpm[16];
+    char rpm[16], tpm[16], max[16], lease[24];
     snprintf(rpm, sizeof rpm, "%u", lim->rpm);
     snprintf(tpm, sizeof tpm, "%u", lim->tpm);
-    const char *args[4] = {key, rpm, tpm, "0"};
+    snprintf(max, sizeof max, "%u", mi);
+    snprintf(lease, sizeof lease, "%lld", (long long)lease_ms(r));
+    /* A place in flight is a lease in the key's sorted set, named at
+     * random so that no two requests of any replica share one. */
+    r->rl_lease_id[0] = '\0';
+    if (mi)
+        rand_id(r->rl_lease_id, sizeof r->rl_lease_id, "");
+    const char *args[8] = {hash, set, rpm, tpm, "0", max, lease, mi ? r->rl_lease_id : "-"};
     r->rl_call.done = answered;
-    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 1, 4, args) < 0) {
-        give_back_inflight(r);
+    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 2, 8, args) < 0)
         return RLS_LOCAL;
-    }
     r->rl_waiting = true;
     return RLS_WAIT;
+}
+
+/* Renew or release r's lease, not waiting for the answer: a lease that is
+ * never released (Redis away meanwhile) expires on its own. */
+static void lease_op(struct request *r, const char *op)
+{
+    char set[KEY_NAME_MAX], lease[24];
+    if (key_name(r, "if", set, sizeof set) < 0)
+        return;
+    snprintf(lease, sizeof lease, "%lld", (long long)lease_ms(r));
+    const char *args[5] = {set, op, "0", lease, r->rl_lease_id};
+    redis_glue_eval(r->w, NULL, &rls_lease_script, 1, 5, args);
+}
+
+void rls_tick(struct request *r, int64_t now)
+{
+    if (!r->rl_lease || now < r->rl_renew_at)
+        return;
+    lease_op(r, "renew");
+    r->rl_renew_at = now + lease_ms(r) / 3;
 }
 
 bool rls_finish(struct request *r, long tokens)
@@ -187,15 +239,19 @@ bool rls_finish(struct request *r, long tokens)
         redis_glue_cancel(&r->rl_call);
         r->rl_waiting = false;
     }
+    if (r->rl_lease) {
+        lease_op(r, "release");
+        r->rl_lease = false;
+    }
     if (!r->rl_shared)
         return false;
     if (!r->key->tpm || tokens <= 0)
         return true;
-    char key[SHARED_PREFIX_MAX + KEY_ID_LEN + 64], tpm[16], n[24];
-    if (key_name(r, key, sizeof key) < 0)
+    char hash[KEY_NAME_MAX], tpm[16], n[24];
+    if (key_name(r, "rl", hash, sizeof hash) < 0)
         return false;
     snprintf(tpm, sizeof tpm, "%u", r->key->tpm);
     snprintf(n, sizeof n, "%ld", tokens);
-    const char *args[4] = {key, tpm, n, "0"};
+    const char *args[4] = {hash, tpm, n, "0"};
     return redis_glue_eval(r->w, NULL, &rls_charge_script, 1, 4, args) == 0;
 }

@@ -14,11 +14,16 @@
  * the answer resumes it. Settling tokens after the answer is sent and not
  * waited for.
  *
- * What stays local: the in-flight count (max_inflight, per replica), and
- * every check while Redis is away: an answer that fails (no connection, no
- * answer within shared.timeout_ms, an error) is replaced by the local
- * limiter's, so requests go on under the limits as configured for one
- * replica, never unlimited and never all refused. A streamed upload
+ * Requests in flight (max_inflight) are leases in a sorted set per key,
+ * scored by when they expire (shared.lease_s): taken by the same script and
+ * round trip as the buckets, renewed every third of the lease by the
+ * request's tick while it runs, released when it ends. A replica that dies
+ * holding leases gives them back when they expire.
+ *
+ * What stays local: every check while Redis is away: an answer that fails
+ * (no connection, no answer within shared.timeout_ms, an error) is replaced
+ * by the local limiter's, so requests go on under the limits as configured
+ * for one replica, never unlimited and never all refused. A streamed upload
  * (ROUTE_UPLOAD) is checked locally too: it goes to its backend from its
  * first callback and cannot wait.
  *
@@ -36,25 +41,30 @@
 struct request;
 
 enum rls_start {
-    RLS_LOCAL,   /* not shared (no Redis, no rpm/tpm, an upload): check locally */
-    RLS_WAIT,    /* sent: r->rl_waiting until the answer; go on reading the body */
-    RLS_REFUSED, /* refused here (no place in flight): r->rlv says why */
+    RLS_LOCAL, /* not shared (no Redis, no limits, an upload): check locally */
+    RLS_WAIT,  /* sent: r->rl_waiting until the answer; go on reading the body */
 };
 
 /* Begin r's admission under lim (r->rl and r->key set). */
 enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight);
+
+/* The loop's tick for r: renew its lease when due. */
+void rls_tick(struct request *r, int64_t now);
 
 /* r is over (auth_finish): drop an unanswered check; charge its tokens to
  * the shared bucket when it was admitted there. true: charged (or the key
  * has no tpm); false: the caller charges locally. */
 bool rls_finish(struct request *r, long tokens);
 
-/* The scripts, for tests that run them against a real server: admission
- * (KEYS[1] the key's hash; ARGV rpm, tpm, now_ms or 0 for Redis's clock)
+/* The scripts, for tests that run them against a real server. Admission:
+ * KEYS the key's hash and its lease set; ARGV rpm, tpm, now_ms (0 = Redis's
+ * clock), max_inflight (0 = not counted), lease_ms, the lease's name;
  * answers {which, wait_ms, remaining_requests, reset_requests_ms,
  * remaining_tokens, reset_tokens_ms, rpm, tpm}, which 0 = admitted, 1 =
- * requests, 2 = tokens; charging (ARGV tpm, tokens, now_ms or 0) answers 1. */
-extern const struct redis_script rls_admit_script, rls_charge_script;
+ * requests, 2 = tokens, 3 = concurrent requests. Charging: KEYS the hash;
+ * ARGV tpm, tokens, now_ms; answers 1. Leases: KEYS the set; ARGV "renew"
+ * or "release", now_ms, lease_ms, the lease's name. */
+extern const struct redis_script rls_admit_script, rls_charge_script, rls_lease_script;
 
 /* The verdict in an admission answer; -1 when the answer is not one. */
 int rls_verdict(const redisReply *reply, struct rl_verdict *v);

@@ -117,6 +117,9 @@ struct request {
     struct redis_call rl_call; /* the check sent to Redis */
     bool rl_waiting;           /* ... not answered yet: the request may not go on */
     bool rl_shared;            /* admitted by Redis: its tokens are charged there */
+    bool rl_lease;             /* holds a place in flight leased in Redis */
+    int64_t rl_renew_at;       /* monotonic ms: when the lease is renewed */
+    char rl_lease_id[32];      /* the lease's name, random */
 };
 
 struct key;

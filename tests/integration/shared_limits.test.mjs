@@ -18,7 +18,8 @@ let redis;
 let fake;
 const gws = []; // [A, B, C]: A made the keys, B and C read A's keys file
 
-const sharedConf = () => ({ redis: redis.url, prefix: 'ogwtest:', timeout_ms: 100 });
+// lease_s 2: a dead replica's places in flight come back within 2 s
+const sharedConf = () => ({ redis: redis.url, prefix: 'ogwtest:', timeout_ms: 100, lease_s: 2 });
 
 before(async () => {
   if (need.skip) return;
@@ -35,6 +36,8 @@ before(async () => {
       { name: 'resumed', rpm: 4 },
       { name: 'slow', rpm: 2 },
       { name: 'flushed', rpm: 5 },
+      { name: 'inflight2', maxInflight: 2 },
+      { name: 'lease2', maxInflight: 2 },
     ],
   });
   gws.push(a);
@@ -53,7 +56,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const g of gws.slice().reverse()) await g.stop();
+  for (const g of gws.slice().reverse()) await g.stop();  // A was killed: stop() only cleans up
   if (fake) await fake.close();
   if (redis) await redis.stop();
 });
@@ -61,7 +64,7 @@ after(async () => {
 beforeEach(() => { fake?.reset(); });
 
 /** Wait until Redis sees every worker's connection (3 instances, 2 workers each). */
-async function allConnected() {
+async function allConnected() { // (only before the last tests kill an instance)
   await waitFor(async () => {
     const list = await redis.cli('CLIENT', 'LIST');
     return list.split('\n').filter((l) => !/cmd=client/.test(l)).length >= 6;
@@ -189,6 +192,67 @@ test('scripts flushed on the server (NOSCRIPT): loaded again, sharing goes on', 
   // a check that meets NOSCRIPT is sent again with the script's text: still exact
   assert.deepEqual(results, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
   assert.ok(await cachedScripts() >= 1, 'the scripts are loaded again');
+});
+
+/** Start a chat that the fake never answers; returns {abort, done}. */
+function hangingChat(g, keyName) {
+  const ac = new AbortController();
+  const done = chat(g.url, simpleChat('llama3.2'), { headers: h(keyName), signal: ac.signal })
+    .then((r) => r.status, () => 'aborted');
+  return { abort: () => ac.abort(), done };
+}
+
+const leases = (name) => redis.cli('ZCARD', `ogwtest:if:${idOf(name)}`).then(Number);
+
+test('max_inflight 2 across instances: a third is refused anywhere; a place freed on one is taken on another', need, async () => {
+  fake.script({ hang: true });
+  const a1 = hangingChat(gws[0], 'inflight2');
+  const a2 = hangingChat(gws[0], 'inflight2');
+  await waitFor(() => fake.chats().length === 2, 5000, 20, 'two requests at the backend');
+  assert.equal(await leases('inflight2'), 2);
+  for (const g of [gws[0], gws[1], gws[2]]) {
+    const r = await jsonOf(await chat(g.url, simpleChat('llama3.2'), { headers: h('inflight2') }));
+    assert.equal(r.status, 429, r.text);
+    assert.match(r.json.error.message, /on concurrent requests/);
+    assert.equal(r.headers.get('retry-after'), '1');
+  }
+  // held longer than the lease (2 s): renewed, so still held
+  await sleep(2500);
+  const late = await jsonOf(await chat(gws[1].url, simpleChat('llama3.2'), { headers: h('inflight2') }));
+  assert.equal(late.status, 429, 'leases are renewed while their requests run');
+  a1.abort();
+  assert.equal(await a1.done, 'aborted');
+  await waitFor(async () => (await leases('inflight2')) === 1, 5000, 20, 'the place given back');
+  const c1 = hangingChat(gws[2], 'inflight2');
+  await waitFor(() => fake.chats().length === 3, 5000, 20, 'the freed place taken on another instance');
+  a2.abort();
+  c1.abort();
+  await Promise.all([a2.done, c1.done]);
+  await waitFor(async () => (await leases('inflight2')) === 0, 5000, 20, 'every place given back');
+  assert.equal(fake.chats().length, 3, 'refused requests never reach the backend');
+});
+
+test('a replica killed with places in flight: they come back after the lease', need, async () => {
+  fake.script({ hang: true });
+  const held = [hangingChat(gws[0], 'lease2'), hangingChat(gws[0], 'lease2')];
+  await waitFor(() => fake.chats().length === 2, 5000, 20, 'two requests at the backend');
+  await gws[0].kill();
+  const killedAt = performance.now();
+  await Promise.all(held.map((x) => x.done));
+  const first = await jsonOf(await chat(gws[1].url, simpleChat('llama3.2'), { headers: h('lease2') }));
+  assert.equal(first.status, 429, 'the dead replica still holds its places');
+  fake.script({ tokens: ['ok'] });
+  let status = 429;
+  let waited = 0;
+  for (let i = 0; i < 40 && status === 429; i++) {
+    await sleep(200);
+    const r = await jsonOf(await chat(gws[1 + (i % 2)].url, simpleChat('llama3.2'), { headers: h('lease2') }));
+    status = r.status;
+    waited = performance.now() - killedAt;
+  }
+  assert.equal(status, 200, 'a place came back');
+  // renewed every third of the lease: expired between 2/3 of it and all of it after the kill
+  assert.ok(waited >= 1200 && waited < 4000, `came back ${waited.toFixed(0)} ms after the kill`);
 });
 
 test('check: the shared section is validated', needGateway, async () => {

@@ -123,6 +123,7 @@ static void test_section(void **state)
     assert_int_equal(c->shared.db, 3);
     assert_string_equal(c->shared.prefix, "ogw:");
     assert_int_equal(c->shared.timeout_ms, 100);
+    assert_int_equal(c->shared.lease_s, 30);
     assert_null(c->shared.password);
     assert_string_equal(c->shared.redis, "127.0.0.1:6390/3");
     cfg_errors_free(&e);
@@ -172,6 +173,8 @@ static void test_section(void **state)
     load_bad("{\"redis\": \"redis://h\", \"timeout_ms\": 0}", "shared.timeout_ms");
     load_bad("{\"redis\": \"redis://h\", \"timeout_ms\": 10001}", "shared.timeout_ms");
     load_bad("{\"redis\": \"redis://h\", \"colour\": 1}", "colour");
+    load_bad("{\"redis\": \"redis://h\", \"lease_s\": 0}", "shared.lease_s");
+    load_bad("{\"redis\": \"redis://h\", \"lease_s\": 3601}", "shared.lease_s");
     load_bad("{\"redis\": \"redis://h\", \"password_file\": \"/nonexistent/pw\"}", "cannot open");
     load_bad("[1]", "shared");
 }

@@ -41,19 +41,46 @@ static void on_charge(struct redis_call *c, const redisReply *r)
     a->integer = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 }
 
-static void shared_admit(const char *key, unsigned rpm, unsigned tpm, int64_t now,
-                         struct rl_verdict *v)
+/* Admission with a place in flight (max_inflight > 0) leased as `lease`
+ * for lease_ms. */
+static void shared_admit_inflight(const char *key, unsigned rpm, unsigned tpm, unsigned mi,
+                                  const char *lease, int64_t lease_ms, int64_t now,
+                                  struct rl_verdict *v)
 {
     struct answer a = {.call.done = on_admit};
-    char r[16], t[16], n[24];
+    char set[64], r[16], t[16], n[24], m[16], l[24];
+    snprintf(set, sizeof set, "%s:if", key);
     snprintf(r, sizeof r, "%u", rpm);
     snprintf(t, sizeof t, "%u", tpm);
     snprintf(n, sizeof n, "%" PRId64, now);
-    const char *args[4] = {key, r, t, n};
-    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_admit_script, 1, 4, args), 0);
+    snprintf(m, sizeof m, "%u", mi);
+    snprintf(l, sizeof l, "%" PRId64, lease_ms);
+    const char *args[8] = {key, set, r, t, n, m, l, lease ? lease : "-"};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_admit_script, 2, 8, args), 0);
     assert_true(fx_until(&fx, &a.done, 3000));
     assert_int_equal(a.ok, 0);
     *v = a.v;
+}
+
+static void shared_admit(const char *key, unsigned rpm, unsigned tpm, int64_t now,
+                         struct rl_verdict *v)
+{
+    shared_admit_inflight(key, rpm, tpm, 0, NULL, 1000, now, v);
+}
+
+/* Renew or release a lease; returns the script's answer. */
+static long long shared_lease(const char *key, const char *op, const char *lease, int64_t lease_ms,
+                              int64_t now)
+{
+    struct answer a = {.call.done = on_charge};
+    char set[64], n[24], l[24];
+    snprintf(set, sizeof set, "%s:if", key);
+    snprintf(n, sizeof n, "%" PRId64, now);
+    snprintf(l, sizeof l, "%" PRId64, lease_ms);
+    const char *args[5] = {set, op, n, l, lease};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_lease_script, 1, 5, args), 0);
+    assert_true(fx_until(&fx, &a.done, 3000));
+    return a.integer;
 }
 
 static void shared_charge(const char *key, unsigned tpm, long tokens, int64_t now)
@@ -164,8 +191,11 @@ static void test_same_as_local(void **state)
     assert_non_null(s);
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     int64_t now = T0;
-    unsigned rpm = 5, tpm = 300;
-    char what[64];
+    unsigned rpm = 5, tpm = 300, mi = 2;
+    char what[128];
+    /* places in flight: leases long enough never to expire in the walk */
+    static char held[3000][16];
+    int nheld = 0;
     for (int step = 0; step < 3000; step++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         unsigned x = (unsigned)(seed >> 33);
@@ -176,6 +206,13 @@ static void test_same_as_local(void **state)
         case 1: /* a reload changes the limits (0 = off) */
             rpm = (x >> 4) % 4 == 0 ? 0 : 1 + (x >> 8) % 20;
             tpm = (x >> 12) % 4 == 0 ? 0 : 1 + (x >> 16) % 1000;
+            mi = (x >> 20) % 4;
+            break;
+        case 4: /* a request in flight ends */
+            if (nheld) {
+                rl_release(s);
+                assert_int_equal(shared_lease("u:rl:walk", "release", held[--nheld], 1, now), 1);
+            }
             break;
         case 2:
         case 3: { /* an answer's tokens, sometimes more than twice the limit */
@@ -186,15 +223,59 @@ static void test_same_as_local(void **state)
             break;
         }
         default: {
-            struct rl_limits lim = {.rpm = rpm, .tpm = tpm};
+            struct rl_limits lim = {.rpm = rpm, .tpm = tpm, .max_inflight = mi};
             struct rl_verdict lv, sv;
-            rl_admit(s, &lim, false, now, &lv);
-            shared_admit("u:rl:walk", rpm, tpm, now, &sv);
-            snprintf(what, sizeof what, "step %d (rpm %u tpm %u)", step, rpm, tpm);
+            rl_admit(s, &lim, true, now, &lv);
+            snprintf(held[nheld], sizeof held[nheld], "L%d", step);
+            shared_admit_inflight("u:rl:walk", rpm, tpm, mi, held[nheld], 1000000000000, now, &sv);
+            if (sv.ok && mi)
+                nheld++;
+            snprintf(what, sizeof what, "step %d (rpm %u tpm %u inflight %u/%u)", step, rpm, tpm,
+                     nheld, mi);
             same_verdict(&lv, &sv, what);
         }
         }
     }
+}
+
+/* Leases: a place in flight is taken, refused when the set is full,
+ * renewed, released, and free again once its lease is over (a replica that
+ * died holding it). */
+static void test_leases(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    struct rl_verdict v;
+    shared_admit_inflight("u:rl:lease", 0, 0, 1, "A", 1000, T0, &v);
+    assert_true(v.ok);
+    assert_int_equal(v.limit_requests, 0);
+    shared_admit_inflight("u:rl:lease", 0, 0, 1, "B", 1000, T0 + 500, &v);
+    assert_false(v.ok);
+    assert_string_equal(v.which, "concurrent requests");
+    assert_int_equal(v.retry_after_s, 1);
+    /* renewed at +900: held until +1900 */
+    assert_int_equal(shared_lease("u:rl:lease", "renew", "A", 1000, T0 + 900), 1);
+    shared_admit_inflight("u:rl:lease", 0, 0, 1, "B", 1000, T0 + 1500, &v);
+    assert_false(v.ok);
+    /* not renewed: free after +1900, as if its replica had died */
+    shared_admit_inflight("u:rl:lease", 0, 0, 1, "B", 1000, T0 + 1901, &v);
+    assert_true(v.ok);
+    /* renewing a lease that expired does not bring it back */
+    assert_int_equal(shared_lease("u:rl:lease", "renew", "A", 1000, T0 + 1902), 0);
+    assert_int_equal(shared_lease("u:rl:lease", "release", "B", 1000, T0 + 1903), 1);
+    assert_int_equal(shared_lease("u:rl:lease", "release", "B", 1000, T0 + 1904), 0);
+    shared_admit_inflight("u:rl:lease", 0, 0, 1, "C", 1000, T0 + 1905, &v);
+    assert_true(v.ok);
+    /* a refusal for requests takes no place in flight */
+    shared_admit_inflight("u:rl:lease2", 1, 0, 2, "D", 1000, T0, &v);
+    assert_true(v.ok);
+    shared_admit_inflight("u:rl:lease2", 1, 0, 2, "E", 1000, T0, &v);
+    assert_false(v.ok);
+    assert_string_equal(v.which, "requests");
+    redisReply *r = fx_command(&fx, "ZCARD u:rl:lease2:if");
+    assert_non_null(r);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
 }
 
 /* Limits as large as a key may have: levels near 2^48 ticks stay exact. */
@@ -238,7 +319,10 @@ static void test_verdict_parse(void **state)
     assert_int_equal(v.reset_requests_ms, 4000);
     assert_int_equal(v.limit_tokens, 100);
     assert_int_equal(v.reset_tokens_ms, 60000);
-    e[0].integer = 3; /* no such limit */
+    e[0].integer = 3;
+    assert_int_equal(rls_verdict(&top, &v), 0);
+    assert_string_equal(v.which, "concurrent requests");
+    e[0].integer = 4; /* no such limit */
     assert_int_equal(rls_verdict(&top, &v), -1);
     e[0].integer = 0;
     e[3].type = REDIS_REPLY_STRING;
@@ -255,9 +339,8 @@ static void test_verdict_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rpm_by_hand),
-        cmocka_unit_test(test_same_as_local),
-        cmocka_unit_test(test_large_limits),
+        cmocka_unit_test(test_rpm_by_hand),   cmocka_unit_test(test_same_as_local),
+        cmocka_unit_test(test_leases),        cmocka_unit_test(test_large_limits),
         cmocka_unit_test(test_verdict_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
