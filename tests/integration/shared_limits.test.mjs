@@ -56,7 +56,10 @@ before(async () => {
 });
 
 after(async () => {
-  for (const g of gws.slice().reverse()) await g.stop();  // A was killed: stop() only cleans up
+  // A was killed by a test: its stop() only cleans up; the others must exit cleanly
+  const codes = [];
+  for (const g of gws.slice().reverse()) codes.unshift(await g.stop());
+  if (redisOk) assert.deepEqual(codes.slice(1), [0, 0], `exit codes ${codes}\n${gws.map((g) => g.stderr).join('\n')}`);
   if (fake) await fake.close();
   if (redis) await redis.stop();
 });
