@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include "authguard.h"
+#include "authguard_shared.h"
 #include "clock.h"
 #include "handler.h"
 #include "keys.h"
@@ -99,7 +100,7 @@ void auth_refusal(const struct request *r, struct apierr *e)
     e->retry_after_s = r->rlv.retry_after_s;
 }
 
-static int admit(struct request *r, struct apierr *e)
+static int admit(struct request *r, const struct sockaddr *sa, struct apierr *e)
 {
     const struct key *k = r->key;
     struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
@@ -114,7 +115,7 @@ static int admit(struct request *r, struct apierr *e)
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
     /* With "shared", the limits are Redis's to judge (the answer comes
      * later: ratelimit_shared.h); without it, or while it is away, here. */
-    if (rls_admit(r, &lim, generation) == RLS_WAIT)
+    if (rls_admit(r, &lim, generation, sa) == RLS_WAIT)
         return 0;
     if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
@@ -149,6 +150,10 @@ int auth_request(struct request *r, struct apierr *e)
     if (v != KEY_OK) {
         refuse(e, v, k, !tok, wrong_scheme);
         unsigned blocked = g ? authguard_failed(g, sa, now) : 0;
+        /* counted across replicas too: the answer may make this a 429 */
+        r->err = *e;
+        if (!blocked)
+            ags_failed(r, sa, r->cfg->limits.auth_failures_per_minute);
         if (blocked)
             log_warn("authentication failed too often from one address (last: %s%s): refused "
                      "for %u s",
@@ -161,7 +166,7 @@ int auth_request(struct request *r, struct apierr *e)
                           "Model management needs an admin key (ollama-gateway key create NAME "
                           "--admin); the API key og-%s-*** is not one",
                           k->id);
-    return admit(r, e);
+    return admit(r, sa, e);
 }
 
 int auth_scope(const struct request *r, const char *model, struct apierr *e)

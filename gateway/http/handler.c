@@ -193,6 +193,11 @@ static enum MHD_Result refuse(struct request *r, const struct apierr *e)
     r->err = *e;
     long long n = declared_body(r->conn);
     const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    if (n == -1 && r->rl_waiting) {
+        /* the shared guard's answer may make it a 429 (authguard_shared.h) */
+        r->refused = true;
+        return MHD_YES;
+    }
     if (n == -1 || n > (long long)r->body.max ||
         (expect && strcasecmp(expect, "100-continue") == 0))
         return reply_error(r, &r->err);

@@ -1,12 +1,14 @@
 #include "ratelimit_shared.h"
 
 #include "auth.h"
+#include "authguard_shared.h"
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
 #include "rand.h"
 #include "request.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,6 +59,8 @@ const struct redis_script rls_admit_script = {
     "  return math.floor((need - level + limit - 1) / limit)\n"
     "end\n"
     "local rpm, tpm, now = tonumber(ARGV[1]), tonumber(ARGV[2]), now_ms()\n"
+    "local gu = tonumber(redis.call('HGET', KEYS[3], 'until') or '0') or 0\n"
+    "if gu > now then return {4, gu - now, 0, 0, 0, 0, 0, 0} end\n"
     "local h = redis.call('HMGET', KEYS[1], 'rl', 'ra', 'rn', 'tl', 'ta', 'tn')\n"
     "local rl, ra, rn = update(num(h[1]), num(h[2]), num(h[3]), rpm, now)\n"
     "local tl, ta, tn = update(num(h[4]), num(h[5]), num(h[6]), tpm, now)\n"
@@ -123,8 +127,9 @@ int rls_verdict(const redisReply *reply, struct rl_verdict *v)
             return -1;
         n[i] = reply->element[i]->integer;
     }
-    static const char *const which[] = {NULL, "requests", "tokens", "concurrent requests"};
-    if (n[0] < 0 || n[0] > 3)
+    static const char *const which[] = {NULL, "requests", "tokens", "concurrent requests",
+                                        RLS_GUARD};
+    if (n[0] < 0 || n[0] > 4)
         return -1;
     v->which = which[n[0]];
     v->ok = !v->which;
@@ -179,21 +184,33 @@ static void answered(struct redis_call *c, const redisReply *reply)
             r->rl_inflight = generation && lim.max_inflight;
     }
     if (!r->rlv.ok && !r->refused) {
-        auth_refusal(r, &r->err);
+        if (strcmp(r->rlv.which, RLS_GUARD) == 0) {
+            /* blocked through another replica: the guard's answer, no
+             * x-ratelimit-* headers (none is about this key) */
+            ags_refusal(&r->err, r->rlv.retry_after_s);
+            memset(&r->rlv, 0, sizeof r->rlv);
+        } else {
+            auth_refusal(r, &r->err);
+        }
         r->refused = true;
     }
     if (r->suspended)
         request_wake(r);
 }
 
-enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight)
+enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight,
+                         const struct sockaddr *sa)
 {
     unsigned mi = counts_inflight ? lim->max_inflight : 0;
-    if ((!lim->rpm && !lim->tpm && !mi) || !redis_glue_ready(r->w) ||
+    /* With the guard on, every key asks: a block made through another
+     * replica must refuse this address even for a valid key. */
+    bool guard = r->cfg->limits.auth_failures_per_minute > 0;
+    if ((!lim->rpm && !lim->tpm && !mi && !guard) || !redis_glue_ready(r->w) ||
         ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0))
         return RLS_LOCAL;
-    char hash[KEY_NAME_MAX], set[KEY_NAME_MAX];
-    if (key_name(r, "rl", hash, sizeof hash) < 0 || key_name(r, "if", set, sizeof set) < 0)
+    char hash[KEY_NAME_MAX], set[KEY_NAME_MAX], block[SHARED_PREFIX_MAX + INET6_ADDRSTRLEN + 16];
+    if (key_name(r, "rl", hash, sizeof hash) < 0 || key_name(r, "if", set, sizeof set) < 0 ||
+        ags_key(r, sa, block, sizeof block) < 0)
         return RLS_LOCAL;
     char rpm[16], tpm[16], max[16], lease[24];
     snprintf(rpm, sizeof rpm, "%u", lim->rpm);
@@ -205,9 +222,9 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     r->rl_lease_id[0] = '\0';
     if (mi)
         rand_id(r->rl_lease_id, sizeof r->rl_lease_id, "");
-    const char *args[8] = {hash, set, rpm, tpm, "0", max, lease, mi ? r->rl_lease_id : "-"};
+    const char *args[9] = {hash, set, block, rpm, tpm, "0", max, lease, mi ? r->rl_lease_id : "-"};
     r->rl_call.done = answered;
-    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 2, 8, args) < 0)
+    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 3, 9, args) < 0)
         return RLS_LOCAL;
     r->rl_waiting = true;
     return RLS_WAIT;

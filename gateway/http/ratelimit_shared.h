@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct request;
 
@@ -45,8 +46,14 @@ enum rls_start {
     RLS_WAIT,  /* sent: r->rl_waiting until the answer; go on reading the body */
 };
 
-/* Begin r's admission under lim (r->rl and r->key set). */
-enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight);
+/* rl_verdict.which when the address is blocked by the shared brute-force
+ * guard (authguard_shared.h). */
+#define RLS_GUARD "failed authentications"
+
+/* Begin r's admission under lim (r->rl and r->key set); sa is the client's
+ * address, for the shared guard's blocks. */
+enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool counts_inflight,
+                         const struct sockaddr *sa);
 
 /* The loop's tick for r: renew its lease when due. */
 void rls_tick(struct request *r, int64_t now);
@@ -57,11 +64,11 @@ void rls_tick(struct request *r, int64_t now);
 bool rls_finish(struct request *r, long tokens);
 
 /* The scripts, for tests that run them against a real server. Admission:
- * KEYS the key's hash and its lease set; ARGV rpm, tpm, now_ms (0 = Redis's
- * clock), max_inflight (0 = not counted), lease_ms, the lease's name;
- * answers {which, wait_ms, remaining_requests, reset_requests_ms,
- * remaining_tokens, reset_tokens_ms, rpm, tpm}, which 0 = admitted, 1 =
- * requests, 2 = tokens, 3 = concurrent requests. Charging: KEYS the hash;
+ * KEYS the key's hash, its lease set and the client's guard hash; ARGV rpm, tpm, now_ms (0 =
+ * Redis's clock), max_inflight (0 = not counted), lease_ms, the lease's name; answers {which,
+ * wait_ms, remaining_requests, reset_requests_ms, remaining_tokens, reset_tokens_ms, rpm, tpm},
+ * which 0 = admitted, 1 = requests, 2 = tokens, 3 = concurrent requests, 4 = the address is blocked
+ * (authguard_shared.h; wait_ms until the block ends). Charging: KEYS the hash;
  * ARGV tpm, tokens, now_ms; answers 1. Leases: KEYS the set; ARGV "renew"
  * or "release", now_ms, lease_ms, the lease's name. */
 extern const struct redis_script rls_admit_script, rls_charge_script, rls_lease_script;

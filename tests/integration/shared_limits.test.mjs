@@ -6,6 +6,7 @@
 // when it is back.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import {
   needGateway, startGateway, startFake, bearer, chat, jsonOf, simpleChat, waitFor, runGateway, sleep,
 } from './harness.mjs';
@@ -28,7 +29,7 @@ before(async () => {
   const backends = [{ name: 'fake0', url: fake.url }];
   const a = await startGateway({
     backends,
-    config: { workers: 2, limits: { auth_failures_per_minute: 0 }, shared: sharedConf() },
+    config: { workers: 2, limits: { auth_failures_per_minute: 3 }, shared: sharedConf() },
     keys: [
       { name: 'rpm10', rpm: 10 },
       { name: 'tpm100', tpm: 100 },
@@ -37,6 +38,7 @@ before(async () => {
       { name: 'slow', rpm: 2 },
       { name: 'flushed', rpm: 5 },
       { name: 'inflight2', maxInflight: 2 },
+      { name: 'nolimits' },
       { name: 'lease2', maxInflight: 2 },
     ],
   });
@@ -46,7 +48,7 @@ before(async () => {
       backends,
       config: {
         workers: 2, auth: 'keys', keys_file: a.keysPath,
-        limits: { auth_failures_per_minute: 0 }, shared: sharedConf(),
+        limits: { auth_failures_per_minute: 3 }, shared: sharedConf(),
       },
     }));
   }
@@ -195,6 +197,57 @@ test('scripts flushed on the server (NOSCRIPT): loaded again, sharing goes on', 
   // a check that meets NOSCRIPT is sent again with the script's text: still exact
   assert.deepEqual(results, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
   assert.ok(await cachedScripts() >= 1, 'the scripts are loaded again');
+});
+
+/** A request from another loopback address (the guard counts per address). */
+function fromAddress(local, g, pathname, { method = 'GET', headers = {}, body } = {}) {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: g.port, path: pathname, method, localAddress: local, agent: false,
+      headers: { ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...headers },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, json, text });
+      });
+    });
+    req.setTimeout(10000, () => req.destroy(new Error('no answer')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+test('brute-force guard across instances: failures spread over three instances block the address on all', need, async () => {
+  const bad = bearer('og-aaaaaaaaaaaa-' + 'x'.repeat(43));
+  const from = gws.map((g) => g.stderr.length);
+  // one failure per instance: no instance reaches the limit (3) on its own
+  const r1 = await fromAddress('127.0.0.3', gws[0], '/v1/models', { headers: bad });
+  const r2 = await fromAddress('127.0.0.3', gws[1], '/v1/models', { headers: bad });
+  assert.deepEqual([r1.status, r2.status], [401, 401]);
+  const r3 = await fromAddress('127.0.0.3', gws[2], '/v1/models', { headers: bad });
+  assert.equal(r3.status, 429, `the third failure, counted across instances, blocks: ${r3.text}`);
+  assert.equal(r3.headers['retry-after'], '60');
+  assert.match(r3.json.error.message, /Too many failed authentication attempts/);
+  await gws[2].waitForStderr(/failed too often from one address, counted across replicas: refused for 60 s/, 5000, from[2]);
+  // the address is refused on the others, even with a valid key
+  const ok = await fromAddress('127.0.0.3', gws[0], '/v1/chat/completions', {
+    method: 'POST', headers: h('nolimits'), body: simpleChat('llama3.2'),
+  });
+  assert.equal(ok.status, 429, ok.text);
+  assert.match(ok.json.error.message, /Too many failed authentication attempts/);
+  assert.ok(Number(ok.headers['retry-after']) >= 58 && Number(ok.headers['retry-after']) <= 60);
+  assert.equal(ok.headers['x-ratelimit-limit-requests'], undefined);
+  const again = await fromAddress('127.0.0.3', gws[1], '/v1/models', { headers: bad });
+  assert.equal(again.status, 429);
+  // another address is not affected
+  const other = await fromAddress('127.0.0.4', gws[1], '/v1/models', { headers: h('nolimits') });
+  assert.equal(other.status, 200, other.text);
+  assert.equal(fake.chats().length, 0);
 });
 
 /** Start a chat that the fake never answers; returns {abort, done}. */
