@@ -51,7 +51,7 @@
 /* A connect (and its handshake) that takes longer than this has failed. */
 #define REDIS_CONNECT_TIMEOUT_MS 1000
 /* Arguments to one script call, keys included. */
-#define REDIS_ARGS_MAX 12
+#define REDIS_ARGS_MAX 16
 
 struct redis_pending;
 

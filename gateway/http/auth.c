@@ -92,6 +92,11 @@ static void refuse(struct apierr *e, enum key_verdict v, const struct key *k, bo
     }
 }
 
+void auth_key_refusal(const struct request *r, enum key_verdict v, struct apierr *e)
+{
+    refuse(e, v, r->key, false, false);
+}
+
 void auth_refusal(const struct request *r, struct apierr *e)
 {
     apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,

@@ -61,6 +61,11 @@ const struct redis_script rls_admit_script = {
     "local rpm, tpm, now = tonumber(ARGV[1]), tonumber(ARGV[2]), now_ms()\n"
     "local gu = tonumber(redis.call('HGET', KEYS[3], 'until') or '0') or 0\n"
     "if gu > now then return {4, gu - now, 0, 0, 0, 0, 0, 0} end\n"
+    "local ks = redis.call('HGET', KEYS[4], ARGV[7])\n"
+    "if ks then\n"
+    "  if ks == 'revoked' then return {5, 0, 0, 0, 0, 0, 0, 0} end\n"
+    "  return {6, 0, 0, 0, 0, 0, 0, 0}\n"
+    "end\n"
     "local h = redis.call('HMGET', KEYS[1], 'rl', 'ra', 'rn', 'tl', 'ta', 'tn')\n"
     "local rl, ra, rn = update(num(h[1]), num(h[2]), num(h[3]), rpm, now)\n"
     "local tl, ta, tn = update(num(h[4]), num(h[5]), num(h[6]), tpm, now)\n"
@@ -127,9 +132,9 @@ int rls_verdict(const redisReply *reply, struct rl_verdict *v)
             return -1;
         n[i] = reply->element[i]->integer;
     }
-    static const char *const which[] = {NULL, "requests", "tokens", "concurrent requests",
-                                        RLS_GUARD};
-    if (n[0] < 0 || n[0] > 4)
+    static const char *const which[] = {NULL,      "requests",  "tokens",    "concurrent requests",
+                                        RLS_GUARD, RLS_REVOKED, RLS_DISABLED};
+    if (n[0] < 0 || n[0] > 6)
         return -1;
     v->which = which[n[0]];
     v->ok = !v->which;
@@ -184,10 +189,15 @@ static void answered(struct redis_call *c, const redisReply *reply)
             r->rl_inflight = generation && lim.max_inflight;
     }
     if (!r->rlv.ok && !r->refused) {
+        /* Blocked, revoked or disabled through another replica: the
+         * answer one gateway gives, with no x-ratelimit-* headers. */
         if (strcmp(r->rlv.which, RLS_GUARD) == 0) {
-            /* blocked through another replica: the guard's answer, no
-             * x-ratelimit-* headers (none is about this key) */
             ags_refusal(&r->err, r->rlv.retry_after_s);
+            memset(&r->rlv, 0, sizeof r->rlv);
+        } else if (strcmp(r->rlv.which, RLS_REVOKED) == 0 ||
+                   strcmp(r->rlv.which, RLS_DISABLED) == 0) {
+            bool revoked = strcmp(r->rlv.which, RLS_REVOKED) == 0;
+            auth_key_refusal(r, revoked ? KEY_REVOKED : KEY_DISABLED, &r->err);
             memset(&r->rlv, 0, sizeof r->rlv);
         } else {
             auth_refusal(r, &r->err);
@@ -202,13 +212,14 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
                          const struct sockaddr *sa)
 {
     unsigned mi = counts_inflight ? lim->max_inflight : 0;
-    /* With the guard on, every key asks: a block made through another
-     * replica must refuse this address even for a valid key. */
-    bool guard = r->cfg->limits.auth_failures_per_minute > 0;
-    if ((!lim->rpm && !lim->tpm && !mi && !guard) || !redis_glue_ready(r->w) ||
+    /* Every key asks, limits or not: the address may be blocked, or the
+     * key revoked, through another replica. */
+    if (!redis_glue_ready(r->w) ||
         ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0))
         return RLS_LOCAL;
-    char hash[KEY_NAME_MAX], set[KEY_NAME_MAX], block[SHARED_PREFIX_MAX + INET6_ADDRSTRLEN + 16];
+    char hash[KEY_NAME_MAX], set[KEY_NAME_MAX], block[SHARED_PREFIX_MAX + INET6_ADDRSTRLEN + 16],
+        states[SHARED_PREFIX_MAX + 8];
+    snprintf(states, sizeof states, "%skeys", redis_glue_prefix(r->w));
     if (key_name(r, "rl", hash, sizeof hash) < 0 || key_name(r, "if", set, sizeof set) < 0 ||
         ags_key(r, sa, block, sizeof block) < 0)
         return RLS_LOCAL;
@@ -222,9 +233,10 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     r->rl_lease_id[0] = '\0';
     if (mi)
         rand_id(r->rl_lease_id, sizeof r->rl_lease_id, "");
-    const char *args[9] = {hash, set, block, rpm, tpm, "0", max, lease, mi ? r->rl_lease_id : "-"};
+    const char *args[11] = {
+        hash, set, block, states, rpm, tpm, "0", max, lease, mi ? r->rl_lease_id : "-", r->key->id};
     r->rl_call.done = answered;
-    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 3, 9, args) < 0)
+    if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 4, 11, args) < 0)
         return RLS_LOCAL;
     r->rl_waiting = true;
     return RLS_WAIT;

@@ -49,6 +49,9 @@ enum rls_start {
 /* rl_verdict.which when the address is blocked by the shared brute-force
  * guard (authguard_shared.h). */
 #define RLS_GUARD "failed authentications"
+/* ... when the key was revoked or disabled on another replica (pool/keystate.h). */
+#define RLS_REVOKED "revoked key"
+#define RLS_DISABLED "disabled key"
 
 /* Begin r's admission under lim (r->rl and r->key set); sa is the client's
  * address, for the shared guard's blocks. */
@@ -63,14 +66,18 @@ void rls_tick(struct request *r, int64_t now);
  * has no tpm); false: the caller charges locally. */
 bool rls_finish(struct request *r, long tokens);
 
-/* The scripts, for tests that run them against a real server. Admission:
- * KEYS the key's hash, its lease set and the client's guard hash; ARGV rpm, tpm, now_ms (0 =
- * Redis's clock), max_inflight (0 = not counted), lease_ms, the lease's name; answers {which,
- * wait_ms, remaining_requests, reset_requests_ms, remaining_tokens, reset_tokens_ms, rpm, tpm},
- * which 0 = admitted, 1 = requests, 2 = tokens, 3 = concurrent requests, 4 = the address is blocked
- * (authguard_shared.h; wait_ms until the block ends). Charging: KEYS the hash;
- * ARGV tpm, tokens, now_ms; answers 1. Leases: KEYS the set; ARGV "renew"
- * or "release", now_ms, lease_ms, the lease's name. */
+/* The scripts, for tests that run them against a real server.
+ * Admission: KEYS the key's hash, its lease set, the client's guard hash
+ * and the key states' hash (pool/keystate.h); ARGV rpm, tpm, now_ms (0 =
+ * Redis's clock), max_inflight (0 = not counted), lease_ms, the lease's
+ * name, the key's id; answers {which, wait_ms, remaining_requests,
+ * reset_requests_ms, remaining_tokens, reset_tokens_ms, rpm, tpm}, which
+ * 0 = admitted, 1 = requests, 2 = tokens, 3 = concurrent requests, 4 = the
+ * address is blocked (authguard_shared.h; wait_ms until the block ends),
+ * 5 = the key is revoked, 6 = disabled.
+ * Charging: KEYS the hash; ARGV tpm, tokens, now_ms; answers 1.
+ * Leases: KEYS the set; ARGV "renew" or "release", now_ms, lease_ms, the
+ * lease's name. */
 extern const struct redis_script rls_admit_script, rls_charge_script, rls_lease_script;
 
 /* The verdict in an admission answer; -1 when the answer is not one. */

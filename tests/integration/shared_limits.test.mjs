@@ -7,6 +7,9 @@
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { mkdtempSync, copyFileSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   needGateway, startGateway, startFake, bearer, chat, jsonOf, simpleChat, waitFor, runGateway, sleep,
 } from './harness.mjs';
@@ -39,6 +42,8 @@ before(async () => {
       { name: 'flushed', rpm: 5 },
       { name: 'inflight2', maxInflight: 2 },
       { name: 'nolimits' },
+      { name: 'victim' },
+      { name: 'paused' },
       { name: 'lease2', maxInflight: 2 },
     ],
   });
@@ -250,6 +255,50 @@ test('brute-force guard across instances: failures spread over three instances b
   assert.equal(fake.chats().length, 0);
 });
 
+test('revoke, disable, enable on one replica: another with its own (old) keys file follows within a second', need, async () => {
+  // D reads its own copy of the keys file, which nobody changes
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-d-'));
+  const own = path.join(dir, 'keys.json');
+  copyFileSync(gws[0].keysPath, own);
+  chmodSync(own, 0o600);
+  const d = await startGateway({
+    backends: [{ name: 'fake0', url: fake.url }],
+    config: { workers: 2, auth: 'keys', keys_file: own, limits: { auth_failures_per_minute: 0 }, shared: sharedConf() },
+  });
+  try {
+    await d.waitForStderr(/shared limits: connected to Redis/, 10000);
+    await waitFor(async () => (await redis.cli('CLIENT', 'LIST')).split('\n').length >= 9, 10000, 50, "D's two connections");
+    const ask = async (name) => jsonOf(await chat(d.url, simpleChat('llama3.2'), { headers: h(name) }));
+    assert.equal((await ask('victim')).status, 200);
+    assert.equal((await ask('paused')).status, 200);
+    const timeToRefusal = async (name, re) => {
+      const t0 = performance.now();
+      let r;
+      await waitFor(async () => { r = await ask(name); return r.status === 401; }, 5000, 20, `${name} refused by D`);
+      assert.match(r.json.error.message, re);
+      assert.equal(r.json.error.code, 'invalid_api_key');
+      return performance.now() - t0;
+    };
+    const cmd = async (verb, name) => {
+      const r = await runGateway(['key', verb, idOf(name), '-c', gws[0].configPath]);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await cmd('revoke', 'victim');
+    const tRevoke = await timeToRefusal('victim', new RegExp(`og-${idOf('victim')}-\\*\\*\\* has been revoked`));
+    await cmd('disable', 'paused');
+    const tDisable = await timeToRefusal('paused', /is disabled/);
+    assert.ok(tRevoke < 1500 && tDisable < 1500, `refused ${tRevoke.toFixed(0)} and ${tDisable.toFixed(0)} ms after the command`);
+    await gws[0].waitForStderr(new RegExp(`told Redis that key ${idOf('paused')} is disabled`), 5000);
+    await cmd('enable', 'paused');
+    await waitFor(async () => (await ask('paused')).status === 200, 5000, 20, 'paused usable again on D');
+    assert.equal((await ask('victim')).status, 401, 'still revoked');
+    assert.equal(await redis.cli('HGET', 'ogwtest:keys', idOf('victim')), 'revoked');
+  } finally {
+    await d.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Start a chat that the fake never answers; returns {abort, done}. */
 function hangingChat(g, keyName) {
   const ac = new AbortController();
@@ -312,9 +361,6 @@ test('a replica killed with places in flight: they come back after the lease', n
 });
 
 test('check: the shared section is validated', needGateway, async () => {
-  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-  const os = await import('node:os');
-  const path = await import('node:path');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-check-'));
   const run = async (shared, files = {}) => {
     for (const [n, t] of Object.entries(files)) writeFileSync(path.join(dir, n), t, { mode: 0o600 });

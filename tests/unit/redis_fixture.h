@@ -1,8 +1,7 @@
 /*
- * redis_fixture: a real redis-server for unit tests of the Redis glue and
- * the shared limits' scripts, on a Unix socket in a temp dir (no TCP port,
- * no persistence), and a worker with just enough of a loop to drive
- * redis_glue: an epoll set, the deferred tasks and redis_glue_service.
+ * redis_fixture: a real redis-server (redis_server_fixture.h) for unit tests
+ * of the Redis glue and the shared limits' scripts, and a worker with just enough of a loop to
+ * drive redis_glue: an epoll set, the deferred tasks and redis_glue_service.
  *
  * Header-only (static functions) so that each test executable has its own.
  * When redis-server is not installed the tests skip, saying so
@@ -15,6 +14,7 @@
 #include "config.h"
 #include "redis_glue.h"
 #include "worker.h"
+#include "redis_server_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,87 +30,22 @@
 #include <unistd.h>
 
 struct redis_fixture {
-    pid_t pid;
-    char dir[64];
-    char sock[128];
+    struct redis_server srv;
     struct worker w;
     struct cfg *cfg;
 };
 
-/* Start redis-server on dir/redis.sock and wait (5 s at most) until it
- * answers. -1: not installed or would not start. */
 static inline int fx_redis_start(struct redis_fixture *f)
 {
-    if (!f->dir[0]) {
-        snprintf(f->dir, sizeof f->dir, "/tmp/ogw-unit-redis-XXXXXX");
-        if (!mkdtemp(f->dir))
-            return -1;
-    }
-    snprintf(f->sock, sizeof f->sock, "%s/redis.sock", f->dir);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", f->sock,
-               "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", f->dir,
-               (char *)NULL);
-        _exit(127);
-    }
-    f->pid = pid;
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = redisConnectUnix(f->sock);
-        if (c && !c->err) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        } else if (c) {
-            redisFree(c);
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            f->pid = 0;
-            return -1;
-        }
-        usleep(10000);
-    }
-    return -1;
+    return rs_start(&f->srv);
 }
 
 static inline void fx_redis_kill(struct redis_fixture *f)
 {
-    if (f->pid > 0) {
-        kill(f->pid, SIGCONT);
-        kill(f->pid, SIGKILL);
-        waitpid(f->pid, NULL, 0);
-    }
-    f->pid = 0;
-    unlink(f->sock);
+    rs_kill(&f->srv);
 }
 
-/* A command on a connection of the test's own (blocking hiredis). */
-static inline redisReply *fx_command(struct redis_fixture *f, const char *fmt, ...)
-{
-    redisContext *c = redisConnectUnix(f->sock);
-    if (!c || c->err) {
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    redisFree(c);
-    return r;
-}
+#define fx_command(f, ...) rs_command(&(f)->srv, __VA_ARGS__)
 
 /* The configuration naming the fixture's socket (timeout_ms as given). */
 static inline struct cfg *fx_cfg(struct redis_fixture *f, unsigned timeout_ms, const char *prefix)
@@ -119,7 +54,7 @@ static inline struct cfg *fx_cfg(struct redis_fixture *f, unsigned timeout_ms, c
     snprintf(text, sizeof text,
              "{\"backends\": [{\"url\": \"http://127.0.0.1:11434\"}], \"shared\": {\"redis\": "
              "\"unix:%s\", \"prefix\": \"%s\", \"timeout_ms\": %u}}",
-             f->sock, prefix, timeout_ms);
+             f->srv.sock, prefix, timeout_ms);
     return cfg_load_buffer(text, strlen(text), "unit.json", "/", NULL);
 }
 

@@ -63,13 +63,13 @@ static int teardown(void **state)
     if (fx.cfg)
         fx_worker_free(&fx);
     fx_redis_kill(&fx);
-    rmdir(fx.dir);
+    rmdir(fx.srv.dir);
     return 0;
 }
 
 #define NEED_REDIS()                                                                               \
     do {                                                                                           \
-        if (!fx.pid)                                                                               \
+        if (!fx.srv.pid)                                                                           \
             skip();                                                                                \
     } while (0)
 
@@ -149,7 +149,7 @@ static void test_silent_server(void **state)
     NEED_REDIS();
     assert_true(fx_until_ready(&fx, 3000));
     assert_false(redis_glue_away());
-    kill(fx.pid, SIGSTOP);
+    kill(fx.srv.pid, SIGSTOP);
     struct answer a;
     int64_t t0 = now_ms();
     assert_int_equal(call(&a, "slow", "1"), 0);
@@ -160,7 +160,7 @@ static void test_silent_server(void **state)
     assert_true(redis_glue_away());
     assert_false(redis_glue_ready(&fx.w));
     assert_int_equal(call(&a, "while", "away"), -1); /* not sent: the caller decides alone */
-    kill(fx.pid, SIGCONT);
+    kill(fx.srv.pid, SIGCONT);
     assert_true(fx_until_ready(&fx, 5000));
     assert_false(redis_glue_away());
     assert_int_equal(call(&a, "back", "1"), 0);
@@ -176,10 +176,10 @@ static void test_killed_and_restarted(void **state)
     struct answer a;
     assert_int_equal(call(&a, "before", "1"), 0);
     assert_true(fx_until(&fx, &a.done, 3000));
-    kill(fx.pid, SIGKILL);
-    waitpid(fx.pid, NULL, 0);
-    fx.pid = 0;
-    unlink(fx.sock);
+    kill(fx.srv.pid, SIGKILL);
+    waitpid(fx.srv.pid, NULL, 0);
+    fx.srv.pid = 0;
+    unlink(fx.srv.sock);
     /* the loss is seen without any call in flight */
     int64_t end = now_ms() + 3000;
     while (redis_glue_ready(&fx.w) && now_ms() < end)

@@ -75,7 +75,7 @@ static int teardown(void **state)
     if (fx.cfg)
         fx_worker_free(&fx);
     fx_redis_kill(&fx);
-    rmdir(fx.dir);
+    rmdir(fx.srv.dir);
     return 0;
 }
 
@@ -127,7 +127,7 @@ static void test_unit(void **state)
 static void test_same_as_local(void **state)
 {
     (void)state;
-    if (!fx.pid)
+    if (!fx.srv.pid)
         skip();
     const unsigned limit = 5;
     struct authguard *g = authguard_new(limit);

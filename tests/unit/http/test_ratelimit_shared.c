@@ -55,8 +55,9 @@ static void shared_admit_inflight(const char *key, unsigned rpm, unsigned tpm, u
     snprintf(n, sizeof n, "%" PRId64, now);
     snprintf(m, sizeof m, "%u", mi);
     snprintf(l, sizeof l, "%" PRId64, lease_ms);
-    const char *args[9] = {key, set, "u:ag:4:192.0.2.1", r, t, n, m, l, lease ? lease : "-"};
-    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_admit_script, 3, 9, args), 0);
+    const char *args[11] = {key, set, "u:ag:4:192.0.2.1",  "u:keys", r, t, n,
+                            m,   l,   lease ? lease : "-", "walkkey"};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_admit_script, 4, 11, args), 0);
     assert_true(fx_until(&fx, &a.done, 3000));
     assert_int_equal(a.ok, 0);
     *v = a.v;
@@ -142,14 +143,14 @@ static int teardown(void **state)
     if (fx.cfg)
         fx_worker_free(&fx);
     fx_redis_kill(&fx);
-    rmdir(fx.dir);
+    rmdir(fx.srv.dir);
     rl_reset_all();
     return 0;
 }
 
 #define NEED_REDIS()                                                                               \
     do {                                                                                           \
-        if (!fx.pid)                                                                               \
+        if (!fx.srv.pid)                                                                           \
             skip();                                                                                \
     } while (0)
 
@@ -325,7 +326,10 @@ static void test_verdict_parse(void **state)
     e[0].integer = 4;
     assert_int_equal(rls_verdict(&top, &v), 0);
     assert_string_equal(v.which, RLS_GUARD);
-    e[0].integer = 5; /* no such limit */
+    e[0].integer = 6;
+    assert_int_equal(rls_verdict(&top, &v), 0);
+    assert_string_equal(v.which, RLS_DISABLED);
+    e[0].integer = 7; /* no such limit */
     assert_int_equal(rls_verdict(&top, &v), -1);
     e[0].integer = 0;
     e[3].type = REDIS_REPLY_STRING;
