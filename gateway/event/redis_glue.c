@@ -185,6 +185,7 @@ static void lost(struct redis_link *l, const char *why)
     l->connected = false;
     l->registered = false;
     l->events = 0;
+    l->drop = false; /* about the connection that is gone */
     for (size_t i = 0; i < SCRIPTS_MAX; i++) {
         l->scripts[i].sha[0] = '\0';
         l->scripts[i].loading = false;
@@ -481,7 +482,7 @@ void redis_glue_configure(struct worker *w, struct cfg *cfg)
         return;
     }
     if (l->cfg)
-        log_info("shared limits: %s %s", on ? "reconnecting: the configuration now names" : "off:",
+        log_info("shared limits: %s %s", on ? "\"shared\" changed; reconnecting to" : "off:",
                  on ? nc->redis : "\"shared\" was removed from the configuration");
     l->state = LINK_OFF; /* quietly: no outage */
     close_link(l, NULL);
@@ -523,7 +524,7 @@ int64_t redis_glue_deadline(const struct worker *w)
     const struct redis_link *l = w->redis;
     if (!l || l->state == LINK_OFF)
         return -1;
-    if (l->drop)
+    if (l->drop && l->ac)
         return 0;
     if (!l->ac)
         return l->state == LINK_WAIT ? l->retry_at : -1;

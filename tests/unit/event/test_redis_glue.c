@@ -224,6 +224,60 @@ static void test_reload_drops_shared(void **state)
     fx.cfg = again;
 }
 
+/* A configuration with password_file holding pw (written to the server's dir). */
+static struct cfg *cfg_with_password(const char *pw)
+{
+    char path[160], text[512];
+    snprintf(path, sizeof path, "%s/pw", fx.srv.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", pw);
+    fclose(f);
+    snprintf(text, sizeof text,
+             "{\"backends\": [{\"url\": \"http://127.0.0.1:11434\"}], \"shared\": {\"redis\": "
+             "\"unix:%s\", \"password_file\": \"%s\", \"prefix\": \"t:\"}}",
+             fx.srv.sock, path);
+    struct cfg *c = cfg_load_buffer(text, strlen(text), "unit.json", "/", NULL);
+    unlink(path);
+    assert_non_null(c);
+    return c;
+}
+
+static void test_password(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    redisReply *r = fx_command(&fx, "CONFIG SET requirepass s3cret");
+    assert_non_null(r);
+    freeReplyObject(r);
+    /* a wrong password: AUTH refused, the link never gets ready */
+    struct cfg *wrong = cfg_with_password("nope");
+    redis_glue_configure(&fx.w, wrong);
+    assert_false(fx_until_ready(&fx, 600));
+    assert_true(redis_glue_away());
+    struct answer a;
+    assert_int_equal(call(&a, "k", "v"), -1);
+    /* the right one (a reload): ready */
+    struct cfg *right = cfg_with_password("s3cret");
+    redis_glue_configure(&fx.w, right);
+    cfg_unref(wrong);
+    assert_true(fx_until_ready(&fx, 3000));
+    assert_false(redis_glue_away());
+    assert_int_equal(call(&a, "with", "auth"), 0);
+    assert_true(fx_until(&fx, &a.done, 3000));
+    assert_string_equal(a.got, "with=auth");
+    cfg_unref(fx.cfg);
+    fx.cfg = right;
+    redisContext *c = redisConnectUnix(fx.srv.sock);
+    assert_non_null(c);
+    r = redisCommand(c, "AUTH s3cret");
+    freeReplyObject(r);
+    r = redisCommand(c, "CONFIG SET requirepass %s", "");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_silent_server),
         cmocka_unit_test(test_killed_and_restarted),
         cmocka_unit_test(test_reload_drops_shared),
+        cmocka_unit_test(test_password),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
