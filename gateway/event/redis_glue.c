@@ -486,6 +486,7 @@ void redis_glue_configure(struct worker *w, struct cfg *cfg)
                  on ? nc->redis : "\"shared\" was removed from the configuration");
     l->state = LINK_OFF; /* quietly: no outage */
     close_link(l, NULL);
+    atomic_store(&announced, false); /* "connected" is said again for the new server */
     cfg_unref(l->cfg);
     l->cfg = on ? cfg_ref(cfg) : NULL;
     l->conf = on ? &l->cfg->shared : NULL;

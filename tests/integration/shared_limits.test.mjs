@@ -361,6 +361,27 @@ test('a replica killed with places in flight: they come back after the lease', n
   assert.ok(waited >= 1200 && waited < 4000, `came back ${waited.toFixed(0)} ms after the kill`);
 });
 
+test('SIGHUP with another Redis: the workers reconnect to it', need, async () => {
+  const g = gws[1];
+  const other = await startRedis();
+  try {
+    const from = g.stderr.length;
+    const config = { ...g.config, shared: { ...sharedConf(), redis: other.url } };
+    writeFileSync(g.configPath, `${JSON.stringify(config, null, 2)}\n`);
+    g.proc.kill('SIGHUP');
+    await g.waitForStderr(new RegExp(`"shared" changed; reconnecting to 127\\.0\\.0\\.1:${other.port}/0`), 5000, from);
+    await g.waitForStderr(new RegExp(`connected to Redis at 127\\.0\\.0\\.1:${other.port}/0`), 5000, from);
+    await waitFor(async () => (await other.cli('CLIENT', 'LIST')).split('\n').length >= 3, 5000, 50, "both workers' connections");
+    // rpm10 is spent in the first Redis; the second starts it full
+    const r = await jsonOf(await chat(g.url, simpleChat('llama3.2'), { headers: h('rpm10') }));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-ratelimit-remaining-requests'), '9');
+    assert.equal(await other.cli('HGET', `ogwtest:rl:${idOf('rpm10')}`, 'rn'), '10');
+  } finally {
+    await other.stop();
+  }
+});
+
 test('check: the shared section is validated', needGateway, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-check-'));
   const run = async (shared, files = {}) => {
