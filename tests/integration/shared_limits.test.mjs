@@ -126,7 +126,8 @@ test('tpm 100 across instances: tokens charged on one instance count on the othe
   const r2 = await jsonOf(await chat(gws[1].url, simpleChat('llama3.2'), { headers: h('tpm100') }));
   assert.equal(r2.status, 200, r2.text);
   const rem = Number(r2.headers.get('x-ratelimit-remaining-tokens'));
-  assert.ok(rem >= 30 && rem <= 32, `remaining tokens on the second instance: ${rem} (100 - 70, plus refill)`);
+  // 100 - 70, plus what refilled meanwhile (1.7 tokens a second; slow builds take seconds)
+  assert.ok(rem >= 30 && rem <= 40, `remaining tokens on the second instance: ${rem}`);
   await waitFor(async () => Number(await redis.cli('HGET', key, 'tl')) < 0, 5000, 20, 'the second 70 tokens charged');
   const r3 = await jsonOf(await chat(gws[2].url, simpleChat('llama3.2'), { headers: h('tpm100') }));
   assert.equal(r3.status, 429, r3.text);
@@ -357,8 +358,9 @@ test('a replica killed with places in flight: they come back after the lease', n
     waited = performance.now() - killedAt;
   }
   assert.equal(status, 200, 'a place came back');
-  // renewed every third of the lease: expired between 2/3 of it and all of it after the kill
-  assert.ok(waited >= 1200 && waited < 4000, `came back ${waited.toFixed(0)} ms after the kill`);
+  // renewed every third of the lease (at a tick, up to 250 ms late): it ended between
+  // about half of it and all of it after the kill, then a probe every 200 ms
+  assert.ok(waited >= 1000 && waited < 5000, `came back ${waited.toFixed(0)} ms after the kill`);
 });
 
 test('SIGHUP with another Redis: the workers reconnect to it', need, async () => {
