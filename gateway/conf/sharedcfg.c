@@ -174,10 +174,10 @@ bool sharedcfg_same(const struct cfg_shared *a, const struct cfg_shared *b)
 {
     if (!a->enabled || !b->enabled)
         return a->enabled == b->enabled;
-    return same_str(a->unix_path, b->unix_path) && strcmp(a->addr, b->addr) == 0 &&
-           a->port == b->port && a->db == b->db && same_str(a->user, b->user) &&
-           same_str(a->password, b->password) && same_str(a->prefix, b->prefix) &&
-           a->timeout_ms == b->timeout_ms;
+    return same_str(a->unix_path, b->unix_path) && same_str(a->host, b->host) &&
+           strcmp(a->addr, b->addr) == 0 && a->port == b->port && a->db == b->db &&
+           same_str(a->user, b->user) && same_str(a->password, b->password) &&
+           same_str(a->prefix, b->prefix) && a->timeout_ms == b->timeout_ms;
 }
 
 /* The password in file `p`: its first line, without the line end. */
@@ -271,9 +271,7 @@ static const struct walk_key shared_keys[] = {
 };
 const struct walk_table sharedcfg_table = WALK_TABLE(shared_keys);
 
-/* The host's first address, numeric, into out; false when it does not
- * resolve (not a problem with the file: the gateway runs on local limits). */
-static bool resolve(const char *host, unsigned port, char *out, size_t size)
+bool sharedcfg_resolve(const char *host, unsigned port, char *out, size_t size)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
     char serv[8];
@@ -351,11 +349,11 @@ void sharedcfg_key(struct walk *w, const cJSON *v, const char *path, void *base,
         c->host = u.host;
         c->port = u.port;
         c->db = u.db;
-        if (!resolve(u.host, u.port, c->addr, sizeof c->addr)) {
+        if (!sharedcfg_resolve(u.host, u.port, c->addr, sizeof c->addr)) {
             c->addr[0] = '\0';
             jf_note(w->jf, item, sub,
                     "the host \"%.64s\" does not resolve now: limits stay local to each "
-                    "replica until a reload (SIGHUP) resolves it",
+                    "replica until it does (it is looked up again every discovery_interval_s)",
                     u.host);
         }
         snprintf(shown, sizeof shown, strchr(u.host, ':') ? "[%s]:%u/%u" : "%s:%u/%u", u.host,

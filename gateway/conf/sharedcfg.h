@@ -8,9 +8,10 @@
  * "redis" is redis://[user[:password]@]host[:port][/db] (port 6379 and db 0
  * by default; user and password percent-decoded) or unix:/path/to/socket.
  * A host name is resolved here, when the file is loaded (start, `check`,
- * SIGHUP), on the main thread, so that no worker ever waits for DNS: a name
- * that does not resolve leaves `addr` empty and the gateway on its local
- * limits until a reload resolves it.
+ * SIGHUP), on the main thread, so that no worker ever waits for DNS, and
+ * again by the discovery thread while the gateway runs (pool/shared_dns.h):
+ * a name that does not resolve leaves `addr` empty and the gateway on its
+ * local limits until it does.
  *
  * Pure parsing (sharedcfg_parse_url) plus the table the configuration walker
  * uses; everything is allocated in the snapshot's arena and lives as long
@@ -59,6 +60,11 @@ struct shared_url {
 /* Parse url into *u, its strings in buf. 0, or -1 with why[] saying what is
  * wrong (never quoting the password). */
 int sharedcfg_parse_url(const char *url, char *buf, struct shared_url *u, char *why, size_t whysz);
+
+/* host's first address, numeric, into out; false when it does not resolve.
+ * Blocks on DNS: the main thread (loads) and the discovery thread
+ * (shared_dns.h), never a worker. */
+bool sharedcfg_resolve(const char *host, unsigned port, char *out, size_t size);
 
 /* Do a and b name the same server, credentials and key space? (A worker
  * keeps its connection across a reload that changes neither.) */

@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "shared_dns.h"
 
 #include <hiredis/async.h>
 #include <stdatomic.h>
@@ -387,10 +388,20 @@ static int send_internal(struct redis_link *l, enum pending_kind kind, int scrip
 static void connect_link(struct redis_link *l, int64_t now)
 {
     const struct cfg_shared *c = l->conf;
-    redisAsyncContext *ac = c->unix_path ? redisAsyncConnectUnix(c->unix_path)
-                                         : redisAsyncConnect(c->addr, (int)c->port);
+    /* A name: its latest address from the discovery thread, else the one
+     * found when the configuration was loaded. */
+    char addr[INET6_ADDRSTRLEN];
+    const char *ip = c->addr;
+    if (!c->unix_path && c->host && shared_dns_get(c->host, c->port, addr, sizeof addr))
+        ip = addr;
     l->state = LINK_CONNECTING;
     l->connect_deadline = now + REDIS_CONNECT_TIMEOUT_MS;
+    if (!c->unix_path && !ip[0]) {
+        lost(l, "its host name does not resolve");
+        return;
+    }
+    redisAsyncContext *ac =
+        c->unix_path ? redisAsyncConnectUnix(c->unix_path) : redisAsyncConnect(ip, (int)c->port);
     if (!ac) {
         lost(l, "out of memory");
         return;
@@ -469,7 +480,7 @@ void redis_glue_configure(struct worker *w, struct cfg *cfg)
     if (!l)
         return;
     const struct cfg_shared *nc = cfg ? &cfg->shared : NULL;
-    bool on = nc && nc->enabled && (nc->unix_path || nc->addr[0]);
+    bool on = nc && nc->enabled;
     if (!l->cfg && !on)
         return;
     if (l->cfg && on && sharedcfg_same(l->conf, nc)) {

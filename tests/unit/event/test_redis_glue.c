@@ -224,6 +224,30 @@ static void test_reload_drops_shared(void **state)
     fx.cfg = again;
 }
 
+/* A host name that does not resolve: no connection tried, Redis away, the
+ * loop not spinning; back on the socket after a reload. */
+static void test_unresolved_name(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    assert_true(fx_until_ready(&fx, 3000));
+    const char *text = "{\"backends\": [{\"url\": \"http://127.0.0.1:11434\"}], \"shared\": "
+                       "{\"redis\": \"redis://no-such-host.invalid:6379/0\"}}";
+    struct cfg *c = cfg_load_buffer(text, strlen(text), "unit.json", "/", NULL);
+    assert_non_null(c);
+    assert_string_equal(c->shared.addr, "");
+    redis_glue_configure(&fx.w, c);
+    for (int i = 0; i < 20; i++)
+        fx_turn(&fx, 10);
+    assert_false(redis_glue_ready(&fx.w));
+    assert_true(redis_glue_away());
+    assert_true(redis_glue_deadline(&fx.w) > now_ms()); /* waiting out its backoff */
+    redis_glue_configure(&fx.w, fx.cfg);
+    cfg_unref(c);
+    assert_true(fx_until_ready(&fx, 3000));
+    assert_false(redis_glue_away());
+}
+
 /* A configuration with password_file holding pw (written to the server's dir). */
 static struct cfg *cfg_with_password(const char *pw)
 {
@@ -287,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_silent_server),
         cmocka_unit_test(test_killed_and_restarted),
         cmocka_unit_test(test_reload_drops_shared),
+        cmocka_unit_test(test_unresolved_name),
         cmocka_unit_test(test_password),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
