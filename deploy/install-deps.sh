@@ -5,11 +5,12 @@
 # Packages already installed are left alone, so this is quick the second time.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev
-      libsodium-dev libgnutls28-dev ca-certificates)
+      libsodium-dev libgnutls28-dev libhiredis-dev ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   # prometheus: its promtool checks /metrics (tests/integration/metrics.test.mjs);
-  # chromium: the status page in a headless browser (tests/integration/status.test.mjs)
-  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format prometheus chromium openssl curl)
+  # chromium: the status page in a headless browser (tests/integration/status.test.mjs);
+  # redis-server: shared limits across replicas (tests/integration/shared_limits.test.mjs)
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format prometheus chromium openssl curl redis-server)
   command -v node >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

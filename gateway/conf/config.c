@@ -28,6 +28,7 @@
 #include "glob.h"
 #include "jsonfile.h"
 #include "log.h"
+#include "sharedcfg.h"
 #include "tlscreds.h"
 #include "walker.h"
 
@@ -974,6 +975,7 @@ static const struct walk_key top_keys[] = {
     {.name = "cors", .fn = walk_set_object, .off = offsetof(struct cfg, cors), .arg = &cors_table},
     {.name = "log", .fn = walk_set_object, .off = offsetof(struct cfg, log), .arg = &log_table},
     {.name = "metrics", .fn = key_metrics, .off = offsetof(struct cfg, metrics)},
+    {.name = "shared", .fn = sharedcfg_key, .off = offsetof(struct cfg, shared)},
 };
 
 /* Nested tables searched for a key written at the top level by mistake. */

@@ -30,6 +30,7 @@
 
 #include "buf.h"
 #include "netaddr.h"
+#include "sharedcfg.h"
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
@@ -150,6 +151,7 @@ struct cfg {
         bool enabled; /* true when "metrics" is present */
         struct netaddr listen;
     } metrics;
+    struct cfg_shared shared; /* limits kept in Redis for many replicas (sharedcfg.h) */
 
     /* Private to config.c and router.c. */
     struct arena *arena;

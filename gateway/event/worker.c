@@ -5,6 +5,7 @@
 #include "jarena.h"
 #include "log.h"
 #include "mhd_glue.h"
+#include "redis_glue.h"
 #include "snapshot.h"
 
 #include <arpa/inet.h>
@@ -140,6 +141,9 @@ int worker_init(struct worker *w, int id, struct gateway *gw)
     w->snap = snapshot_acquire();
     if (!w->snap)
         goto fail;
+    if (redis_glue_init(w) < 0)
+        goto fail;
+    redis_glue_configure(w, w->snap->cfg);
     w->daemons = calloc(cfg->nlisten, sizeof *w->daemons);
     w->daemon_watch = calloc(cfg->nlisten, sizeof *w->daemon_watch);
     w->daemon_calm = calloc(cfg->nlisten, sizeof *w->daemon_calm);
@@ -182,6 +186,7 @@ void worker_free(struct worker *w)
     w->daemon_watch = NULL;
     w->daemon_calm = NULL;
     curl_glue_free(w);
+    redis_glue_free(w);
     snapshot_unref(w->snap);
     w->snap = NULL;
     if (w->inbox_live)
@@ -252,6 +257,12 @@ void worker_leave(struct worker *w, struct worker_entry *e)
         e->next->prev = e->prev;
     e->next = e->prev = NULL;
     w->nlive--;
+}
+
+int worker_rewatch(struct worker *w, struct worker_watch *wt, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = wt};
+    return wt->fd < 0 ? -1 : epoll_ctl(w->epfd, EPOLL_CTL_MOD, wt->fd, &ev);
 }
 
 int worker_watch(struct worker *w, struct worker_watch *wt, int fd, uint32_t events)
@@ -328,6 +339,9 @@ static int loop_timeout(struct worker *w, int64_t now)
     int64_t until = w->next_tick;
     if (w->curl_deadline >= 0 && w->curl_deadline < until)
         until = w->curl_deadline;
+    int64_t redis_at = redis_glue_deadline(w);
+    if (redis_at >= 0 && redis_at < until)
+        until = redis_at;
     for (size_t i = 0; i < w->ndaemons; i++) {
         MHD_UNSIGNED_LONG_LONG t;
         if (MHD_get_timeout(w->daemons[i], &t) != MHD_YES)
@@ -360,6 +374,8 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
     curl_glue_collect(w);
     if (now >= w->next_tick) {
         w->next_tick = now + WORKER_TICK_MS;
+        /* a reload may have changed "shared": reconnect, or close */
+        redis_glue_configure(w, worker_snapshot(w)->cfg);
         for (struct worker_entry *e = w->live, *next; e; e = next) {
             next = e->next;
             w->gw->hooks->tick(e, now);
@@ -368,6 +384,7 @@ static int turn(struct worker *w, struct epoll_event *evs, int64_t now)
         curl_glue_collect(w);
         curl_glue_renew(w);
     }
+    redis_glue_service(w, now);
     run_deferred(w);
     run_mhd(w);
     return 0;

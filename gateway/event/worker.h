@@ -37,6 +37,7 @@
 
 struct worker;
 struct curl_xfer;
+struct redis_link;
 
 /* An fd in the worker's epoll set. */
 struct worker_watch {
@@ -128,6 +129,8 @@ struct worker {
     bool mhd_due; /* MHD has work: its fd was ready or a connection was resumed */
     bool draining;
     int64_t drain_deadline;
+    /* owned: the connection for shared limits (redis_glue.h) */
+    struct redis_link *redis;
 };
 
 /* The snapshot in force, as this worker last saw it (refreshed when a reload
@@ -159,6 +162,8 @@ void worker_leave(struct worker *w, struct worker_entry *e);
 /* Watch fd for events (EPOLLRDHUP for a hang-up). 0, or -1. */
 int worker_watch(struct worker *w, struct worker_watch *wt, int fd, uint32_t events);
 void worker_unwatch(struct worker *w, struct worker_watch *wt);
+/* Change the events a watched fd is watched for. 0, or -1. */
+int worker_rewatch(struct worker *w, struct worker_watch *wt, uint32_t events);
 
 /* A connection was resumed: MHD must run this turn. */
 void worker_mhd_due(struct worker *w);

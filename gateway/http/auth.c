@@ -1,11 +1,13 @@
 #include "auth.h"
 
 #include "authguard.h"
+#include "authguard_shared.h"
 #include "clock.h"
 #include "handler.h"
 #include "keys.h"
 #include "log.h"
 #include "netaddr.h"
+#include "ratelimit_shared.h"
 #include "request.h"
 #include "snapshot.h"
 
@@ -99,7 +101,20 @@ static void refuse(struct apierr *e, enum key_verdict v, const struct key *k, bo
     }
 }
 
-static int admit(struct request *r, struct apierr *e)
+void auth_key_refusal(const struct request *r, enum key_verdict v, struct apierr *e)
+{
+    refuse(e, v, r->key, false, false);
+}
+
+void auth_refusal(const struct request *r, struct apierr *e)
+{
+    apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
+               "Rate limit reached for key og-%s-*** on %s; try again in %u s", r->key->id,
+               r->rlv.which, r->rlv.retry_after_s);
+    e->retry_after_s = r->rlv.retry_after_s;
+}
+
+static int admit(struct request *r, const struct sockaddr *sa, struct apierr *e)
 {
     const struct key *k = r->key;
     struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
@@ -112,14 +127,15 @@ static int admit(struct request *r, struct apierr *e)
         return 0;
     }
     bool generation = (r->route->flags & ROUTE_GENERATES) != 0;
+    /* With "shared", the limits are Redis's to judge (the answer comes
+     * later: ratelimit_shared.h); without it, or while it is away, here. */
+    if (rls_admit(r, &lim, generation, sa) == RLS_WAIT)
+        return 0;
     if (rl_admit(r->rl, &lim, generation, now_ms(), &r->rlv)) {
         r->rl_inflight = generation && lim.max_inflight;
         return 0;
     }
-    apierr_set(e, 429, APIERR_RATE_LIMIT, "rate_limit_exceeded", NULL,
-               "Rate limit reached for key og-%s-*** on %s; try again in %u s", k->id, r->rlv.which,
-               r->rlv.retry_after_s);
-    e->retry_after_s = r->rlv.retry_after_s;
+    auth_refusal(r, e);
     return -1;
 }
 
@@ -152,6 +168,10 @@ int auth_request(struct request *r, struct apierr *e)
         r->auth_failed = true;
         unsigned blocked = g ? authguard_failed(g, sa, now) : 0;
         r->guard_blocked = blocked != 0;
+        /* counted across replicas too: the answer may make this a 429 */
+        r->err = *e;
+        if (!blocked)
+            ags_failed(r, sa, r->cfg->limits.auth_failures_per_minute);
         if (blocked)
             log_warn("authentication failed too often from %s (last: %s%s): refused for %u s",
                      r->client_text, k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
@@ -163,7 +183,7 @@ int auth_request(struct request *r, struct apierr *e)
                           "Model management needs an admin key (ollama-gateway key create NAME "
                           "--admin); the API key og-%s-*** is not one",
                           k->id);
-    return admit(r, e);
+    return admit(r, sa, e);
 }
 
 int auth_scope(const struct request *r, const char *model, struct apierr *e)
@@ -198,15 +218,17 @@ void auth_finish(struct request *r)
 {
     if (!r->rl)
         return;
+    long prompt, completion;
+    request_tokens(r, &prompt, &completion);
+    bool charged = rls_finish(r, prompt + completion);
     if (r->rl_inflight) {
         rl_release(r->rl);
         r->rl_inflight = false;
     }
-    long prompt, completion;
-    request_tokens(r, &prompt, &completion);
     if (prompt || completion) {
         const struct key *k = r->key;
-        struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
+        /* Charged to Redis: the local call keeps the totals only. */
+        struct rl_limits lim = {.tpm = charged ? 0 : k->tpm};
         rl_charge(r->rl, &lim, prompt, completion, now_ms());
     }
 }

@@ -15,6 +15,7 @@
 #define GATEWAY_AUTH_H
 
 #include "apierr.h"
+#include "keys.h"
 
 #include <microhttpd.h>
 
@@ -23,6 +24,12 @@ struct request;
 /* Authenticate r and admit it under its key's limits. 0: go on (r->key is
  * the caller's key, or NULL with auth "none"); -1: e holds the 401 or 429. */
 int auth_request(struct request *r, struct apierr *e);
+
+/* The 429 for r's key, from the refusing verdict in r->rlv. */
+void auth_refusal(const struct request *r, struct apierr *e);
+
+/* The 401 for r's key when it is revoked or disabled (v). */
+void auth_key_refusal(const struct request *r, enum key_verdict v, struct apierr *e);
 
 /* May r's key use the client-facing model name? 0, or -1 with a 403 in e. */
 int auth_scope(const struct request *r, const char *model, struct apierr *e);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "membudget.h"
 #include "metrics.h"
+#include "ratelimit_shared.h"
 #include "reply.h"
 #include "request.h"
 #include "routes.h"
@@ -71,6 +72,11 @@ static enum MHD_Result dispatch(struct request *r)
         return engine_resumed(r);
     if (r->phase != PHASE_BODY)
         return MHD_YES; /* a response is queued already */
+    if (r->rl_waiting) {
+        /* waits for the shared limits' answer, which resumes it */
+        request_suspend(r);
+        return MHD_YES;
+    }
     if (r->refused)
         return reply_error(r, &r->err);
     struct apierr e;
@@ -189,6 +195,11 @@ static enum MHD_Result refuse(struct request *r, const struct apierr *e)
     r->err = *e;
     long long n = declared_body(r->conn);
     const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    if (n == -1 && r->rl_waiting) {
+        /* the shared guard's answer may make it a 429 (authguard_shared.h) */
+        r->refused = true;
+        return MHD_YES;
+    }
     if (n == -1 || n > (long long)r->body.max ||
         (expect && strcasecmp(expect, "100-continue") == 0))
         return reply_error(r, &r->err);
@@ -330,8 +341,14 @@ static void on_wake(struct worker *w)
     }
 }
 
+static void on_tick(struct worker_entry *e, int64_t now)
+{
+    engine_tick(e, now);
+    rls_tick(request_of(e, live), now);
+}
+
 const struct worker_hooks handler_hooks = {
-    .tick = engine_tick,
+    .tick = on_tick,
     .shutdown = engine_shutdown,
     .wake = on_wake,
     .access = on_access,

@@ -97,7 +97,7 @@ static int64_t bucket_wait_ms(const struct bucket *b, int64_t need)
     return (need - b->level + b->limit - 1) / b->limit;
 }
 
-static unsigned ms_to_retry_s(int64_t ms)
+unsigned rl_retry_after_s(int64_t ms)
 {
     int64_t s = (ms + 999) / 1000;
     return s < 1 ? 1 : s > (int64_t)UINT32_MAX ? UINT32_MAX : (unsigned)s;
@@ -254,7 +254,7 @@ bool rl_admit(struct rl_state *s, const struct rl_limits *lim, bool counts_infli
         if (take_inflight)
             atomic_fetch_add(&s->inflight, 1);
     } else {
-        v->retry_after_s = ms_to_retry_s(wait_ms);
+        v->retry_after_s = rl_retry_after_s(wait_ms);
     }
     fill_levels(&s->req, &s->tok, v);
     pthread_mutex_unlock(&s->mu);

@@ -89,6 +89,10 @@ void rl_headers(const struct rl_verdict *v,
  * 60000 → "1m0s", 90500 → "1m30.5s", 3600000 → "1h0m0s". Returns out. */
 char *rl_duration(int64_t ms, char *out, size_t size);
 
+/* Whole seconds to wait for a bucket ms away, as a 429's Retry-After: at
+ * least 1. */
+unsigned rl_retry_after_s(int64_t ms);
+
 /* Forget every key's state (tests only; no other thread may be using it). */
 void rl_reset_all(void);
 

@@ -22,6 +22,7 @@
 #include "dialect.h"
 #include "ndjson.h"
 #include "ratelimit.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "worker.h"
 
@@ -128,6 +129,13 @@ struct request {
     bool auth_failed;      /* refused 401: no key, or one that did not check out */
     bool guard_refused;    /* refused 429: its address is blocked (authguard.h) */
     bool guard_blocked;    /* its failure started a block of its address */
+    /* shared limits (ratelimit_shared.h) */
+    struct redis_call rl_call; /* the check sent to Redis */
+    bool rl_waiting;           /* ... not answered yet: the request may not go on */
+    bool rl_shared;            /* admitted by Redis: its tokens are charged there */
+    bool rl_lease;             /* holds a place in flight leased in Redis */
+    int64_t rl_renew_at;       /* monotonic ms: when the lease is renewed */
+    char rl_lease_id[32];      /* the lease's name, random */
 };
 
 struct key;

@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "router.h"
+#include "shared_dns.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -616,6 +617,7 @@ static void *discovery_main(void *arg)
         if (stop)
             return NULL;
         backends_poll_all(b);
+        shared_dns_refresh(); /* Redis's address too, if it is a name */
     }
 }
 

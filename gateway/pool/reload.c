@@ -2,6 +2,7 @@
 
 #include "keys.h"
 #include "keysfile.h"
+#include "keystate.h"
 #include "log.h"
 #include "tlscreds.h"
 
@@ -283,6 +284,7 @@ int reload_all(const char *path)
      * discovery stops. */
     if (!same)
         backends_stop(cur->backends);
+    keystate_share(c, cur->keys, keys);
     snapshot_unref(cur);
     log_info("reloaded %s: %zu keys, %zu backends%s, %zu aliases", path, nkeys, nbackends,
              same ? " (unchanged)" : "", naliases);
@@ -306,11 +308,15 @@ int reload_keys(void)
     }
     log_keys(keys);
     struct snapshot *s = snapshot_new(cfg_ref(cur->cfg), keys, backends_ref(cur->backends));
-    snapshot_unref(cur);
-    if (!s)
+    if (!s) {
+        snapshot_unref(cur);
         return -1;
+    }
     snapshot_publish(s);
     log_in_force("keys", s->cfg->keys_file);
+    /* s is published: the publish holds it while this reads it */
+    keystate_share(s->cfg, cur->keys, s->keys);
+    snapshot_unref(cur);
     return 0;
 }
 
