@@ -4,6 +4,7 @@
 #include "membudget.h"
 #include "metrics.h"
 #include "promtext.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -188,6 +189,32 @@ static int backends(struct buf *b, struct metrics_sums *s)
     return rc;
 }
 
+/* Redis's state for "shared" (only when the configuration in force has it). */
+static int shared(struct buf *b, const struct metrics_sums *s)
+{
+    struct snapshot *snap = snapshot_acquire();
+    bool on = snap && snap->cfg->shared.enabled;
+    snapshot_unref(snap);
+    if (!on)
+        return 0;
+    struct redis_glue_stats st;
+    redis_glue_stats(&st);
+    int rc = gauge(b, NAME("shared_redis_up"),
+                   "1 when every worker's connection to the shared limits' Redis is ready "
+                   "(the minimum over workers), else 0: limits are local meanwhile.",
+                   st.links && st.ready >= st.links);
+    rc |=
+        gauge(b, NAME("shared_redis_connections"),
+              "Workers whose connection to Redis is ready (of ollama_gateway_workers).", st.ready);
+    rc |= counter(b, NAME("shared_redis_outages_total"),
+                  "Times Redis went away (the warning logged once per outage).", st.outages);
+    rc |= counter(b, NAME("shared_fallbacks_total"),
+                  "Admission checks that local limits judged because Redis was away, too slow "
+                  "or gave no usable answer.",
+                  s->shared_fallbacks);
+    return rc;
+}
+
 static int reloads(struct buf *b, const struct metrics *m)
 {
     uint64_t v[4] = {atomic_load(&m->reloads_ok), atomic_load(&m->reloads_failed),
@@ -298,6 +325,7 @@ int exposition_write(const struct metrics *m, unsigned nworkers, struct buf *out
     rc |= counter(out, NAME("auth_guard_blocks_total"),
                   "Times an address was blocked for failing too often.", s.guard_blocks);
     rc |= backends(out, &s);
+    rc |= shared(out, &s);
     rc |= reloads(out, m);
     rc |= gauge(out, NAME("buffered_bytes"),
                 "Bytes held for requests in flight (the memory budget, "

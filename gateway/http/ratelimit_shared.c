@@ -182,6 +182,7 @@ static void answered(struct redis_call *c, const redisReply *reply)
     } else {
         /* Redis is away, too slow, or answered nonsense: this replica's
          * own limits decide, in flight included. */
+        r->rl_fallback = true;
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_debug("shared limits: key %s checked locally: %.200s", k->id, reply->str);
         struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
@@ -214,8 +215,11 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     unsigned mi = counts_inflight ? lim->max_inflight : 0;
     /* Every key asks, limits or not: the address may be blocked, or the
      * key revoked, through another replica. */
-    if (!redis_glue_ready(r->w) ||
-        ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0))
+    if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0)
+        return RLS_LOCAL;
+    /* From here on a local check is a fallback (counted for metrics). */
+    r->rl_fallback = r->cfg->shared.enabled;
+    if (!redis_glue_ready(r->w))
         return RLS_LOCAL;
     char hash[KEY_NAME_MAX], set[KEY_NAME_MAX], block[SHARED_PREFIX_MAX + INET6_ADDRSTRLEN + 16],
         states[SHARED_PREFIX_MAX + 8];
@@ -238,6 +242,7 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     r->rl_call.done = answered;
     if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 4, 11, args) < 0)
         return RLS_LOCAL;
+    r->rl_fallback = false; /* until the answer says otherwise */
     r->rl_waiting = true;
     return RLS_WAIT;
 }

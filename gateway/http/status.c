@@ -5,6 +5,7 @@
 #include "keys.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -147,6 +148,20 @@ static int keys(struct buf *b, const struct snapshot *snap, const struct metrics
     return rc | buf_puts(b, "]");
 }
 
+/* "shared": null without it, else Redis's address and state. */
+static int shared(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s)
+{
+    if (!snap || !snap->cfg->shared.enabled)
+        return buf_puts(b, "\"shared\":null");
+    struct redis_glue_stats st;
+    redis_glue_stats(&st);
+    int rc = buf_puts(b, "\"shared\":{") | str(b, "redis", snap->cfg->shared.redis);
+    rc |= buf_printf(b, ",\"up\":%s,", st.links && st.ready >= st.links ? "true" : "false");
+    rc |= num(b, "connections", st.ready) | buf_puts(b, ",") | num(b, "outages", st.outages);
+    rc |= buf_puts(b, ",") | num(b, "fallbacks", s->shared_fallbacks);
+    return rc | buf_puts(b, "}");
+}
+
 static int errors(struct buf *b, const struct metrics *m)
 {
     struct metrics_error e[ERRORS_SHOWN];
@@ -185,6 +200,7 @@ int status_json(const struct status_history *h, const struct metrics *m, unsigne
     rc |= buf_puts(out, ",") | num(out, "reloads_failed", atomic_load(&m->reloads_failed));
     rc |= buf_puts(out, "},") | backends(out, snap, &s) | buf_puts(out, ",") | rates(out, h);
     rc |= buf_puts(out, ",") | keys(out, snap, &s) | buf_puts(out, ",") | errors(out, m);
+    rc |= buf_puts(out, ",") | shared(out, snap, &s);
     rc |= buf_puts(out, "}");
     snapshot_unref(snap);
     metrics_sums_free(&s);
