@@ -1,10 +1,14 @@
 // Shared limits, what the operator sees (issue #13): Redis's state as
 // metrics and on the status page (up, then killed: 0 and one outage, checks
-// judged locally counted, restarted: 1 again), exactly.
+// judged locally counted, restarted: 1 again), exactly; a key revoked while
+// Redis is away reaches the other replica once Redis is back.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
-  needGateway, startGateway, startFake, freePort, bearer, chat, jsonOf, simpleChat, waitFor, get,
+  needGateway, startGateway, startFake, freePort, bearer, chat, jsonOf, simpleChat, waitFor, get, runGateway,
 } from './harness.mjs';
 import { startRedis, haveRedis } from './redis_server.mjs';
 
@@ -14,7 +18,8 @@ const need = redisOk ? { ...needGateway, timeout: 60000 }
 
 let redis;
 let fake;
-const gws = []; // [A, B]: B reads A's keys file
+const gws = []; // [A, B]: B reads its own copy of A's keys file, which nobody changes
+let dir;
 
 const sharedConf = () => ({ redis: redis.url, prefix: 'ogwstate:', timeout_ms: 200 });
 
@@ -27,12 +32,16 @@ before(async () => {
   gws.push(await startGateway({
     backends,
     config: { workers: 2, metrics: { listen: `127.0.0.1:${mports[0]}` }, shared: sharedConf() },
-    keys: [{ name: 'k1', rpm: 100 }],
+    keys: [{ name: 'k1', rpm: 100 }, { name: 'revoked-away' }],
   }));
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-state-'));
+  const own = path.join(dir, 'keys.json');
+  copyFileSync(gws[0].keysPath, own);
+  chmodSync(own, 0o600);
   gws.push(await startGateway({
     backends,
     config: {
-      workers: 2, auth: 'keys', keys_file: gws[0].keysPath,
+      workers: 2, auth: 'keys', keys_file: own,
       metrics: { listen: `127.0.0.1:${mports[1]}` }, shared: sharedConf(),
     },
   }));
@@ -45,6 +54,7 @@ after(async () => {
   for (const g of gws) codes.push(await g.stop());
   if (fake) await fake.close();
   if (redis) await redis.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
   if (redisOk) assert.deepEqual(codes, [0, 0], gws.map((g) => g.stderr).join('\n'));
 });
 
@@ -115,4 +125,29 @@ test("Redis's state: up; killed: 0, one outage, local checks counted; restarted:
   // B saw the same outage, and counted it once too
   await waitFor(async () => (await scrape(gws[1])).get('ollama_gateway_shared_redis_up') === 1, 15000, 50, 'B up again');
   assert.equal((await scrape(gws[1])).get('ollama_gateway_shared_redis_outages_total'), 1);
+});
+
+test('a key revoked while Redis is away: told when Redis is back, the other replica refuses it', need, async (t) => {
+  const [a, b] = gws;
+  const id = a.keys.find((k) => k.name === 'revoked-away').id;
+  const askB = async () => jsonOf(await chat(b.url, simpleChat('llama3.2'), { headers: h('revoked-away') }));
+  assert.equal((await askB()).status, 200);
+  const from = a.stderr.length;
+  await redis.kill();
+  const r = await runGateway(['key', 'revoke', id, '-c', a.configPath]);
+  assert.equal(r.code, 0, r.stderr);
+  await a.waitForStderr(/cannot reach Redis at .* to share key states \(.*\); they are told when it answers/, 10000, from);
+  // B's own file still has the key, and Redis cannot say otherwise
+  assert.equal((await askB()).status, 200, 'B cannot know yet');
+  redis = await redis.restart(); // empty
+  await a.waitForStderr(new RegExp(`told Redis that key ${id} is revoked`), 10000, from);
+  const told = performance.now();
+  assert.equal(await redis.cli('HGET', 'ogwstate:keys', id), 'revoked');
+  let last;
+  await waitFor(async () => { last = await askB(); return last.status === 401; }, 15000, 50, 'B refuses the key');
+  assert.match(last.json.error.message, new RegExp(`og-${id}-\\*\\*\\* has been revoked`));
+  t.diagnostic(`B refused it ${(performance.now() - told).toFixed(0)} ms after A told Redis`);
+  // told once: no more retries
+  const tells = a.stderr.slice(from).match(new RegExp(`told Redis that key ${id}`, 'g'));
+  assert.equal(tells.length, 1);
 });
