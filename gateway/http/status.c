@@ -1,6 +1,7 @@
 #include "status.h"
 
 #include "backends.h"
+#include "fleet.h"
 #include "clock.h"
 #include "keys.h"
 #include "metrics.h"
@@ -107,7 +108,8 @@ static const char *key_state(const struct key *k, int64_t now_s)
 
 /* Each key of the keyring in force: what it used (summed over models by its
  * id), and its headroom now. */
-static int keys(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s)
+static int keys(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s,
+                const struct fleet_use *fleet)
 {
     int rc = buf_puts(b, "\"keys\":[");
     size_t n = snap && snap->keys ? snap->keys->n : 0;
@@ -143,6 +145,16 @@ static int keys(struct buf *b, const struct snapshot *snap, const struct metrics
             rc |= buf_printf(b, ",\"remaining_tokens\":%ld", v.remaining_tokens);
         else
             rc |= buf_puts(b, ",\"remaining_tokens\":null");
+        /* every replica's use, from Redis; null without "shared" or Redis */
+        if (fleet)
+            rc |= buf_printf(b,
+                             ",\"fleet\":{\"requests\":%llu,\"prompt_tokens\":%llu,"
+                             "\"completion_tokens\":%llu}",
+                             (unsigned long long)fleet[i].requests,
+                             (unsigned long long)fleet[i].prompt,
+                             (unsigned long long)fleet[i].completion);
+        else
+            rc |= buf_puts(b, ",\"fleet\":null");
         rc |= buf_puts(b, "}");
     }
     return rc | buf_puts(b, "]");
@@ -199,7 +211,15 @@ int status_json(const struct status_history *h, const struct metrics *m, unsigne
     rc |= buf_puts(out, ",") | num(out, "reloads_ok", atomic_load(&m->reloads_ok));
     rc |= buf_puts(out, ",") | num(out, "reloads_failed", atomic_load(&m->reloads_failed));
     rc |= buf_puts(out, "},") | backends(out, snap, &s) | buf_puts(out, ",") | rates(out, h);
-    rc |= buf_puts(out, ",") | keys(out, snap, &s) | buf_puts(out, ",") | errors(out, m);
+    size_t nkeys = snap && snap->keys ? snap->keys->n : 0;
+    struct fleet_use *fleet =
+        snap && snap->cfg->shared.enabled && nkeys ? calloc(nkeys, sizeof *fleet) : NULL;
+    if (fleet && fleet_read(snap->cfg, snap->keys, fleet) < 0) {
+        free(fleet);
+        fleet = NULL;
+    }
+    rc |= buf_puts(out, ",") | keys(out, snap, &s, fleet) | buf_puts(out, ",") | errors(out, m);
+    free(fleet);
     rc |= buf_puts(out, ",") | shared(out, snap, &s);
     rc |= buf_puts(out, "}");
     snapshot_unref(snap);

@@ -1,7 +1,8 @@
 // Shared limits, what the operator sees (issue #13): Redis's state as
 // metrics and on the status page (up, then killed: 0 and one outage, checks
 // judged locally counted, restarted: 1 again), exactly; a key revoked while
-// Redis is away reaches the other replica once Redis is back.
+// Redis is away reaches the other replica once Redis is back; each key's
+// usage totals over both replicas, read from Redis by each one's metrics.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
@@ -32,7 +33,7 @@ before(async () => {
   gws.push(await startGateway({
     backends,
     config: { workers: 2, metrics: { listen: `127.0.0.1:${mports[0]}` }, shared: sharedConf() },
-    keys: [{ name: 'k1', rpm: 100 }, { name: 'revoked-away' }],
+    keys: [{ name: 'k1', rpm: 100 }, { name: 'revoked-away' }, { name: 'fleet' }],
   }));
   dir = mkdtempSync(path.join(os.tmpdir(), 'ogw-shared-state-'));
   const own = path.join(dir, 'keys.json');
@@ -150,4 +151,31 @@ test('a key revoked while Redis is away: told when Redis is back, the other repl
   // told once: no more retries
   const tells = a.stderr.slice(from).match(new RegExp(`told Redis that key ${id}`, 'g'));
   assert.equal(tells.length, 1);
+});
+
+test("the fleet's usage totals: traffic through both replicas, each one's /metrics and /status.json show the sum", need, async () => {
+  const [a, b] = gws;
+  fake.script({ tokens: ['a', 'b', 'c'], metrics: { prompt_eval_count: 7, eval_count: 3 } });
+  const id = a.keys.find((k) => k.name === 'fleet').id;
+  for (const g of [a, a, b, b, b]) {
+    const r = await jsonOf(await chat(g.url, simpleChat('llama3.2'), { headers: h('fleet') }));
+    assert.equal(r.status, 200, r.text);
+  }
+  // added when each request ends, without waiting: wait for Redis to have all five
+  await waitFor(async () => (await redis.cli('HGET', `ogwstate:use:${id}`, 'requests')) === '5', 10000, 20, 'five requests in Redis');
+  const want = [5, 35, 15];
+  for (const [g, own] of [[a, 2], [b, 3]]) {
+    const s = await settled(g);
+    assert.deepEqual([
+      s.get('ollama_gateway_fleet_key_requests_total{key="fleet"}'),
+      s.get('ollama_gateway_fleet_tokens_total{key="fleet",kind="prompt"}'),
+      s.get('ollama_gateway_fleet_tokens_total{key="fleet",kind="completion"}'),
+    ], want, `fleet totals on ${g === a ? 'A' : 'B'}`);
+    // its own counts stay its own
+    assert.equal(s.get('ollama_gateway_key_requests_total{key="fleet"}'), own);
+    const k = (await statusOf(g)).keys.find((x) => x.name === 'fleet');
+    assert.deepEqual(k.fleet, { requests: 5, prompt_tokens: 35, completion_tokens: 15 });
+    assert.equal(k.requests, own);
+  }
+  assert.equal(fake.chats().length, 5);
 });

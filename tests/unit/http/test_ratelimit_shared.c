@@ -91,8 +91,8 @@ static void shared_charge(const char *key, unsigned tpm, long tokens, int64_t no
     snprintf(t, sizeof t, "%u", tpm);
     snprintf(k, sizeof k, "%ld", tokens);
     snprintf(n, sizeof n, "%" PRId64, now);
-    const char *args[4] = {key, t, k, n};
-    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_charge_script, 1, 4, args), 0);
+    const char *args[5] = {key, t, k, n, "0"};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_charge_script, 1, 5, args), 0);
     assert_true(fx_until(&fx, &a.done, 3000));
     assert_int_equal(a.integer, 1);
 }
