@@ -5,6 +5,7 @@
 // usage totals over both replicas, read from Redis by each one's metrics.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, copyFileSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -178,4 +179,11 @@ test("the fleet's usage totals: traffic through both replicas, each one's /metri
     assert.equal(k.requests, own);
   }
   assert.equal(fake.chats().length, 5);
+  // the new families pass Prometheus's own check (Debian's prometheus package)
+  if (spawnSync('promtool', ['--version']).status === 0) {
+    const text = await (await get(`${a.murl}/metrics`)).text();
+    assert.match(text, /ollama_gateway_shared_redis_up 1\n/);
+    const out = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(out.status, 0, `promtool check metrics:\n${out.stdout}${out.stderr}`);
+  }
 });
