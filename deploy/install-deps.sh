@@ -9,8 +9,10 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 if [ "${1:-}" = "--test" ]; then
   # prometheus: its promtool checks /metrics (tests/integration/metrics.test.mjs);
   # chromium: the status page in a headless browser (tests/integration/status.test.mjs);
-  # redis-server: shared limits across replicas (tests/integration/shared_limits.test.mjs)
-  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format prometheus chromium openssl curl redis-server)
+  # redis-server: shared limits across replicas (tests/integration/shared_limits.test.mjs);
+  # python3-yaml: the deployment files parsed (tests/integration/deploy.test.mjs)
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format prometheus chromium openssl curl redis-server
+         python3-yaml)
   command -v node >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

@@ -12,6 +12,7 @@
 #include "keycmd.h"
 #include "keys.h"
 #include "keysfile.h"
+#include "keystate.h"
 #include "log.h"
 #include "metrics.h"
 #include "metrics_listener.h"
@@ -108,8 +109,12 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
         struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
                               {.fd = reload_watch_fd(), .events = POLLIN}};
         int timeout = -1;
-        if (reload_at >= 0) {
-            int64_t left = reload_at - now_ms();
+        /* the sooner of a keys file to read and key states owed to Redis */
+        int64_t due = keystate_retry_at();
+        if (reload_at >= 0 && (due < 0 || reload_at < due))
+            due = reload_at;
+        if (due >= 0) {
+            int64_t left = due - now_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         int n = poll(p, p[1].fd >= 0 ? 2 : 1, timeout);
@@ -123,6 +128,8 @@ static int wait_signal(int sfd, const char *config_path, struct authguard *guard
             reload_at = -1;
             metrics_reloaded(metrics, true, reload_keys() == 0);
         }
+        if (keystate_retry_at() >= 0 && now_ms() >= keystate_retry_at())
+            keystate_retry();
         if (n <= 0 || !(p[0].revents & POLLIN))
             continue;
         struct signalfd_siginfo si;

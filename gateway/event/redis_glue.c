@@ -76,15 +76,26 @@ static atomic_bool announced;
 /* Bumped when a link comes back after an outage: the other workers' links,
  * waiting out their backoff, try again at once (at their next tick). */
 static atomic_uint back_gen;
+/* Counted for metrics (redis_glue_stats): each link adds and removes itself
+ * as its state changes (set_state); outages when "is away" is logged. */
+static atomic_uint links_on, links_ready;
+static atomic_uint_least64_t outages;
 
 bool redis_glue_away(void)
 {
     return atomic_load(&away);
 }
 
+void redis_glue_stats(struct redis_glue_stats *s)
+{
+    s->links = atomic_load_explicit(&links_on, memory_order_relaxed);
+    s->ready = atomic_load_explicit(&links_ready, memory_order_relaxed);
+    s->outages = atomic_load_explicit(&outages, memory_order_relaxed);
+}
+
 static void announce_away(const struct redis_link *l, const char *why)
 {
-    if (!atomic_exchange(&away, true))
+    if (!atomic_exchange(&away, true) && (atomic_fetch_add(&outages, 1), true))
         log_warn("shared limits: Redis at %s is away (%s); each replica applies its own "
                  "limits meanwhile",
                  l->conf->redis, why);
@@ -96,6 +107,20 @@ static void announce_ready(const struct redis_link *l)
         log_info("shared limits: Redis at %s is back; limits are shared again", l->conf->redis);
     else if (!atomic_exchange(&announced, true))
         log_info("shared limits: connected to Redis at %s; limits are shared", l->conf->redis);
+}
+
+/* Every change of l->state goes through here, to keep the counts. */
+static void set_state(struct redis_link *l, enum link_state st)
+{
+    if (l->state == LINK_OFF && st != LINK_OFF)
+        atomic_fetch_add(&links_on, 1);
+    else if (l->state != LINK_OFF && st == LINK_OFF)
+        atomic_fetch_sub(&links_on, 1);
+    if (l->state != LINK_READY && st == LINK_READY)
+        atomic_fetch_add(&links_ready, 1);
+    else if (l->state == LINK_READY && st != LINK_READY)
+        atomic_fetch_sub(&links_ready, 1);
+    l->state = st;
 }
 
 /* ---- the five hooks hiredis calls, and the loop's side of them ---- */
@@ -195,7 +220,7 @@ static void lost(struct redis_link *l, const char *why)
         return;
     if (why)
         announce_away(l, why);
-    l->state = LINK_WAIT;
+    set_state(l, LINK_WAIT);
     l->retry_at = now_ms() + l->backoff_ms;
     l->backoff_ms =
         l->backoff_ms * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : l->backoff_ms * 2;
@@ -329,7 +354,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         break;
     case P_PING:
         if (!failed && l->state == LINK_CONNECTING && !l->drop) {
-            l->state = LINK_READY;
+            set_state(l, LINK_READY);
             l->backoff_ms = REDIS_BACKOFF_MIN_MS;
             announce_ready(l);
         } else if (r && failed) {
@@ -394,7 +419,7 @@ static void connect_link(struct redis_link *l, int64_t now)
     const char *ip = c->addr;
     if (!c->unix_path && c->host && shared_dns_get(c->host, c->port, addr, sizeof addr))
         ip = addr;
-    l->state = LINK_CONNECTING;
+    set_state(l, LINK_CONNECTING);
     l->connect_deadline = now + REDIS_CONNECT_TIMEOUT_MS;
     if (!c->unix_path && !ip[0]) {
         lost(l, "its host name does not resolve");
@@ -466,7 +491,7 @@ void redis_glue_free(struct worker *w)
     struct redis_link *l = w->redis;
     if (!l)
         return;
-    l->state = LINK_OFF;
+    set_state(l, LINK_OFF);
     close_link(l, NULL);
     worker_cancel(w, &l->flush);
     cfg_unref(l->cfg);
@@ -495,14 +520,14 @@ void redis_glue_configure(struct worker *w, struct cfg *cfg)
     if (l->cfg)
         log_info("shared limits: %s %s", on ? "\"shared\" changed; reconnecting to" : "off:",
                  on ? nc->redis : "\"shared\" was removed from the configuration");
-    l->state = LINK_OFF; /* quietly: no outage */
+    set_state(l, LINK_OFF); /* quietly: no outage */
     close_link(l, NULL);
     atomic_store(&announced, false); /* "connected" is said again for the new server */
     cfg_unref(l->cfg);
     l->cfg = on ? cfg_ref(cfg) : NULL;
     l->conf = on ? &l->cfg->shared : NULL;
     if (on) {
-        l->state = LINK_WAIT;
+        set_state(l, LINK_WAIT);
         l->retry_at = now_ms();
         l->backoff_ms = REDIS_BACKOFF_MIN_MS;
     }

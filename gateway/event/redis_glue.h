@@ -104,4 +104,14 @@ void redis_glue_cancel(struct redis_call *c);
  * none has come back since): for metrics and tests. */
 bool redis_glue_away(void);
 
+/* The process's links, for metrics and the status page (any thread: relaxed
+ * atomics that each worker updates as its own link changes state, so the
+ * figures may be a moment apart from each other). */
+struct redis_glue_stats {
+    unsigned links;   /* workers following a "shared" configuration */
+    unsigned ready;   /* ... whose connection is up, its handshake answered */
+    uint64_t outages; /* outages announced ("is away" logged) since the start */
+};
+void redis_glue_stats(struct redis_glue_stats *s);
+
 #endif

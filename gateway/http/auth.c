@@ -220,7 +220,7 @@ void auth_finish(struct request *r)
         return;
     long prompt, completion;
     request_tokens(r, &prompt, &completion);
-    bool charged = rls_finish(r, prompt + completion);
+    bool charged = rls_finish(r, prompt, completion);
     if (r->rl_inflight) {
         rl_release(r->rl);
         r->rl_inflight = false;

@@ -1,9 +1,11 @@
 #include "exposition.h"
 
 #include "backends.h"
+#include "fleet.h"
 #include "membudget.h"
 #include "metrics.h"
 #include "promtext.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -188,6 +190,62 @@ static int backends(struct buf *b, struct metrics_sums *s)
     return rc;
 }
 
+/* Redis's state for "shared" (only when the configuration in force has it). */
+static int shared(struct buf *b, const struct metrics_sums *s)
+{
+    struct snapshot *snap = snapshot_acquire();
+    bool on = snap && snap->cfg->shared.enabled;
+    snapshot_unref(snap);
+    if (!on)
+        return 0;
+    struct redis_glue_stats st;
+    redis_glue_stats(&st);
+    int rc = gauge(b, NAME("shared_redis_up"),
+                   "1 when every worker's connection to the shared limits' Redis is ready "
+                   "(the minimum over workers), else 0: limits are local meanwhile.",
+                   st.links && st.ready >= st.links);
+    rc |=
+        gauge(b, NAME("shared_redis_connections"),
+              "Workers whose connection to Redis is ready (of ollama_gateway_workers).", st.ready);
+    rc |= counter(b, NAME("shared_redis_outages_total"),
+                  "Times Redis went away (the warning logged once per outage).", st.outages);
+    rc |= counter(b, NAME("shared_fallbacks_total"),
+                  "Admission checks that local limits judged because Redis was away, too slow "
+                  "or gave no usable answer.",
+                  s->shared_fallbacks);
+    return rc;
+}
+
+/* Each key's totals over every replica (fleet.h), when Redis answers. */
+static int fleet(struct buf *b)
+{
+    struct snapshot *snap = snapshot_acquire();
+    size_t n = snap && snap->keys ? snap->keys->n : 0;
+    struct fleet_use *u = snap && snap->cfg->shared.enabled && n ? calloc(n, sizeof *u) : NULL;
+    int rc = 0;
+    if (u && fleet_read(snap->cfg, snap->keys, u) == 0) {
+        rc |= prom_family(b, NAME("fleet_key_requests_total"), "counter",
+                          "Requests with the key over every replica sharing this Redis, by key "
+                          "name (from Redis; since it last started empty).");
+        for (size_t i = 0; i < n; i++) {
+            struct prom_label l = {"key", snap->keys->v[i].name};
+            rc |= prom_sample(b, NAME("fleet_key_requests_total"), &l, 1, u[i].requests);
+        }
+        rc |= prom_family(b, NAME("fleet_tokens_total"), "counter",
+                          "Tokens of the key's requests over every replica sharing this Redis, "
+                          "by key name and kind: prompt or completion.");
+        for (size_t i = 0; i < n; i++) {
+            struct prom_label l[] = {{"key", snap->keys->v[i].name}, {"kind", "prompt"}};
+            rc |= prom_sample(b, NAME("fleet_tokens_total"), l, 2, u[i].prompt);
+            l[1].value = "completion";
+            rc |= prom_sample(b, NAME("fleet_tokens_total"), l, 2, u[i].completion);
+        }
+    }
+    free(u);
+    snapshot_unref(snap);
+    return rc;
+}
+
 static int reloads(struct buf *b, const struct metrics *m)
 {
     uint64_t v[4] = {atomic_load(&m->reloads_ok), atomic_load(&m->reloads_failed),
@@ -298,6 +356,8 @@ int exposition_write(const struct metrics *m, unsigned nworkers, struct buf *out
     rc |= counter(out, NAME("auth_guard_blocks_total"),
                   "Times an address was blocked for failing too often.", s.guard_blocks);
     rc |= backends(out, &s);
+    rc |= shared(out, &s);
+    rc |= fleet(out);
     rc |= reloads(out, m);
     rc |= gauge(out, NAME("buffered_bytes"),
                 "Bytes held for requests in flight (the memory budget, "

@@ -72,9 +72,10 @@ static struct metrics_worker *mworker_new(size_t nroutes)
     if (!mw)
         return NULL;
     memset(mw, 0, size);
-    atomic_uint_least64_t *c[] = {&mw->started,       &mw->finished,         &mw->upstream_cancels,
-                                  &mw->auth_failures, &mw->guard_refusals,   &mw->guard_blocks,
-                                  &mw->prompt_tokens, &mw->completion_tokens};
+    atomic_uint_least64_t *c[] = {
+        &mw->started,       &mw->finished,          &mw->upstream_cancels,
+        &mw->auth_failures, &mw->guard_refusals,    &mw->guard_blocks,
+        &mw->prompt_tokens, &mw->completion_tokens, &mw->shared_fallbacks};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         atomic_init(c[i], 0);
     if (ctab_init(&mw->requests, 3, METRICS_SERIES) < 0 ||
@@ -234,6 +235,8 @@ void metrics_account(const struct request *r, enum MHD_RequestTerminationCode to
         ctab_bump(&mw->guard_refusals, 1);
     if (r->guard_blocked)
         ctab_bump(&mw->guard_blocks, 1);
+    if (r->rl_fallback)
+        ctab_bump(&mw->shared_fallbacks, 1);
     if (status >= 400)
         record_error(mw, r, route, status);
     /* last: a scrape that sees it finished sees it counted */
@@ -308,6 +311,7 @@ int metrics_sum(const struct metrics *m, struct metrics_sums *s)
         s->auth_failures += load(&mw->auth_failures);
         s->guard_refusals += load(&mw->guard_refusals);
         s->guard_blocks += load(&mw->guard_blocks);
+        s->shared_fallbacks += load(&mw->shared_fallbacks);
         s->prompt_tokens += load(&mw->prompt_tokens);
         s->completion_tokens += load(&mw->completion_tokens);
         if (merge(&s->requests, &mw->requests) < 0 || merge(&s->usage, &mw->usage) < 0 ||

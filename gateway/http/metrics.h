@@ -73,6 +73,7 @@ struct metrics_worker {
     atomic_uint_least64_t auth_failures;     /* 401: no key, or a key that did not check out */
     atomic_uint_least64_t guard_refusals;    /* 429: the address was blocked */
     atomic_uint_least64_t guard_blocks;      /* blocks started */
+    atomic_uint_least64_t shared_fallbacks;  /* admissions judged locally: Redis away */
     atomic_uint_least64_t prompt_tokens, completion_tokens; /* totals, for the status page */
     struct ctab requests;                                   /* route, model, status -> requests */
     struct ctab usage;     /* model, key name, key id -> requests, prompt, completion tokens */
@@ -119,6 +120,7 @@ void metrics_reloaded(struct metrics *m, bool keys_only, bool ok);
  * tables (free them with metrics_sums_free). */
 struct metrics_sums {
     uint64_t started, finished, upstream_cancels, auth_failures, guard_refusals, guard_blocks;
+    uint64_t shared_fallbacks;
     uint64_t prompt_tokens, completion_tokens;
     struct ctab requests, usage, failovers; /* the same labels as the workers' */
     size_t nroutes;

@@ -111,6 +111,13 @@ const struct redis_script rls_lease_script = {
 const struct redis_script rls_charge_script = {
     .name = "charge",
     .text = LUA_COMMON "local tpm, n, now = tonumber(ARGV[1]), tonumber(ARGV[2]), now_ms()\n"
+                       "if KEYS[2] then\n"
+                       "  redis.call('HINCRBY', KEYS[2], 'requests', 1)\n"
+                       "  if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[2], 'prompt', "
+                       "ARGV[4]) end\n"
+                       "  if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[2], "
+                       "'completion', ARGV[5]) end\n"
+                       "end\n"
                        "if tpm == 0 or n <= 0 then return 1 end\n"
                        "local h = redis.call('HMGET', KEYS[1], 'tl', 'ta', 'tn')\n"
                        "local tl, ta, tn = update(num(h[1]), num(h[2]), num(h[3]), tpm, now)\n"
@@ -182,6 +189,7 @@ static void answered(struct redis_call *c, const redisReply *reply)
     } else {
         /* Redis is away, too slow, or answered nonsense: this replica's
          * own limits decide, in flight included. */
+        r->rl_fallback = true;
         if (reply && reply->type == REDIS_REPLY_ERROR)
             log_debug("shared limits: key %s checked locally: %.200s", k->id, reply->str);
         struct rl_limits lim = {.rpm = k->rpm, .tpm = k->tpm, .max_inflight = k->max_inflight};
@@ -214,8 +222,11 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     unsigned mi = counts_inflight ? lim->max_inflight : 0;
     /* Every key asks, limits or not: the address may be blocked, or the
      * key revoked, through another replica. */
-    if (!redis_glue_ready(r->w) ||
-        ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0))
+    if ((r->route->flags & ROUTE_UPLOAD) && strcmp(r->method, "POST") == 0)
+        return RLS_LOCAL;
+    /* From here on a local check is a fallback (counted for metrics). */
+    r->rl_fallback = r->cfg->shared.enabled;
+    if (!redis_glue_ready(r->w))
         return RLS_LOCAL;
     char hash[KEY_NAME_MAX], set[KEY_NAME_MAX], block[SHARED_PREFIX_MAX + INET6_ADDRSTRLEN + 16],
         states[SHARED_PREFIX_MAX + 8];
@@ -238,6 +249,7 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
     r->rl_call.done = answered;
     if (redis_glue_eval(r->w, &r->rl_call, &rls_admit_script, 4, 11, args) < 0)
         return RLS_LOCAL;
+    r->rl_fallback = false; /* until the answer says otherwise */
     r->rl_waiting = true;
     return RLS_WAIT;
 }
@@ -262,7 +274,7 @@ void rls_tick(struct request *r, int64_t now)
     r->rl_renew_at = now + lease_ms(r) / 3;
 }
 
-bool rls_finish(struct request *r, long tokens)
+bool rls_finish(struct request *r, long prompt, long completion)
 {
     if (r->rl_waiting) {
         redis_glue_cancel(&r->rl_call);
@@ -272,15 +284,20 @@ bool rls_finish(struct request *r, long tokens)
         lease_op(r, "release");
         r->rl_lease = false;
     }
-    if (!r->rl_shared)
-        return false;
-    if (!r->key->tpm || tokens <= 0)
-        return true;
-    char hash[KEY_NAME_MAX], tpm[16], n[24];
-    if (key_name(r, "rl", hash, sizeof hash) < 0)
-        return false;
-    snprintf(tpm, sizeof tpm, "%u", r->key->tpm);
+    /* The fleet's usage totals count every request with the key, refused or
+     * judged locally too (as ollama_gateway_key_requests_total does), in the
+     * same script call as the charge: no extra round trip, no waiting. */
+    long tokens = prompt + completion;
+    bool charge = r->rl_shared && r->key->tpm && tokens > 0;
+    char hash[KEY_NAME_MAX], use[KEY_NAME_MAX], tpm[16], n[24], p[24], c[24];
+    if (!redis_glue_ready(r->w) || key_name(r, "rl", hash, sizeof hash) < 0 ||
+        key_name(r, "use", use, sizeof use) < 0)
+        return r->rl_shared && !charge;
+    snprintf(tpm, sizeof tpm, "%u", charge ? r->key->tpm : 0);
     snprintf(n, sizeof n, "%ld", tokens);
-    const char *args[4] = {hash, tpm, n, "0"};
-    return redis_glue_eval(r->w, NULL, &rls_charge_script, 1, 4, args) == 0;
+    snprintf(p, sizeof p, "%ld", prompt > 0 ? prompt : 0);
+    snprintf(c, sizeof c, "%ld", completion > 0 ? completion : 0);
+    const char *args[7] = {hash, use, tpm, n, "0", p, c};
+    bool sent = redis_glue_eval(r->w, NULL, &rls_charge_script, 2, 7, args) == 0;
+    return r->rl_shared && (!charge || sent);
 }

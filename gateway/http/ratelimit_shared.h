@@ -62,9 +62,12 @@ enum rls_start rls_admit(struct request *r, const struct rl_limits *lim, bool co
 void rls_tick(struct request *r, int64_t now);
 
 /* r is over (auth_finish): drop an unanswered check; charge its tokens to
- * the shared bucket when it was admitted there. true: charged (or the key
- * has no tpm); false: the caller charges locally. */
-bool rls_finish(struct request *r, long tokens);
+ * the shared bucket when it was admitted there, and add the request and
+ * its tokens to the fleet's usage totals of its key (the hash
+ * "<prefix>use:<key id>": requests, prompt, completion; read by
+ * http/fleet.h). true: charged (or the key has no tpm); false: the caller
+ * charges locally. */
+bool rls_finish(struct request *r, long prompt, long completion);
 
 /* The scripts, for tests that run them against a real server.
  * Admission: KEYS the key's hash, its lease set, the client's guard hash
@@ -75,7 +78,9 @@ bool rls_finish(struct request *r, long tokens);
  * 0 = admitted, 1 = requests, 2 = tokens, 3 = concurrent requests, 4 = the
  * address is blocked (authguard_shared.h; wait_ms until the block ends),
  * 5 = the key is revoked, 6 = disabled.
- * Charging: KEYS the hash; ARGV tpm, tokens, now_ms; answers 1.
+ * Charging: KEYS the hash and, optional, the usage totals' hash; ARGV tpm
+ * (0 = no charge), tokens, now_ms, prompt and completion tokens (for the
+ * totals); answers 1.
  * Leases: KEYS the set; ARGV "renew" or "release", now_ms, lease_ms, the
  * lease's name. */
 extern const struct redis_script rls_admit_script, rls_charge_script, rls_lease_script;

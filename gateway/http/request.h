@@ -136,6 +136,7 @@ struct request {
     bool rl_lease;             /* holds a place in flight leased in Redis */
     int64_t rl_renew_at;       /* monotonic ms: when the lease is renewed */
     char rl_lease_id[32];      /* the lease's name, random */
+    bool rl_fallback;          /* "shared" is on but Redis did not judge: local limits did */
 };
 
 struct key;

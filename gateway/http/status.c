@@ -1,10 +1,12 @@
 #include "status.h"
 
 #include "backends.h"
+#include "fleet.h"
 #include "clock.h"
 #include "keys.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "redis_glue.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -106,7 +108,8 @@ static const char *key_state(const struct key *k, int64_t now_s)
 
 /* Each key of the keyring in force: what it used (summed over models by its
  * id), and its headroom now. */
-static int keys(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s)
+static int keys(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s,
+                const struct fleet_use *fleet)
 {
     int rc = buf_puts(b, "\"keys\":[");
     size_t n = snap && snap->keys ? snap->keys->n : 0;
@@ -142,9 +145,33 @@ static int keys(struct buf *b, const struct snapshot *snap, const struct metrics
             rc |= buf_printf(b, ",\"remaining_tokens\":%ld", v.remaining_tokens);
         else
             rc |= buf_puts(b, ",\"remaining_tokens\":null");
+        /* every replica's use, from Redis; null without "shared" or Redis */
+        if (fleet)
+            rc |= buf_printf(b,
+                             ",\"fleet\":{\"requests\":%llu,\"prompt_tokens\":%llu,"
+                             "\"completion_tokens\":%llu}",
+                             (unsigned long long)fleet[i].requests,
+                             (unsigned long long)fleet[i].prompt,
+                             (unsigned long long)fleet[i].completion);
+        else
+            rc |= buf_puts(b, ",\"fleet\":null");
         rc |= buf_puts(b, "}");
     }
     return rc | buf_puts(b, "]");
+}
+
+/* "shared": null without it, else Redis's address and state. */
+static int shared(struct buf *b, const struct snapshot *snap, const struct metrics_sums *s)
+{
+    if (!snap || !snap->cfg->shared.enabled)
+        return buf_puts(b, "\"shared\":null");
+    struct redis_glue_stats st;
+    redis_glue_stats(&st);
+    int rc = buf_puts(b, "\"shared\":{") | str(b, "redis", snap->cfg->shared.redis);
+    rc |= buf_printf(b, ",\"up\":%s,", st.links && st.ready >= st.links ? "true" : "false");
+    rc |= num(b, "connections", st.ready) | buf_puts(b, ",") | num(b, "outages", st.outages);
+    rc |= buf_puts(b, ",") | num(b, "fallbacks", s->shared_fallbacks);
+    return rc | buf_puts(b, "}");
 }
 
 static int errors(struct buf *b, const struct metrics *m)
@@ -184,7 +211,16 @@ int status_json(const struct status_history *h, const struct metrics *m, unsigne
     rc |= buf_puts(out, ",") | num(out, "reloads_ok", atomic_load(&m->reloads_ok));
     rc |= buf_puts(out, ",") | num(out, "reloads_failed", atomic_load(&m->reloads_failed));
     rc |= buf_puts(out, "},") | backends(out, snap, &s) | buf_puts(out, ",") | rates(out, h);
-    rc |= buf_puts(out, ",") | keys(out, snap, &s) | buf_puts(out, ",") | errors(out, m);
+    size_t nkeys = snap && snap->keys ? snap->keys->n : 0;
+    struct fleet_use *fleet =
+        snap && snap->cfg->shared.enabled && nkeys ? calloc(nkeys, sizeof *fleet) : NULL;
+    if (fleet && fleet_read(snap->cfg, snap->keys, fleet) < 0) {
+        free(fleet);
+        fleet = NULL;
+    }
+    rc |= buf_puts(out, ",") | keys(out, snap, &s, fleet) | buf_puts(out, ",") | errors(out, m);
+    free(fleet);
+    rc |= buf_puts(out, ",") | shared(out, snap, &s);
     rc |= buf_puts(out, "}");
     snapshot_unref(snap);
     metrics_sums_free(&s);

@@ -1,6 +1,9 @@
 #include "keystate.h"
 
 #include "log.h"
+#include "redis_sync.h"
+#include "snapshot.h"
+#include "clock.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -30,21 +33,6 @@ struct change {
     const char *state; /* NULL: enabled again */
 };
 
-static redisContext *connect_to(const struct cfg_shared *c)
-{
-    struct timeval tv = {.tv_sec = KEYSTATE_TIMEOUT_MS / 1000,
-                         .tv_usec = (KEYSTATE_TIMEOUT_MS % 1000) * 1000};
-    redisContext *rc = c->unix_path ? redisConnectUnixWithTimeout(c->unix_path, tv)
-                                    : redisConnectWithTimeout(c->addr, (int)c->port, tv);
-    if (rc && !rc->err && redisSetTimeout(rc, tv) == REDIS_OK)
-        return rc;
-    if (rc)
-        log_warn("shared limits: cannot reach Redis at %s to share key states: %s", c->redis,
-                 rc->errstr);
-    redisFree(rc);
-    return NULL;
-}
-
 /* Send cmds (already appended) and check each answer. */
 static int answers(redisContext *rc, int n, const struct cfg_shared *c)
 {
@@ -65,10 +53,59 @@ static int answers(redisContext *rc, int n, const struct cfg_shared *c)
     return bad;
 }
 
+/* Main thread only: when a change could not be told, the keyring Redis was
+ * last told about (a reference), and when to try again; NULL: nothing owed. */
+static struct keyring *owed;
+static int64_t owed_retry_at;
+
+static void forgive(void)
+{
+    keyring_unref(owed);
+    owed = NULL;
+}
+
+void keystate_forget(void)
+{
+    forgive();
+}
+
+static int share(const struct cfg *cfg, const struct keyring *before, const struct keyring *after,
+                 bool retry);
+
 int keystate_share(const struct cfg *cfg, const struct keyring *before, const struct keyring *after)
 {
+    return share(cfg, before, after, false);
+}
+
+int64_t keystate_retry_at(void)
+{
+    return owed ? owed_retry_at : -1;
+}
+
+void keystate_retry(void)
+{
+    struct snapshot *snap = snapshot_acquire();
+    if (!owed || !snap || !snap->cfg->shared.enabled)
+        forgive();
+    else
+        share(snap->cfg, owed, snap->keys, true);
+    snapshot_unref(snap);
+}
+
+static int share(const struct cfg *cfg, const struct keyring *before, const struct keyring *after,
+                 bool retry)
+{
     const struct cfg_shared *c = &cfg->shared;
-    if (!c->enabled || (!c->unix_path && !c->addr[0]) || !before)
+    if (!c->enabled) {
+        forgive(); /* another server, or none: nothing is owed to it */
+        return 0;
+    }
+    /* Something is owed: tell what changed since Redis was last told, and
+     * every key this file refuses (Redis may have come back empty). */
+    bool full = owed != NULL;
+    if (owed)
+        before = owed;
+    if (!before)
         return 0;
     /* The changes: every key of either ring whose state differs. */
     size_t nb = before->n, na = after ? after->n : 0, nc = 0;
@@ -79,7 +116,7 @@ int keystate_share(const struct cfg *cfg, const struct keyring *before, const st
         const struct key *k = &after->v[i];
         const struct key *old = keyring_find(before, k->id);
         const char *was = old ? keystate_of(old) : NULL; /* a new key: nothing to take back */
-        if (!same_state(was, keystate_of(k))) {
+        if (!same_state(was, keystate_of(k)) || (full && keystate_of(k))) {
             memcpy(ch[nc].id, k->id, sizeof ch[nc].id);
             ch[nc++].state = keystate_of(k);
         }
@@ -94,25 +131,21 @@ int keystate_share(const struct cfg *cfg, const struct keyring *before, const st
     int rc_out = (int)nc;
     if (!nc)
         goto out;
-    redisContext *rc = connect_to(c);
+    char why[256] = "its host name does not resolve";
+    redisContext *rc = !c->unix_path && !c->addr[0] && !c->host
+                           ? NULL
+                           : redis_sync_open(c, KEYSTATE_TIMEOUT_MS, why, sizeof why);
     if (!rc) {
+        if (!retry) /* once per change, not once per try */
+            log_warn("shared limits: cannot reach Redis at %s to share key states (%s); they "
+                     "are told when it answers",
+                     c->redis, why);
         rc_out = -1;
         goto out;
     }
-    char hash[SHARED_PREFIX_MAX + 8], db[16];
+    char hash[SHARED_PREFIX_MAX + 8];
     snprintf(hash, sizeof hash, "%skeys", c->prefix);
-    snprintf(db, sizeof db, "%u", c->db);
     int n = 0;
-    if (c->password) {
-        const char *a[3] = {"AUTH", c->user ? c->user : c->password, c->password};
-        redisAppendCommandArgv(rc, c->user ? 3 : 2, a, NULL);
-        n++;
-    }
-    if (c->db) {
-        const char *a[2] = {"SELECT", db};
-        redisAppendCommandArgv(rc, 2, a, NULL);
-        n++;
-    }
     for (size_t i = 0; i < nc; i++) {
         const char *set[4] = {"HSET", hash, ch[i].id, ch[i].state};
         const char *del[3] = {"HDEL", hash, ch[i].id};
@@ -134,5 +167,12 @@ int keystate_share(const struct cfg *cfg, const struct keyring *before, const st
     redisFree(rc);
 out:
     free(ch);
+    if (rc_out >= 0) {
+        forgive();
+    } else {
+        if (!owed) /* a reference: the caller's ring may go with its snapshot */
+            owed = keyring_ref((struct keyring *)before);
+        owed_retry_at = now_ms() + KEYSTATE_RETRY_MS;
+    }
     return rc_out;
 }

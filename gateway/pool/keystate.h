@@ -16,7 +16,11 @@
  *
  * Main thread only: it writes with hiredis's blocking API, bounded by
  * KEYSTATE_TIMEOUT_MS, since the main thread serves no request. If Redis
- * cannot be reached the change is logged as not shared.
+ * cannot be reached the change is owed: the main loop tries again every
+ * KEYSTATE_RETRY_MS (keystate_retry), and once Redis answers it is told
+ * what changed since it was last told plus every key the file in force
+ * refuses (Redis may have restarted empty), so that a key revoked while
+ * Redis was away reaches the other replicas when it is back.
  */
 #ifndef GATEWAY_KEYSTATE_H
 #define GATEWAY_KEYSTATE_H
@@ -25,6 +29,8 @@
 #include "keys.h"
 
 #define KEYSTATE_TIMEOUT_MS 1000
+/* A change Redis could not be told is tried again this often. */
+#define KEYSTATE_RETRY_MS 1000
 
 /* What a key's record says about its use: "revoked", "disabled" or NULL. */
 const char *keystate_of(const struct key *k);
@@ -34,5 +40,13 @@ const char *keystate_of(const struct key *k);
  * reached (logged). Nothing to do without "shared". */
 int keystate_share(const struct cfg *cfg, const struct keyring *before,
                    const struct keyring *after);
+
+/* When the main loop should call keystate_retry (monotonic ms); -1: nothing
+ * is owed. */
+int64_t keystate_retry_at(void);
+/* Tell Redis what is owed, against the keyring in force. */
+void keystate_retry(void);
+/* Drop what is owed (at the end). */
+void keystate_forget(void);
 
 #endif

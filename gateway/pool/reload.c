@@ -322,6 +322,7 @@ int reload_keys(void)
 
 void reload_stop(void)
 {
+    keystate_forget();
     struct snapshot *cur = snapshot_acquire();
     if (cur)
         backends_stop(cur->backends);

@@ -12,7 +12,11 @@
 #   (d) added time to first token at 1,000 streamed requests/s, open loop (paced.c:
 #       requests leave on a fixed schedule, latency counted from the scheduled send)
 #   (e) 10,000 concurrent slow streams (20 tokens, 1 s apart; paced.c hold mode)
-# ((d) and (e) only when asked for: SCENARIOS="a b c d e", or "d e")
+#   (f) non-streamed requests with a limited key (rpm, tpm, max_inflight), the
+#       limits local and then shared in a redis-server the script starts on
+#       loopback: the CPU and latency that "shared" adds (one Redis round trip
+#       per request, the token charge after it)
+# ((d), (e) and (f) only when asked for: SCENARIOS="a b c d e f", or "f")
 # and prints one table: requests/s, p50/p99 latency, CPU time per request of the
 # proxy (nginx: master + workers; gateway: the process), peak RSS, the fake's
 # own CPU per request; then, from a short separate run of (a) and (b) under
@@ -37,7 +41,10 @@
 #   PACED_CONNECTIONS=1000                                                scenario (d)
 #   SLOW_STREAMS_E=10000 SLOW_TOKENS_E=20 SLOW_DELAY_MS_E=1000 SLOW_RAMP_MS_E=5000   scenario (e)
 #   PACED_BIN=path       the load generator of (d) and (e) (default: built in build-bench/)
-#   SCENARIOS="a b c"    which scenarios to run (of a b c d e)
+#   F_CONNECTIONS=1      wrk connections in (f): 1 = sequential requests, so the p50
+#                        difference is the latency one Redis round trip adds
+#   REDIS_SERVER=redis-server   scenario (f)'s Redis (or valkey-server)
+#   SCENARIOS="a b c"    which scenarios to run (of a b c d e f)
 #   AUTH_BENCH=1         (a) and (b) also through a gateway with API keys in force
 #                        (a key without limits, and one with rpm/tpm/inflight limits)
 #   GATEWAY_ACCESS_LOG=off   "off" (default, like nginx's access_log off) or a path,
@@ -68,6 +75,8 @@ SLOW_TOKENS_E=${SLOW_TOKENS_E:-20}
 SLOW_DELAY_MS_E=${SLOW_DELAY_MS_E:-1000}
 SLOW_RAMP_MS_E=${SLOW_RAMP_MS_E:-5000}
 SCENARIOS=${SCENARIOS:-a b c}
+F_CONNECTIONS=${F_CONNECTIONS:-1}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
 FAKE=${FAKE:-c}
 STRACE=${STRACE:-1}
 STRACE_DURATION=${STRACE_DURATION:-3}
@@ -84,16 +93,17 @@ note() { echo "bench: $*" >&2; }
 
 for v in DURATION WARMUP CONNECTIONS WRK_THREADS TOKENS WORKERS SLOW_STREAMS SLOW_TOKENS \
     SLOW_DELAY_MS SLOW_RAMP_MS STRACE_DURATION PACED_RATE PACED_DURATION PACED_WARMUP PACED_TOKENS \
-    PACED_DELAY_MS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E SLOW_DELAY_MS_E SLOW_RAMP_MS_E; do
+    PACED_DELAY_MS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E SLOW_DELAY_MS_E SLOW_RAMP_MS_E \
+    F_CONNECTIONS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (is '${!v}')"
 done
-for v in PACED_RATE PACED_DURATION PACED_TOKENS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E; do
+for v in PACED_RATE PACED_DURATION PACED_TOKENS PACED_CONNECTIONS SLOW_STREAMS_E SLOW_TOKENS_E F_CONNECTIONS; do
     [ "${!v}" -gt 0 ] || die "$v must be at least 1"
 done
 for sc in $SCENARIOS; do
     case $sc in
-    a | b | c | d | e) ;;
-    *) die "SCENARIOS names a, b, c, d, e (is '$SCENARIOS')" ;;
+    a | b | c | d | e | f) ;;
+    *) die "SCENARIOS names a, b, c, d, e, f (is '$SCENARIOS')" ;;
     esac
 done
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -104,6 +114,10 @@ NGINX=$(command -v nginx || true)
 missing=()
 [ -n "$NGINX" ] || missing+=(nginx)
 for t in wrk node curl; do command -v "$t" >/dev/null || missing+=("$t"); done
+if want f; then
+    command -v "$REDIS_SERVER" >/dev/null || missing+=(redis-server)
+    command -v redis-cli >/dev/null || missing+=(redis-tools)
+fi
 case $FAKE in
 c | node) ;;
 *) die "FAKE is c or node (is '$FAKE')" ;;
@@ -279,8 +293,11 @@ start_nginx() {
 # GW_KEY: an API key without limits, GW_KEY_LIMITED: one with rpm, tpm and
 # max_inflight limits too high to be reached, so that every check still runs)
 start_gateway() {
-    local name=$1 code access auth=none
+    local name=$1 code access auth=none shared=
     [ "${3:-}" = keys ] && auth=keys
+    # ${4}: a Redis port: the keys' limits shared there
+    [ -n "${4:-}" ] && shared=",
+  \"shared\": { \"redis\": \"redis://127.0.0.1:$4/0\", \"prefix\": \"bench:\" }"
     GW_PORT=$(free_port)
     mkdir -p "$RUN/$name"
     access=$GATEWAY_ACCESS_LOG
@@ -292,7 +309,7 @@ start_gateway() {
   "backends": [{ "name": "fake", "url": "http://127.0.0.1:$2" }],
   "limits": { "max_connections": $((GW_MAX_STREAMS * 2 + 1000)), "max_connections_per_address": 0,
               "idle_stream_timeout_s": 120 },
-  "log": { "level": "warn", "access": "$access" }
+  "log": { "level": "warn", "access": "$access" }$shared
 }
 EOF
     if [ "$auth" = keys ]; then
@@ -314,6 +331,22 @@ EOF
     done
     cat "$RUN/$name/stderr.log" >&2
     die "the gateway ($name) did not become ready (/readyz: ${code:-no answer})"
+}
+
+# start_redis -> REDIS_PID, REDIS_PORT: no persistence, loopback only.
+start_redis() {
+    REDIS_PORT=$(free_port)
+    "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$RUN" --loglevel warning >"$RUN/redis.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    for _ in $(seq 1 100); do
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/redis.log" >&2
+    die "redis-server did not start"
 }
 
 # The pids of a process and its children (nginx: master and workers).
@@ -708,6 +741,39 @@ if want a || want b; then
     stop "$BENCH_FAKE_PID"
 fi
 
+if want f; then
+    # The same limited key, its limits kept by the gateway and then in Redis.
+    start_fake fake-f "$TOKENS" 0
+    BENCH_FAKE_PID=$FAKE_PID
+    F_THREADS=$((F_CONNECTIONS < WRK_THREADS ? F_CONNECTIONS : WRK_THREADS))
+    start_gateway gateway-f-local "$FAKE_PORT" keys
+    BENCH_KEY=$GW_KEY_LIMITED CONNECTIONS=$F_CONNECTIONS WRK_THREADS=$F_THREADS bench_wrk f "limited key, local" \
+        "http://127.0.0.1:$GW_PORT/v1/chat/completions" 0 json "$GW_PID"
+    stop "$GW_PID"
+    start_redis
+    start_gateway gateway-f-shared "$FAKE_PORT" keys "$REDIS_PORT"
+    # every worker's connection is in (the log says so only at level info)
+    conns=0
+    for _ in $(seq 1 100); do
+        conns=$(redis-cli -p "$REDIS_PORT" client list | grep -vc 'cmd=client' || true)
+        [ "$conns" -ge "$WORKERS" ] && break
+        sleep 0.1
+    done
+    [ "$conns" -ge "$WORKERS" ] ||
+        die "the gateway's workers did not connect to Redis (see $RUN/gateway-f-shared/stderr.log)"
+    r0=$(cpu_ticks "$REDIS_PID")
+    BENCH_KEY=$GW_KEY_LIMITED CONNECTIONS=$F_CONNECTIONS WRK_THREADS=$F_THREADS bench_wrk f "limited key, shared" \
+        "http://127.0.0.1:$GW_PORT/v1/chat/completions" 0 json "$GW_PID"
+    r1=$(cpu_ticks "$REDIS_PID")
+    # every request asked Redis: the bucket's hash exists and counts
+    redis-cli -p "$REDIS_PORT" --scan --pattern 'bench:rl:*' | grep -q . ||
+        die "(f) no bucket in Redis: the limits were not shared"
+    REDIS_TICKS_F=$((r1 - r0))
+    stop "$GW_PID"
+    stop "$REDIS_PID"
+    stop "$BENCH_FAKE_PID"
+fi
+
 if want c; then
     start_fake fake-slow "$SLOW_TOKENS" "$SLOW_DELAY_MS"
     SLOW_FAKE_PID=$FAKE_PID
@@ -779,6 +845,10 @@ fi
         [ "$SLOW_STREAMS_E" = "$E_REQUESTED" ] ||
             echo "    REDUCED from $E_REQUESTED streams: the open-files hard limit ($have_fds) allows $SLOW_STREAMS_E through a proxy (2 sockets each)."
     fi
+    if want f; then
+        echo "(f) non-streamed, $TOKENS tokens, a key with rpm/tpm/max_inflight limits never reached, wrk -c$F_CONNECTIONS:"
+        echo "    its limits kept by the gateway (local), then in a redis-server on loopback (shared)."
+    fi
     echo "load average before the run: $LOAD0 (other processes on the machine distort every number)"
     echo "CPU us/req: user+system CPU of the proxy (nginx master+workers; the gateway process) / completed requests."
     echo "peak RSS: VmHWM (nginx: summed over master and workers). fake us: the fake Ollama's CPU per request."
@@ -794,6 +864,8 @@ fi
         $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
         $2 == "gateway, API key" { ka[$1] = $6 }
         $2 == "gateway, key with limits" { kl[$1] = $6 }
+        $2 == "limited key, local" { fl = $6; fl50 = $4; fl99 = $5 }
+        $2 == "limited key, shared" { fs = $6; fs50 = $4; fs99 = $5; fsn = $9 }
         END {
             split("a b", t, " ")
             for (i = 1; i <= 2; i++) {
@@ -801,6 +873,8 @@ fi
                 if ((x in g) && (x in ka) && g[x] != "-" && ka[x] != "-")
                     printf "(%s) API key checked: %+.1f us CPU per request; with limits: %+.1f us\n", x, ka[x] - g[x], (x in kl && kl[x] != "-") ? kl[x] - g[x] : 0
             }
+            if (fl != "" && fs != "" && fl != "-" && fs != "-")
+                printf "(f) shared limits add %+.1f us of gateway CPU per request, p50 %+.3f ms, p99 %+.3f ms\n", fs - fl, fs50 - fl50, fs99 - fl99
             split("a b c d e", s, " ")
             for (i = 1; i <= 5; i++) {
                 k = s[i]
@@ -820,6 +894,12 @@ fi
             printf "(%s) the fake beside %s: %s us/req (busy %s%% of one CPU) against %s us/req: %s\n", $1, $2, $8, $10, $6,
                 ($8 + 0 < $6 / 2) ? "well below" : ($8 + 0 < $6 + 0) ? "below, but not by half" : "NOT BELOW: the fake may be the bottleneck"
         }' "$RESULTS"
+    if [ -n "${REDIS_TICKS_F:-}" ]; then
+        # Redis's own CPU over the shared run (its warm-up included: an upper bound)
+        awk -F'\t' -v t="$REDIS_TICKS_F" -v hz="$CLK_TCK" '$2 == "limited key, shared" {
+            split($9, a, "[ /]"); n = a[3] + 0
+            if (n > 0) printf "(f) redis-server CPU: at most %.1f us per request (its warm-up requests counted too)\n", t * 1e6 / hz / n }' "$RESULTS"
+    fi
     if [ -s "$RUN/ttft-d.tsv" ]; then
         # Added time to first token: each proxy against the direct path it
         # forwards to (the gateway asks the fake's native /api/chat; nginx

@@ -13,6 +13,8 @@
 #include "redis_fixture.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define T0 1000000 /* fake monotonic ms: what the scripts are given as now */
 
@@ -91,8 +93,8 @@ static void shared_charge(const char *key, unsigned tpm, long tokens, int64_t no
     snprintf(t, sizeof t, "%u", tpm);
     snprintf(k, sizeof k, "%ld", tokens);
     snprintf(n, sizeof n, "%" PRId64, now);
-    const char *args[4] = {key, t, k, n};
-    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_charge_script, 1, 4, args), 0);
+    const char *args[5] = {key, t, k, n, "0"};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_charge_script, 1, 5, args), 0);
     assert_true(fx_until(&fx, &a.done, 3000));
     assert_int_equal(a.integer, 1);
 }
@@ -300,6 +302,71 @@ static void test_large_limits(void **state)
     }
 }
 
+/* The charge's other half: the fleet's usage totals, added whether or not
+ * a bucket is charged (tpm "0"), in the same call. */
+static const struct redis_script read_hash = {
+    .name = "read",
+    .text = "local h = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2], ARGV[3])\n"
+            "for i = 1, 3 do h[i] = tonumber(h[i] or '-1') end\n"
+            "return h\n",
+};
+
+struct triple {
+    struct redis_call call;
+    bool done;
+    long long v[3];
+};
+
+static void on_triple(struct redis_call *c, const redisReply *r)
+{
+    struct triple *t = (struct triple *)(void *)c;
+    t->done = true;
+    for (size_t i = 0; i < 3; i++)
+        t->v[i] = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                          r->element[i]->type == REDIS_REPLY_INTEGER
+                      ? r->element[i]->integer
+                      : -2;
+}
+
+static void read3(const char *key, const char *a, const char *b, const char *c, long long *out)
+{
+    struct triple t = {.call.done = on_triple};
+    const char *args[4] = {key, a, b, c};
+    assert_int_equal(redis_glue_eval(&fx.w, &t.call, &read_hash, 1, 4, args), 0);
+    assert_true(fx_until(&fx, &t.done, 3000));
+    memcpy(out, t.v, sizeof t.v);
+}
+
+static void charge_use(const char *tpm, const char *prompt, const char *completion)
+{
+    struct answer a = {.call.done = on_charge};
+    char n[24];
+    snprintf(n, sizeof n, "%lld", atoll(prompt) + atoll(completion));
+    const char *args[7] = {"u:rl:use", "u:use:use", tpm, n, "1000000", prompt, completion};
+    assert_int_equal(redis_glue_eval(&fx.w, &a.call, &rls_charge_script, 2, 7, args), 0);
+    assert_true(fx_until(&fx, &a.done, 3000));
+    assert_int_equal(a.integer, 1);
+}
+
+static void test_usage_totals(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    long long v[3];
+    charge_use("0", "7", "3");   /* not admitted by Redis: totals only */
+    charge_use("0", "0", "0");   /* a request without tokens still counts */
+    charge_use("100", "5", "1"); /* admitted: its bucket is charged too */
+    read3("u:use:use", "requests", "prompt", "completion", v);
+    assert_int_equal(v[0], 3);
+    assert_int_equal(v[1], 12);
+    assert_int_equal(v[2], 4);
+    /* only the last call touched the bucket: full (100) less 6 tokens */
+    read3("u:rl:use", "tl", "tn", "rl", v);
+    assert_int_equal(v[0], (100 - 6) * 60000LL);
+    assert_int_equal(v[1], 100);
+    assert_int_equal(v[2], -1); /* no request bucket */
+}
+
 static void test_verdict_parse(void **state)
 {
     (void)state;
@@ -348,7 +415,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rpm_by_hand),   cmocka_unit_test(test_same_as_local),
         cmocka_unit_test(test_leases),        cmocka_unit_test(test_large_limits),
-        cmocka_unit_test(test_verdict_parse),
+        cmocka_unit_test(test_verdict_parse), cmocka_unit_test(test_usage_totals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
