@@ -19,6 +19,11 @@
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 64 /* scrapers and browsers, not clients */
+/* One address (a browser holds about 6, a Prometheus one per target) cannot
+ * take every slot: idle connections held open from one place (a slowloris,
+ * a leaking client) would otherwise shut every scraper out for good, each
+ * slot given back by IDLE_TIMEOUT_S only to be taken again. */
+#define MAX_PER_ADDRESS 16
 #define IDLE_TIMEOUT_S 30
 #define EXPOSITION_MAX (64u << 20)
 #define STATUS_JSON_MAX (16u << 20)
@@ -209,10 +214,12 @@ struct metrics_listener *metrics_listener_start(const struct netaddr *addr, stru
     int fd = listen_on(addr);
     if (l->stop_fd < 0 || fd < 0)
         goto fail;
-    l->d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET,
-        fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l, MHD_OPTION_END);
+    l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)MAX_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
+                            MHD_OPTION_END);
     if (!l->d) {
         log_error("metrics listener: libmicrohttpd could not start on %s", addr->text);
         close(fd);

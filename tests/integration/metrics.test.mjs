@@ -354,3 +354,44 @@ test('the brute-force guard behind a trusted proxy: failures, the block it start
     assert.equal(code, 0, g.stderr);
   }
 });
+
+/** A whole HTTP/1.1 exchange over a socket bound to localAddress: the raw answer. */
+function rawGet(url, target, localAddress, ms) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: u.hostname, port: Number(u.port), localAddress }, () => {
+      s.write(`GET ${target} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+    });
+    let text = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => { text += d; });
+    s.on('end', () => resolve(text));
+    s.on('error', reject);
+    s.setTimeout(ms, () => { s.destroy(); reject(new Error(`no answer from ${localAddress} within ${ms} ms`)); });
+  });
+}
+
+test('one address holding idle connections does not shut out a scraper at another address', T(40000), async () => {
+  // Every slot of the listener (64) held by one client, as a slowloris
+  // would: a scraper at another address must still be answered at once.
+  const held = [];
+  let closed = 0;
+  try {
+    for (let i = 0; i < 64; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: Number(new URL(murl).port), localAddress: '127.0.0.1' });
+      s.on('error', () => {});
+      s.on('close', () => { closed++; });
+      s.write('GET /metrics HTTP/1.1\r\n'); // a head that never ends
+      held.push(s);
+    }
+    await waitFor(() => held.every((s) => !s.connecting), 10000, 10, 'the 64 connections made');
+    const r = await rawGet(murl, '/metrics', '127.0.0.2', 10000);
+    assert.match(r, /^HTTP\/1\.1 200 /);
+    assert.match(r, /ollama_gateway_workers 2\n/);
+    // the ones past the per-address limit were closed by the listener
+    await waitFor(() => closed >= 64 - 16, 10000, 10, 'the connections past 16 from one address closed');
+    assert.ok(held.filter((s) => !s.destroyed).length <= 16);
+  } finally {
+    for (const s of held) s.destroy();
+  }
+});
