@@ -395,3 +395,24 @@ test('one address holding idle connections does not shut out a scraper at anothe
     for (const s of held) s.destroy();
   }
 });
+
+test('every spelling of one model (case, tag, namespace, registry, digest) is one series: a client cannot grow labels', T(30000), async () => {
+  A.script(SCENE);
+  const p0 = await settled();
+  // each is routed to llama3.2 (router_model_eq); what the fake backend then
+  // answers (it matches names exactly) does not matter here
+  const spellings = ['LLAMA3.2', 'llama3.2:latest', 'library/Llama3.2', 'registry.ollama.ai/library/llama3.2:LATEST',
+    'https://registry.ollama.ai/library/llama3.2', 'llama3.2@sha256:0123456789abcdef'];
+  const statuses = [];
+  for (const m of spellings) {
+    const r = await jsonOf(await chat(gw.url, simpleChat(m), { headers: bearer(gw.secret('carol')) }));
+    assert.ok(r.status === 200 || /Backend \\"A\\" does not have this model/.test(r.text), `${m}: ${r.status} ${r.text}`);
+    statuses.push(r.status);
+  }
+  const p1 = await settled();
+  const counted = [...new Set(statuses)].reduce((n, st) => n + val(p1, ...req(CHAT, 'llama3.2', st)) - val(p0, ...req(CHAT, 'llama3.2', st)), 0);
+  assert.equal(counted, spellings.length, 'each request counted under model="llama3.2"');
+  const models = new Set([...p1.text.matchAll(/\bmodel="([^"]*)"/g)].map((m) => m[1]));
+  assert.deepEqual([...models].filter((m) => !['', 'llama3.2', 'fast'].includes(m)), [],
+    'no label but the model\'s one name');
+});
