@@ -416,3 +416,22 @@ test('every spelling of one model (case, tag, namespace, registry, digest) is on
   assert.deepEqual([...models].filter((m) => !['', 'llama3.2', 'fast'].includes(m)), [],
     'no label but the model\'s one name');
 });
+
+test('a loopback listener answers only to loopback names: a rebound DNS name cannot read it from a web page', T(20000), async () => {
+  const port = new URL(murl).port;
+  const ask = (host) => httpRequest(murl, '/status.json', { headers: { host } });
+  // a page at http://rebind.example:PORT whose name now points at 127.0.0.1
+  for (const host of [`rebind.example:${port}`, 'rebind.example', `localhost.evil.example:${port}`]) {
+    const r = await ask(host);
+    assert.equal(r.status, 403, `Host: ${host}: ${r.text}`);
+    assert.ok(!r.text.includes('"keys"'), 'nothing of the status');
+    assert.match(r.text, /Host/);
+  }
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '127.0.0.1']) {
+    const r = await ask(host);
+    assert.equal(r.status, 200, `Host: ${host}: ${r.text}`);
+    assert.ok(JSON.parse(r.text).keys, 'the status');
+  }
+  const m = await httpRequest(murl, '/metrics', { headers: { host: `rebind.example:${port}` } });
+  assert.equal(m.status, 403);
+});
