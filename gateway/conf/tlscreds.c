@@ -30,7 +30,9 @@ __attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, c
 static int read_pem(const char *path, bool private, char **text, size_t *len, char *why,
                     size_t whysz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO put there would otherwise hold the start or the
+     * reload until something writes to it; a regular file ignores it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         say(why, whysz, "%s: cannot open: %s%s", path, strerror(e),

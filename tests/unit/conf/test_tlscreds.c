@@ -156,6 +156,17 @@ static void test_files(void **state)
         assert_null(tls_creds_load(cert, key, why, sizeof why));
         assert_non_null(strstr(why, "is it readable by the user the gateway runs as?"));
     }
+    /* a FIFO is refused at once: opening it must not wait for a writer
+     * (alarm: a hang fails the test instead of stalling it) */
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_null(tls_creds_load(cert, fifo, why, sizeof why));
+    assert_null(tls_creds_load(fifo, key, why, sizeof why));
+    alarm(0);
+    assert_non_null(strstr(why, "fifo.pem: is not a regular file"));
+    unlink(fifo);
     unlink(cert);
     unlink(key);
     rmdir(dir);
