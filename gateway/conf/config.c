@@ -1224,7 +1224,9 @@ struct cfg *cfg_load(const char *path, struct cfg_errors *errs)
     struct cfg *c = NULL;
     char *text = NULL;
     size_t len;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO there would hold the start or a reload until
+     * something writes to it; a regular file ignores it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         cfg_errors_add(errs, "%s: cannot open: %s%s", path, strerror(e),

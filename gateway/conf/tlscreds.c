@@ -22,10 +22,17 @@ __attribute__((format(printf, 3, 4))) static void say(char *why, size_t whysz, c
     va_end(ap);
 }
 
-/* The whole file at path into *text (malloc'd, '\0'-terminated). */
-static int read_pem(const char *path, char **text, size_t *len, char *why, size_t whysz)
+/* The whole file at path into *text (malloc'd, '\0'-terminated). private:
+ * the file holds a private key, which no other user of the machine may read
+ * or change. Group access stays allowed, unlike for keys.json: Debian gives
+ * keys to the ssl-cert group (0640) and Kubernetes mounts Secrets 0440 with
+ * fsGroup. */
+static int read_pem(const char *path, bool private, char **text, size_t *len, char *why,
+                    size_t whysz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO put there would otherwise hold the start or the
+     * reload until something writes to it; a regular file ignores it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         say(why, whysz, "%s: cannot open: %s%s", path, strerror(e),
@@ -36,6 +43,11 @@ static int read_pem(const char *path, char **text, size_t *len, char *why, size_
     int rc = -1;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         say(why, whysz, "%s: is not a regular file", path);
+    } else if (private && (st.st_mode & 007)) {
+        say(why, whysz,
+            "%s: may be read or written by other users (mode %04o), but it holds the private "
+            "key; fix it with: chmod 600 %s (or 640 with a group of the gateway's user)",
+            path, (unsigned)(st.st_mode & 07777), path);
     } else if (fileio_read_all(fd, TLS_MAX_PEM, text, len) < 0) {
         say(why, whysz, "%s: cannot read: %s", path,
             errno == EFBIG ? "larger than 1 MiB, not a PEM file" : strerror(errno));
@@ -179,8 +191,8 @@ struct tls_creds *tls_creds_load(const char *cert_path, const char *key_path, ch
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
     struct tls_creds *c = NULL;
-    if (read_pem(cert_path, &cert, &cert_len, why, whysz) == 0 &&
-        read_pem(key_path, &key, &key_len, why, whysz) == 0)
+    if (read_pem(cert_path, false, &cert, &cert_len, why, whysz) == 0 &&
+        read_pem(key_path, true, &key, &key_len, why, whysz) == 0)
         c = tls_creds_from_pem(cert, cert_len, cert_path, key, key_len, key_path, why, whysz);
     free(cert);
     if (key) {

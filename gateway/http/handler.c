@@ -229,21 +229,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->close = true;
             return reply_error(r, &e);
         }
-        /* A browser's preflight: no key, no backend (cors.h). */
-        if (cors_is_preflight(r))
-            return cors_preflight(r);
         /* The head is in; the body, if any, has its own deadline. */
         conntrack_deadline(conntrack_of(conn), (int64_t)w->gw->cfg->limits.body_timeout_s * 1000,
                            "request body not complete within limits.body_timeout_s");
-        /* Credentials and limits are checked before the body is read: a
-         * refused request is never kept in memory and never reaches a backend. */
-        /* Switched off, the native API is not there at all: 404 before the key. */
+        /* Switched off, the native API is not there at all: 404 before the
+         * key, and before a preflight, which would offer its methods. */
         if ((r->route->flags & ROUTE_NATIVE) && !r->cfg->native_api) {
             apierr_set(&e, 404, APIERR_INVALID, "not_found", NULL,
                        "Ollama's native API is off on this gateway (native_api: false); "
                        "use the OpenAI API under /v1");
             return refuse(r, &e);
         }
+        /* A browser's preflight: no key, no backend (cors.h). */
+        if (cors_is_preflight(r))
+            return cors_preflight(r);
+        /* Credentials and limits are checked before the body is read: a
+         * refused request is never kept in memory and never reaches a backend. */
         /* Before the key: a refusal must cost nothing, not even a request
          * off the key's per-minute allowance. */
         long long n = declared_body(conn);

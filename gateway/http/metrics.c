@@ -4,6 +4,7 @@
 #include "handler.h"
 #include "keys.h"
 #include "request.h"
+#include "router.h"
 #include "routes.h"
 
 #include <stdlib.h>
@@ -177,9 +178,14 @@ void metrics_account(const struct request *r, enum MHD_RequestTerminationCode to
         return;
     int status = request_status(r, toe);
     size_t route = routes_metric_index(r->route);
+    /* the model as one name, however the client spelled it (case, tag,
+     * registry...): its spellings would otherwise each be a series */
+    char canon[METRICS_MODEL_MAX];
     const char *model = "";
     if (r->model_known && r->model)
-        model = r->alias ? r->alias->name : r->model;
+        model = r->alias                                                 ? r->alias->name
+                : router_model_label(r->model, canon, sizeof canon) >= 0 ? canon
+                                                                         : "";
     char code[4] = "999"; /* no printf on this path: statuses are 100..999 */
     if (status >= 100 && status <= 999) {
         code[0] = (char)('0' + status / 100);

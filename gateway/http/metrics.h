@@ -44,6 +44,8 @@ struct request;
 struct worker;
 
 #define METRICS_SERIES 4096
+/* bytes of a model label; a longer name is counted under "" */
+#define METRICS_MODEL_MAX 256
 #define METRICS_FOLD_AT (METRICS_SERIES - 256)
 #define METRICS_ERRORS 32 /* recent errors kept per worker */
 

@@ -14,11 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 64 /* scrapers and browsers, not clients */
+/* One address (a browser holds about 6, a Prometheus one per target) cannot
+ * take every slot: idle connections held open from one place (a slowloris,
+ * a leaking client) would otherwise shut every scraper out for good, each
+ * slot given back by IDLE_TIMEOUT_S only to be taken again. */
+#define MAX_PER_ADDRESS 16
 #define IDLE_TIMEOUT_S 30
 #define EXPOSITION_MAX (64u << 20)
 #define STATUS_JSON_MAX (16u << 20)
@@ -27,6 +33,7 @@
 struct metrics_listener {
     struct metrics *m; /* borrowed */
     unsigned nworkers;
+    bool loopback; /* listening on a loopback address: see host_allowed */
     struct MHD_Daemon *d;
     int stop_fd; /* eventfd: written by metrics_listener_stop */
     pthread_t thread;
@@ -73,6 +80,28 @@ static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const 
     return rc;
 }
 
+/*
+ * A listener on loopback is reached by name only as "localhost": any other
+ * name in Host is a web page's own host name pointed at 127.0.0.1 (DNS
+ * rebinding), for which the browser would let that page read the answers
+ * (key names, backends, errors). IP literals cannot be rebound; a request
+ * without Host (HTTP/1.0) is no browser's.
+ */
+static bool host_allowed(const struct metrics_listener *l, struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (!l->loopback || !host)
+        return true;
+    size_t n = strlen(host);
+    unsigned char ip[16];
+    if (netaddr_ip_parse(host, n, ip))
+        return true;
+    const char *colon = strchr(host, ':');
+    size_t name = colon ? (size_t)(colon - host) : n;
+    return name == 9 && strncasecmp(host, "localhost", 9) == 0 &&
+           (!colon || (colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls)
@@ -90,6 +119,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    if (!host_allowed(l, conn))
+        return text(conn, 403,
+                    "This monitoring port listens on loopback and answers only to Host: "
+                    "localhost or an IP address.\n");
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0) {
         if (!get)
@@ -205,14 +238,17 @@ struct metrics_listener *metrics_listener_start(const struct netaddr *addr, stru
     }
     l->m = m;
     l->nworkers = nworkers;
+    l->loopback = addr->loopback;
     l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int fd = listen_on(addr);
     if (l->stop_fd < 0 || fd < 0)
         goto fail;
-    l->d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET,
-        fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l, MHD_OPTION_END);
+    l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)MAX_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
+                            MHD_OPTION_END);
     if (!l->d) {
         log_error("metrics listener: libmicrohttpd could not start on %s", addr->text);
         close(fd);

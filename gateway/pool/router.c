@@ -148,3 +148,49 @@ int router_model_normalize(const char *name, char *out, size_t outsz)
     }
     return k;
 }
+
+/* s[0..n) lower-cased onto out at *len, then sep; false when out is full. */
+static bool put_lower(char *out, size_t outsz, size_t *len, const char *s, size_t n,
+                      const char *sep)
+{
+    size_t sl = strlen(sep);
+    if (*len + n + sl >= outsz)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        out[(*len)++] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    memcpy(out + *len, sep, sl + 1);
+    *len += sl;
+    return true;
+}
+
+static bool span_is(const char *s, size_t n, const char *def)
+{
+    return n == 0 || (n == strlen(def) && strncasecmp(s, def, n) == 0);
+}
+
+int router_model_label(const char *name, char *out, size_t outsz)
+{
+    if (outsz == 0)
+        return -1;
+    out[0] = '\0';
+    struct mname n;
+    split_name(name ? name : "", &n);
+    if (n.model_len == 0)
+        return -1;
+    bool host = !span_is(n.host, n.host_len, "registry.ollama.ai");
+    bool ns = host || !span_is(n.ns, n.ns_len, "library");
+    bool tag = !span_is(n.tag, n.tag_len, "latest");
+    size_t len = 0;
+    bool ok = (!host || put_lower(out, outsz, &len, n.host, n.host_len, "/")) &&
+              (!ns || put_lower(out, outsz, &len, n.ns_len ? n.ns : "library",
+                                n.ns_len ? n.ns_len : 7, "/")) &&
+              put_lower(out, outsz, &len, n.model, n.model_len, tag ? ":" : "") &&
+              (!tag || put_lower(out, outsz, &len, n.tag, n.tag_len, ""));
+    if (!ok) {
+        out[0] = '\0';
+        return -1;
+    }
+    return (int)len;
+}

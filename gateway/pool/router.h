@@ -41,4 +41,16 @@ bool router_model_eq(const char *a, const char *b);
  */
 int router_model_normalize(const char *name, char *out, size_t outsz);
 
+/*
+ * One spelling for every name router_model_eq takes as the same model, for
+ * labels that must not grow with what clients send: lower case, no
+ * "registry.ollama.ai/" host, no "library/" namespace (when the host is the
+ * default one), no ":latest" tag, no "@digest". "LLAMA3.2",
+ * "registry.ollama.ai/library/llama3.2:latest" and "llama3.2@sha256:..." are
+ * all "llama3.2"; "hf.co/Org/M:Q4" is "hf.co/org/m:q4". Writes a
+ * '\0'-terminated string to out and returns its length, or -1 when name has
+ * no model or it does not fit (out is then "").
+ */
+int router_model_label(const char *name, char *out, size_t outsz);
+
 #endif

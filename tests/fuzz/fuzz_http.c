@@ -49,6 +49,9 @@ static const char config[] =
     " \"backends\": [{\"name\": \"b\", \"url\": \"http://127.0.0.1:9\"}],\n"
     " \"aliases\": {\"gpt-4o\": \"llama3.2\", \"text-embedding-3-small\": \"nomic-embed-text\"},\n"
     " \"discovery_interval_s\": 3600,\n"
+    /* the peer is 127.0.0.1: X-Forwarded-For is walked, Origin judged */
+    " \"trusted_proxies\": [\"127.0.0.0/8\", \"10.0.0.0/8\", \"fd00::/8\"],\n"
+    " \"cors\": {\"origins\": [\"https://app.example.com\", \"http://localhost:5173\"]},\n"
     " \"limits\": {\"max_body_bytes\": 65536, \"auth_failures_per_minute\": 0},\n"
     " \"log\": {\"level\": \"error\", \"access\": \"/dev/null\"}}\n";
 

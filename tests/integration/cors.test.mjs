@@ -240,3 +240,19 @@ test('"*" allows any http(s) origin, echoed with Vary, never with credentials; r
     assertCors(r, APP, 'after the reload');
   });
 });
+
+test('native_api off: a preflight to a native route gets its 404, as every request there does', needGateway, async () => {
+  await withGateway({ ...ORIGINS, native_api: false }, [{ name: 'k' }], async (gw, fake) => {
+    for (const path of ['/api/chat', '/api/pull', '/api/tags', '/api/nothing']) {
+      const r = await preflight(gw, path, APP, path === '/api/tags' ? 'GET' : 'POST', 'authorization,content-type');
+      assert.equal(r.status, 404, `${path}: ${r.text}`);
+      assert.equal(r.headers['access-control-allow-methods'], undefined, `${path}: no method offered`);
+      assert.match(JSON.parse(r.text).error, /native_api: false/, `${path}: Ollama's shape, the reason`);
+    }
+    // the OpenAI routes still take preflights
+    const ok = await preflight(gw, '/v1/chat/completions', APP, 'POST', 'authorization,content-type');
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers['access-control-allow-methods'], 'POST');
+    assert.equal(fake.chats().length + fake.requestsTo('/api/pull').length, 0, 'nothing reached the backend');
+  });
+});

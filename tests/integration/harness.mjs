@@ -136,7 +136,8 @@ async function launch(config, port, opts) {
   const configPath = path.join(dir, 'gateway.json');
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
   for (const [name, text] of Object.entries(opts.files ?? {})) {
-    writeFileSync(path.join(dir, name), text);
+    // owner only, as a deployment keeps them: a TLS key others may read is refused
+    writeFileSync(path.join(dir, name), text, { mode: 0o600 });
   }
   const keysFile = config.keys_file ?? 'keys.json';
   const keysPath = path.isAbsolute(keysFile) ? keysFile : path.join(dir, keysFile);

@@ -354,3 +354,84 @@ test('the brute-force guard behind a trusted proxy: failures, the block it start
     assert.equal(code, 0, g.stderr);
   }
 });
+
+/** A whole HTTP/1.1 exchange over a socket bound to localAddress: the raw answer. */
+function rawGet(url, target, localAddress, ms) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: u.hostname, port: Number(u.port), localAddress }, () => {
+      s.write(`GET ${target} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`);
+    });
+    let text = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => { text += d; });
+    s.on('end', () => resolve(text));
+    s.on('error', reject);
+    s.setTimeout(ms, () => { s.destroy(); reject(new Error(`no answer from ${localAddress} within ${ms} ms`)); });
+  });
+}
+
+test('one address holding idle connections does not shut out a scraper at another address', T(40000), async () => {
+  // Every slot of the listener (64) held by one client, as a slowloris
+  // would: a scraper at another address must still be answered at once.
+  const held = [];
+  let closed = 0;
+  try {
+    for (let i = 0; i < 64; i++) {
+      const s = net.connect({ host: '127.0.0.1', port: Number(new URL(murl).port), localAddress: '127.0.0.1' });
+      s.on('error', () => {});
+      s.on('close', () => { closed++; });
+      s.write('GET /metrics HTTP/1.1\r\n'); // a head that never ends
+      held.push(s);
+    }
+    await waitFor(() => held.every((s) => !s.connecting), 10000, 10, 'the 64 connections made');
+    const r = await rawGet(murl, '/metrics', '127.0.0.2', 10000);
+    assert.match(r, /^HTTP\/1\.1 200 /);
+    assert.match(r, /ollama_gateway_workers 2\n/);
+    // the ones past the per-address limit were closed by the listener
+    await waitFor(() => closed >= 64 - 16, 10000, 10, 'the connections past 16 from one address closed');
+    assert.ok(held.filter((s) => !s.destroyed).length <= 16);
+  } finally {
+    for (const s of held) s.destroy();
+  }
+});
+
+test('every spelling of one model (case, tag, namespace, registry, digest) is one series: a client cannot grow labels', T(30000), async () => {
+  A.script(SCENE);
+  const p0 = await settled();
+  // each is routed to llama3.2 (router_model_eq); what the fake backend then
+  // answers (it matches names exactly) does not matter here
+  const spellings = ['LLAMA3.2', 'llama3.2:latest', 'library/Llama3.2', 'registry.ollama.ai/library/llama3.2:LATEST',
+    'https://registry.ollama.ai/library/llama3.2', 'llama3.2@sha256:0123456789abcdef'];
+  const statuses = [];
+  for (const m of spellings) {
+    const r = await jsonOf(await chat(gw.url, simpleChat(m), { headers: bearer(gw.secret('carol')) }));
+    assert.ok(r.status === 200 || /Backend \\"A\\" does not have this model/.test(r.text), `${m}: ${r.status} ${r.text}`);
+    statuses.push(r.status);
+  }
+  const p1 = await settled();
+  const counted = [...new Set(statuses)].reduce((n, st) => n + val(p1, ...req(CHAT, 'llama3.2', st)) - val(p0, ...req(CHAT, 'llama3.2', st)), 0);
+  assert.equal(counted, spellings.length, 'each request counted under model="llama3.2"');
+  const models = new Set([...p1.text.matchAll(/\bmodel="([^"]*)"/g)].map((m) => m[1]));
+  assert.deepEqual([...models].filter((m) => !['', 'llama3.2', 'fast'].includes(m)), [],
+    'no label but the model\'s one name');
+});
+
+test('a loopback listener answers only to loopback names: a rebound DNS name cannot read it from a web page', T(20000), async () => {
+  const port = new URL(murl).port;
+  const ask = (host) => httpRequest(murl, '/status.json', { headers: { host } });
+  // a page at http://rebind.example:PORT whose name now points at 127.0.0.1
+  for (const host of [`rebind.example:${port}`, 'rebind.example', `localhost.evil.example:${port}`]) {
+    const r = await ask(host);
+    assert.equal(r.status, 403, `Host: ${host}: ${r.text}`);
+    assert.ok(!r.text.includes('"keys"'), 'nothing of the status');
+    assert.match(r.text, /Host/);
+  }
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`, '127.0.0.1']) {
+    const r = await ask(host);
+    assert.equal(r.status, 200, `Host: ${host}: ${r.text}`);
+    assert.ok(JSON.parse(r.text).keys, 'the status');
+  }
+  const m = await httpRequest(murl, '/metrics', { headers: { host: `rebind.example:${port}` } });
+  assert.equal(m.status, 403);
+});

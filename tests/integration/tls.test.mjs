@@ -368,6 +368,14 @@ test('a bad new certificate is refused with its reason; the one in force stays',
   line = await reloadWith({ 'cert.pem': 'not a certificate\n', 'key.pem': env.two.key }, /reload refused: /);
   assert.match(env.gw.stderr.slice(0, line.end), /tls: .*cert\.pem: holds no PEM certificate/);
   assert.equal((await peerCertificate(env.tlsPort)).fingerprint, served);
+  // a good pair whose key other users of the machine may read
+  let from = env.gw.stderr.length;
+  writeFileAtomic(path.join(env.gw.dir, 'cert.pem'), env.two.cert, 0o644);
+  writeFileAtomic(path.join(env.gw.dir, 'key.pem'), env.two.key, 0o644);
+  env.gw.proc.kill('SIGHUP');
+  line = await env.gw.waitForStderr(/reload refused: /, 10000, from);
+  assert.match(env.gw.stderr.slice(from, line.end), /tls: .*key\.pem: may be read or written by other users \(mode 0644\)/);
+  assert.equal((await peerCertificate(env.tlsPort)).fingerprint, served);
   // still answering over TLS, and a good pair is taken again
   assert.equal((await httpsRequest(env.tlsPort, '/healthz')).status, 200);
   await reloadWith({ 'cert.pem': env.two.cert, 'key.pem': env.two.key });

@@ -11,6 +11,7 @@
 #include <gnutls/x509.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct tls_fixture {
@@ -106,6 +107,8 @@ static inline void tls_fixture_file(const char *dir, const char *name, const cha
     assert_non_null(fp);
     assert_int_equal(fputs(text, fp) >= 0, 1);
     assert_int_equal(fclose(fp), 0);
+    /* owner only, as a deployment keeps a key (tlscreds refuses one others may read) */
+    assert_int_equal(chmod(out, 0600), 0);
 }
 
 #endif

@@ -740,6 +740,21 @@ static void test_load_file(void **state)
     assert_null(cfg_load("/tmp", &e));
     assert_has(&e, "/tmp: is not a regular file");
     cfg_errors_free(&e);
+
+    /* a FIFO too, at once: the start or a reload must not wait for a
+     * writer (alarm: a hang fails the test instead of stalling it) */
+    char fdir[] = "/tmp/test_config.fifo.XXXXXX", fifo[64];
+    assert_non_null(mkdtemp(fdir));
+    snprintf(fifo, sizeof fifo, "%s/gateway.json", fdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    cfg_errors_init(&e);
+    alarm(10);
+    assert_null(cfg_load(fifo, &e));
+    alarm(0);
+    assert_has(&e, "is not a regular file");
+    cfg_errors_free(&e);
+    unlink(fifo);
+    rmdir(fdir);
 }
 
 static void test_tls_listeners(void **state)

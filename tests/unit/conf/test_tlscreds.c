@@ -125,7 +125,22 @@ static void test_files(void **state)
     char cert[128], key[128], why[1024];
     tls_fixture_file(dir, "cert.pem", fx.leaf, cert, sizeof cert);
     tls_fixture_file(dir, "key.pem", fx.leaf_key, key, sizeof key);
+    /* a key other users may read is refused, whatever the umask made it */
+    assert_int_equal(chmod(key, 0644), 0);
+    assert_null(tls_creds_load(cert, key, why, sizeof why));
+    assert_non_null(strstr(why, "key.pem: may be read or written by other users (mode 0644)"));
+    assert_non_null(strstr(why, "chmod 600"));
+    assert_int_equal(chmod(key, 0602), 0);
+    assert_null(tls_creds_load(cert, key, why, sizeof why));
+    /* the owner alone, or its group too (ssl-cert, a Kubernetes fsGroup) */
+    assert_int_equal(chmod(key, 0640), 0);
+    assert_int_equal(chmod(cert, 0644), 0); /* a certificate is public */
     struct tls_creds *c = tls_creds_load(cert, key, why, sizeof why);
+    if (!c)
+        fail_msg("refused: %s", why);
+    tls_creds_unref(c);
+    assert_int_equal(chmod(key, 0600), 0);
+    c = tls_creds_load(cert, key, why, sizeof why);
     if (!c)
         fail_msg("refused: %s", why);
     tls_creds_unref(c);
@@ -141,6 +156,17 @@ static void test_files(void **state)
         assert_null(tls_creds_load(cert, key, why, sizeof why));
         assert_non_null(strstr(why, "is it readable by the user the gateway runs as?"));
     }
+    /* a FIFO is refused at once: opening it must not wait for a writer
+     * (alarm: a hang fails the test instead of stalling it) */
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_null(tls_creds_load(cert, fifo, why, sizeof why));
+    assert_null(tls_creds_load(fifo, key, why, sizeof why));
+    alarm(0);
+    assert_non_null(strstr(why, "fifo.pem: is not a regular file"));
+    unlink(fifo);
     unlink(cert);
     unlink(key);
     rmdir(dir);

@@ -204,6 +204,48 @@ static void test_normalize(void **state)
     assert_int_equal(router_model_normalize("x", out, 0), -1);
 }
 
+/* Every spelling router_model_eq joins gets one label; different models
+ * keep different ones. */
+static void test_label(void **state)
+{
+    (void)state;
+    static const char *const same[] = {
+        "llama3.2",
+        "LLAMA3.2",
+        "llama3.2:latest",
+        "Llama3.2:LATEST",
+        "library/llama3.2",
+        "registry.ollama.ai/library/llama3.2:latest",
+        "REGISTRY.OLLAMA.AI/Library/llama3.2",
+        "https://registry.ollama.ai/library/llama3.2",
+        "llama3.2@sha256:0123",
+        "llama3.2:latest@sha256:4567",
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        assert_true(router_model_eq(same[i], "llama3.2"));
+        assert_int_equal(router_model_label(same[i], out, sizeof out), 8);
+        assert_string_equal(out, "llama3.2");
+    }
+    router_model_label("llama3.2:1B", out, sizeof out);
+    assert_string_equal(out, "llama3.2:1b");
+    router_model_label("hf.co/Org/M:Q4_K_M", out, sizeof out);
+    assert_string_equal(out, "hf.co/org/m:q4_k_m");
+    router_model_label("jmorgan/m", out, sizeof out);
+    assert_string_equal(out, "jmorgan/m");
+    router_model_label("localhost:5000/library/m:7b", out, sizeof out);
+    assert_string_equal(out, "localhost:5000/library/m:7b");
+    assert_false(router_model_eq("localhost:5000/library/m:7b", "m:7b"));
+    /* no model, or too long: -1 and "" */
+    assert_int_equal(router_model_label("", out, sizeof out), -1);
+    assert_int_equal(router_model_label(NULL, out, sizeof out), -1);
+    char small[8];
+    assert_int_equal(router_model_label("llama3.2", small, sizeof small), -1);
+    assert_string_equal(small, "");
+    char exact[9];
+    assert_int_equal(router_model_label("Llama3.2", exact, sizeof exact), 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_many_exact),
         cmocka_unit_test(test_model_eq),
         cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
