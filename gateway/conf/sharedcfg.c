@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int hexval(char c)
@@ -184,9 +185,25 @@ bool sharedcfg_same(const struct cfg_shared *a, const struct cfg_shared *b)
 static const char *read_password(struct walk *w, const cJSON *item, const char *path, const char *p)
 {
     char d[DIAG_SHOWBUF];
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO put there would otherwise hold the start or the
+     * reload until something writes to it; a regular file ignores it */
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         jf_error(w->jf, item, path, "%s: cannot open: %s", DIAG_SHOW(d, p), strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        jf_error(w->jf, item, path, "%s: is not a regular file", DIAG_SHOW(d, p));
+        close(fd);
+        return NULL;
+    }
+    /* a secret, as keys.json and the TLS key: other users may not read it */
+    if (st.st_mode & 007) {
+        jf_error(w->jf, item, path,
+                 "%s: other users may read or write it (mode %04o): chmod o-rwx it",
+                 DIAG_SHOW(d, p), (unsigned)(st.st_mode & 07777));
+        close(fd);
         return NULL;
     }
     char *text = NULL;

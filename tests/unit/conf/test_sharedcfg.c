@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void parse_ok(const char *url, struct shared_url *u, char *buf)
@@ -96,10 +97,11 @@ static struct cfg *load(const char *shared, struct cfg_errors *e, const char *di
     return cfg_load_buffer(text, strlen(text), "t.json", dir, e);
 }
 
-static void load_bad(const char *shared, const char *expect)
+/* shared (relative paths against dir) must be refused with a message holding expect. */
+static void load_bad_in(const char *shared, const char *dir, const char *expect)
 {
     struct cfg_errors e;
-    struct cfg *c = load(shared, &e, "/etc/gw");
+    struct cfg *c = load(shared, &e, dir);
     if (c) {
         cfg_unref(c);
         fail_msg("expected a problem with %s", shared);
@@ -109,6 +111,11 @@ static void load_bad(const char *shared, const char *expect)
         fail_msg("%s: \"%s\" does not say \"%s\"", shared, t, expect);
     assert_null(strstr(t, "s3cret"));
     cfg_errors_free(&e);
+}
+
+static void load_bad(const char *shared, const char *expect)
+{
+    load_bad_in(shared, "/etc/gw", expect);
 }
 
 static void test_section(void **state)
@@ -190,6 +197,11 @@ static void test_password_file(void **state)
     assert_non_null(f);
     fputs("s3cret-pass\nsecond line ignored\n", f);
     fclose(f);
+    /* readable by others: refused, as the keys file and the TLS key are */
+    assert_int_equal(chmod(path, 0644), 0);
+    load_bad_in("{\"redis\": \"redis://127.0.0.1\", \"password_file\": \"pw\"}", dir,
+                "other users may read or write it (mode 0644)");
+    assert_int_equal(chmod(path, 0640), 0);
     struct cfg_errors e;
     struct cfg *c =
         load("{\"redis\": \"redis://gw@127.0.0.1\", \"password_file\": \"pw\"}", &e, dir);
@@ -214,6 +226,13 @@ static void test_password_file(void **state)
     assert_null(c);
     assert_non_null(strstr(e.text.p, "first line must hold the password"));
     cfg_errors_free(&e);
+    unlink(path);
+    /* a FIFO is refused at once, not waited on (alarm: a hang fails the test) */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    load_bad_in("{\"redis\": \"redis://127.0.0.1\", \"password_file\": \"pw\"}", dir,
+                "is not a regular file");
+    alarm(0);
     unlink(path);
     rmdir(dir);
 }

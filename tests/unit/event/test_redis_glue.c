@@ -257,6 +257,7 @@ static struct cfg *cfg_with_password(const char *pw)
     assert_non_null(f);
     fprintf(f, "%s\n", pw);
     fclose(f);
+    assert_int_equal(chmod(path, 0600), 0); /* other users may not read a secret */
     snprintf(text, sizeof text,
              "{\"backends\": [{\"url\": \"http://127.0.0.1:11434\"}], \"shared\": {\"redis\": "
              "\"unix:%s\", \"password_file\": \"%s\", \"prefix\": \"t:\"}}",
