@@ -169,8 +169,10 @@ int cors_add_headers(const struct request *r, struct MHD_Response *resp)
     if (!r->cfg->cors.norigins)
         return 0;
     const char *origin = origin_of(r);
+    /* Vary on every answer, allowed origin or not: a shared cache must not
+     * hand an answer made for one Origin (or none) to a page of another */
     if (!cors_origin_allowed(r->cfg->cors.origins, r->cfg->cors.norigins, origin))
-        return 0;
+        return MHD_add_response_header(resp, "Vary", "Origin") == MHD_YES ? 0 : -1;
     bool ok = MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin) == MHD_YES &&
               MHD_add_response_header(resp, "Vary", "Origin") == MHD_YES &&
               MHD_add_response_header(resp, "Access-Control-Expose-Headers", expose) == MHD_YES;
