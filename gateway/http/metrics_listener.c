@@ -52,6 +52,15 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     log_debug("metrics listener: libmicrohttpd: %s", msg);
 }
 
+/* What every answer here says: its type (never sniffed into another), and
+ * that it is live, never to be cached. */
+static void common_headers(struct MHD_Response *resp, const char *type)
+{
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+}
+
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *type,
                               struct buf *body)
 {
@@ -63,8 +72,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, cons
         free(p);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", type);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    common_headers(resp, type);
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -157,8 +165,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             status_page_html_len, (void *)status_page_html, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
-        MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        common_headers(resp, "text/html; charset=utf-8");
         /* the page is its own: nothing from elsewhere, no framing by others */
         MHD_add_response_header(resp, "Content-Security-Policy",
                                 "default-src 'none'; script-src 'unsafe-inline'; style-src "

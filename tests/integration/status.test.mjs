@@ -117,6 +117,11 @@ test('GET /status: one self-contained page with a strict content security policy
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
   assert.match(r.headers.get('content-security-policy'), /default-src 'none'/);
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(r.headers.get('cache-control'), 'no-store');
+  const json = await get(`${murl}/status.json`);
+  assert.equal(json.headers.get('x-content-type-options'), 'nosniff', '/status.json is never sniffed into HTML');
+  await json.text();
   const html = await r.text();
   assert.match(html, /^<!doctype html>/);
   assert.ok(!/\b(src|href)\s*=\s*["']?(https?:)?\/\//i.test(html), 'no external asset');
