@@ -38,6 +38,7 @@ struct metrics_listener {
     int stop_fd; /* eventfd: written by metrics_listener_stop */
     pthread_t thread;
     struct status_history history; /* the thread's own */
+    char csp[256];                 /* the status page's policy (status_page_csp) */
     int64_t next_sample;           /* monotonic ms */
 };
 
@@ -167,10 +168,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         common_headers(resp, "text/html; charset=utf-8");
         /* the page is its own: nothing from elsewhere, no framing by others */
-        MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'none'; script-src 'unsafe-inline'; style-src "
-                                "'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
-                                "frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Content-Security-Policy", l->csp);
         enum MHD_Result rc = MHD_queue_response(conn, 200, resp);
         MHD_destroy_response(resp);
         return rc;
@@ -246,6 +244,11 @@ struct metrics_listener *metrics_listener_start(const struct netaddr *addr, stru
     l->m = m;
     l->nworkers = nworkers;
     l->loopback = addr->loopback;
+    if (status_page_csp(l->csp, sizeof l->csp) < 0) {
+        log_error("metrics listener: the built-in status page has no <script> or <style>");
+        free(l);
+        return NULL;
+    }
     l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int fd = listen_on(addr);
     if (l->stop_fd < 0 || fd < 0)

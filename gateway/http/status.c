@@ -10,6 +10,8 @@
 #include "routes.h"
 #include "snapshot.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -225,4 +227,37 @@ int status_json(const struct status_history *h, const struct metrics *m, unsigne
     snapshot_unref(snap);
     metrics_sums_free(&s);
     return rc ? -1 : 0;
+}
+
+/* 'sha256-<base64>' of the text between <tag> and </tag> in the page, for
+ * a CSP source list. 0, or -1. */
+static int element_hash(const char *tag, char *out, size_t size)
+{
+    char open[16], close[16];
+    snprintf(open, sizeof open, "<%s>", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    const char *a = strstr(status_page_html, open);
+    const char *b = a ? strstr(a, close) : NULL;
+    if (!b)
+        return -1;
+    a += strlen(open);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)a, (unsigned long long)(b - a));
+    char b64[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(b64, sizeof b64, h, sizeof h, sodium_base64_VARIANT_ORIGINAL);
+    int n = snprintf(out, size, "'sha256-%s'", b64);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+int status_page_csp(char *out, size_t size)
+{
+    char script[96], style[96];
+    if (element_hash("script", script, sizeof script) < 0 ||
+        element_hash("style", style, sizeof style) < 0)
+        return -1;
+    int n = snprintf(out, size,
+                     "default-src 'none'; script-src %s; style-src %s; connect-src 'self'; "
+                     "img-src 'self' data:; frame-ancestors 'none'",
+                     script, style);
+    return n > 0 && (size_t)n < size ? 0 : -1;
 }

@@ -39,7 +39,14 @@ void status_sample(struct status_history *h, const struct metrics *m, int64_t no
 int status_json(const struct status_history *h, const struct metrics *m, unsigned nworkers,
                 struct buf *out);
 
-/* status_page.html, as built in (generated from the file by cmake/embed.cmake). */
+/* The Content-Security-Policy the page is served with: nothing from
+ * elsewhere, no framing, and only its own inline script and style, named by
+ * their SHA-256 (so an injected script or style would not run even if some
+ * text ever reached the page as markup). 0, or -1 when the page has no
+ * <script> or <style> element or out is too small. */
+int status_page_csp(char *out, size_t size);
+
+/* status_page.html, as built in (generated from the file by gateway/embed.cmake). */
 extern const char status_page_html[];
 extern const size_t status_page_html_len;
 

@@ -116,13 +116,22 @@ test('GET /status: one self-contained page with a strict content security policy
   const r = await get(`${murl}/status`);
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('content-type'), 'text/html; charset=utf-8');
-  assert.match(r.headers.get('content-security-policy'), /default-src 'none'/);
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'none'/);
+  // only the page's own script and style run: named by hash, never 'unsafe-inline'
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.match(csp, /script-src 'sha256-[A-Za-z0-9+/]{43}='/);
+  assert.match(csp, /style-src 'sha256-[A-Za-z0-9+/]{43}='/);
   assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
   assert.equal(r.headers.get('cache-control'), 'no-store');
   const json = await get(`${murl}/status.json`);
   assert.equal(json.headers.get('x-content-type-options'), 'nosniff', '/status.json is never sniffed into HTML');
   await json.text();
   const html = await r.text();
+  const { createHash } = await import('node:crypto');
+  const hashOf = (tag) => `'sha256-${createHash('sha256').update(html.split(`<${tag}>`)[1].split(`</${tag}>`)[0]).digest('base64')}'`;
+  assert.ok(csp.includes(`script-src ${hashOf('script')}`), `the policy names the page's script: ${csp}`);
+  assert.ok(csp.includes(`style-src ${hashOf('style')}`), `the policy names the page's style: ${csp}`);
   assert.match(html, /^<!doctype html>/);
   assert.ok(!/\b(src|href)\s*=\s*["']?(https?:)?\/\//i.test(html), 'no external asset');
   assert.ok(!/<link\b(?![^>]*href="data:)|<script\s[^>]*src=/i.test(html), 'no linked stylesheet or script');
