@@ -197,74 +197,80 @@ static int delta(struct responses_stream *s, struct buf *out, int kind, const ch
     return rc | ev_end(out);
 }
 
-/* One whole custom tool call as its four events: added, its input as one
- * delta, done, the item done. */
-static int custom_call(struct responses_stream *s, struct buf *out, unsigned index,
-                       const char *call_id, const char *name, const char *input)
+/* What differs between a function call's events and a custom tool call's:
+ * their names, the item id's prefix, the field that carries the text, and
+ * the item's writer. */
+struct call_kind {
+    const char *delta_event, *done_event, *ref, *text_field;
+    bool name_in_done; /* the done event repeats the name (function calls) */
+    int (*put)(struct buf *, const struct responses_meta *, unsigned, const char *, const char *,
+               const char *, bool);
+};
+
+static const struct call_kind function_kind = {
+    .delta_event = "response.function_call_arguments.delta",
+    .done_event = "response.function_call_arguments.done",
+    .ref = "fc",
+    .text_field = "arguments",
+    .name_in_done = true,
+    .put = responses_put_call,
+};
+
+static const struct call_kind custom_kind = {
+    .delta_event = "response.custom_tool_call_input.delta",
+    .done_event = "response.custom_tool_call_input.done",
+    .ref = "ctc",
+    .text_field = "input",
+    .name_in_done = false,
+    .put = responses_put_custom_call,
+};
+
+/* One whole call as its four events: added, its text as one delta, done,
+ * the item done; and the item kept for response.completed. */
+static int call_events(struct responses_stream *s, struct buf *out, const struct call_kind *k,
+                       unsigned index, const char *call_id, const char *name, const char *text)
 {
     int rc = ev_begin(s, out, "response.output_item.added");
     rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
-    rc |= responses_put_custom_call(out, &s->meta, index, call_id, name, input, false);
+    rc |= k->put(out, &s->meta, index, call_id, name, text, false);
     rc |= ev_end(out);
-    rc |= ev_begin(s, out, "response.custom_tool_call_input.delta");
-    rc |= put_ref(s, out, "ctc", index);
+    rc |= ev_begin(s, out, k->delta_event);
+    rc |= put_ref(s, out, k->ref, index);
     rc |= buf_puts(out, ",\"delta\":");
-    rc |= json_put_str(out, input);
+    rc |= json_put_str(out, text);
     rc |= ev_end(out);
-    rc |= ev_begin(s, out, "response.custom_tool_call_input.done");
-    rc |= put_ref(s, out, "ctc", index);
-    rc |= buf_puts(out, ",\"input\":");
-    rc |= json_put_str(out, input);
+    rc |= ev_begin(s, out, k->done_event);
+    rc |= put_ref(s, out, k->ref, index);
+    if (k->name_in_done) {
+        rc |= buf_puts(out, ",\"name\":");
+        rc |= json_put_str(out, name);
+    }
+    rc |= buf_printf(out, ",\"%s\":", k->text_field);
+    rc |= json_put_str(out, text);
     rc |= ev_end(out);
     rc |= ev_begin(s, out, "response.output_item.done");
     rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
-    rc |= responses_put_custom_call(out, &s->meta, index, call_id, name, input, true);
+    rc |= k->put(out, &s->meta, index, call_id, name, text, true);
     rc |= ev_end(out);
     if (s->items.len)
         rc |= buf_append(&s->items, ",", 1);
-    return rc | responses_put_custom_call(&s->items, &s->meta, index, call_id, name, input, true);
+    return rc | k->put(&s->items, &s->meta, index, call_id, name, text, true);
 }
 
-/* One whole function call as its four events (a custom tool's: custom_call). */
+/* One whole tool call, a function's or a custom tool's. */
 static int call(struct responses_stream *s, struct buf *out, const cJSON *tc)
 {
     char idbuf[96];
     unsigned index = s->nitems++;
     const char *name = json_get(json_get(tc, "function"), "name")->valuestring;
     const char *call_id = responses_call_id(tc, &s->meta, index, idbuf, sizeof idbuf);
-    if (responses_is_custom(&s->meta, name)) {
-        char *input = responses_custom_input(tc);
-        int rc = input ? custom_call(s, out, index, call_id, name, input) : -1;
-        cJSON_free(input);
-        return rc;
-    }
-    char *args = responses_call_args(tc);
-    if (!args)
+    bool custom = responses_is_custom(&s->meta, name);
+    char *text = custom ? responses_custom_input(tc) : responses_call_args(tc);
+    if (!text)
         return -1;
-    int rc = ev_begin(s, out, "response.output_item.added");
-    rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
-    rc |= responses_put_call(out, &s->meta, index, call_id, name, args, false);
-    rc |= ev_end(out);
-    rc |= ev_begin(s, out, "response.function_call_arguments.delta");
-    rc |= put_ref(s, out, "fc", index);
-    rc |= buf_puts(out, ",\"delta\":");
-    rc |= json_put_str(out, args);
-    rc |= ev_end(out);
-    rc |= ev_begin(s, out, "response.function_call_arguments.done");
-    rc |= put_ref(s, out, "fc", index);
-    rc |= buf_puts(out, ",\"name\":");
-    rc |= json_put_str(out, name);
-    rc |= buf_puts(out, ",\"arguments\":");
-    rc |= json_put_str(out, args);
-    rc |= ev_end(out);
-    rc |= ev_begin(s, out, "response.output_item.done");
-    rc |= buf_printf(out, ",\"output_index\":%u,\"item\":", index);
-    rc |= responses_put_call(out, &s->meta, index, call_id, name, args, true);
-    rc |= ev_end(out);
-    if (s->items.len)
-        rc |= buf_append(&s->items, ",", 1);
-    rc |= responses_put_call(&s->items, &s->meta, index, call_id, name, args, true);
-    cJSON_free(args);
+    int rc =
+        call_events(s, out, custom ? &custom_kind : &function_kind, index, call_id, name, text);
+    cJSON_free(text);
     return rc;
 }
 
