@@ -9,12 +9,14 @@
 // switches that stop that, and runs the agent with every proxy variable
 // pointing at an offline guard on loopback, so any request that still tries
 // to leave the machine is refused there and recorded, and the test fails.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../integration/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -120,4 +122,31 @@ export function describeRun(r, guard) {
 /** A marker no agent prints by chance: it can only have come from the fake. */
 export function uniqueMarker(word) {
   return `${word}-${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
+}
+
+/** The agent `name` exited 0, printed the fake's marker, and tried to reach nothing outside. */
+export function assertRan(r, guard, name, marker) {
+  const why = describeRun(r, guard);
+  assert.equal(r.code, 0, `${name} exited non-zero\n${why}`);
+  assert.ok(r.stdout.includes(marker), `the fake's answer ${marker} is not on ${name}'s stdout\n${why}`);
+  assert.deepEqual(guard.hits, [], `${name} tried to reach the internet\n${why}`);
+}
+
+/**
+ * The gateway's access-log lines for path since line `from`: exactly count,
+ * each a 200 stream by the key `key` under the alias `model` → `upstream`.
+ */
+export async function assertStreamLog(gw, path, from, count, { key, model, upstream }) {
+  const mine = () => gw.accessLog(path).slice(from);
+  // each line is written as its request ends, which may be just after the client has read the end
+  await waitFor(() => mine().length >= count, 10000, 20, `${count} access-log lines for ${path}`);
+  const lines = mine();
+  assert.equal(lines.length, count, JSON.stringify(lines));
+  for (const l of lines) {
+    assert.equal(l.status, 200);
+    assert.equal(l.stream, true);
+    assert.equal(l.key_name, key);
+    assert.equal(l.model, model);
+    assert.equal(l.upstream_model, upstream);
+  }
 }

@@ -14,9 +14,9 @@ import test, { before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { useGateway, needGateway, waitFor } from '../integration/harness.mjs';
+import { useGateway, needGateway } from '../integration/harness.mjs';
 import {
-  agentBin, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
+  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
 } from './agents.mjs';
 
 const MODEL = 'claude-sonnet-4-6';
@@ -68,34 +68,15 @@ async function claude(prompt, key = 'claude-code', model = MODEL) {
   return r;
 }
 
-function assertRan(r, marker) {
-  const why = describeRun(r, guard);
-  assert.equal(r.code, 0, `claude exited non-zero\n${why}`);
-  assert.ok(r.stdout.includes(marker), `the fake's answer ${marker} is not on claude's stdout\n${why}`);
-  assert.deepEqual(guard.hits, [], `claude tried to reach the internet\n${why}`);
-}
-
+const assertRanHere = (r, marker) => assertRan(r, guard, 'claude', marker);
 /** This test's access-log lines for /v1/messages: each a 200 stream by the key, under the alias. */
-async function assertMessagesLog(count) {
-  const mine = () => env.gw.accessLog('/v1/messages').slice(logBase);
-  // each line is written as its request ends, which may be just after the client has read the end
-  await waitFor(() => mine().length >= count, 10000, 20, `${count} access-log lines for /v1/messages`);
-  const lines = mine();
-  assert.equal(lines.length, count, JSON.stringify(lines));
-  for (const l of lines) {
-    assert.equal(l.status, 200);
-    assert.equal(l.stream, true);
-    assert.equal(l.key_name, 'claude-code');
-    assert.equal(l.model, MODEL);
-    assert.equal(l.upstream_model, 'qwen3');
-  }
-}
+const assertMessagesLog = (count) => assertStreamLog(env.gw, '/v1/messages', logBase, count, { key: 'claude-code', model: MODEL, upstream: 'qwen3' });
 
 test(`Claude Code ${installedVersion('@anthropic-ai/claude-code')} prints the fake's streamed answer`, { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const marker = uniqueMarker('ZEBRA');
   env.fake.script({ thinking: ['The user wants ', 'a word.'], tokens: ['The word is ', marker, '.'] });
   const r = await claude('Say the word.');
-  assertRan(r, marker);
+  assertRanHere(r, marker);
   assert.ok(!r.stdout.includes('The user wants'), 'thinking is not printed as the answer');
 
   const chats = env.fake.chats();
@@ -123,7 +104,7 @@ test('Claude Code: a Read tool call round trip (the file read in the scratch fol
     ? { thinking: ['I should ', 'read the note.'], tokens: [], toolCalls: [{ name: 'Read', arguments: { file_path: file } }] }
     : { tokens: ['The note says ', marker, '.'] }));
   const r = await claude('What does note.txt say?');
-  assertRan(r, marker);
+  assertRanHere(r, marker);
 
   const chats = env.fake.chats();
   assert.equal(chats.length, 2, 'the tool call, then the answer');
@@ -152,7 +133,7 @@ test('Claude Code and the gateway\'s errors: a key outside its scope (403) is sh
     ? { tokens: ['Half ', 'an ', 'answer'], errorAfter: 2, errorMessage: 'the model runner crashed' }
     : { tokens: ['The whole answer: ', marker] }));
   r = await claude('Say the word.');
-  assertRan(r, marker);
+  assertRanHere(r, marker);
   assert.ok(!r.stdout.includes('Half an'), 'the broken stream is not taken for an answer');
   assert.deepEqual(env.fake.chats().map((c) => c.body.stream), [true, false], 'a streamed try, then a whole one');
 });
@@ -164,7 +145,7 @@ test('Claude Code on a model that cannot think (claude-opus-* → llama3.2): its
   const marker = uniqueMarker('OSPREY');
   env.fake.script({ tokens: ['The word is ', marker, '.'] });
   const r = await claude('Say the word.', 'claude-code', 'claude-opus-4-6');
-  assertRan(r, marker);
+  assertRanHere(r, marker);
   const chats = env.fake.chats();
   assert.equal(chats.length, 1, 'one request to Ollama');
   assert.equal(chats[0].body.model, 'llama3.2');

@@ -14,9 +14,9 @@ import test, { before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { useGateway, needGateway, waitFor } from '../integration/harness.mjs';
+import { useGateway, needGateway } from '../integration/harness.mjs';
 import {
-  agentBin, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
+  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
 } from './agents.mjs';
 
 const MODEL = 'gpt-5.5';
@@ -82,34 +82,15 @@ async function codex(prompt, extraArgs = [], key = 'codex') {
   return r;
 }
 
-function assertRan(r, marker) {
-  const why = describeRun(r, guard);
-  assert.equal(r.code, 0, `codex exited non-zero\n${why}`);
-  assert.ok(r.stdout.includes(marker), `the fake's answer ${marker} is not on codex's stdout\n${why}`);
-  assert.deepEqual(guard.hits, [], `codex tried to reach the internet\n${why}`);
-}
-
+const assertRanHere = (r, marker) => assertRan(r, guard, 'codex', marker);
 /** This test's access-log lines for /v1/responses: each a 200 stream by the key, under the alias. */
-async function assertResponsesLog(count) {
-  const mine = () => env.gw.accessLog('/v1/responses').slice(logBase);
-  // each line is written as its request ends, which may be just after the client has read the end
-  await waitFor(() => mine().length >= count, 10000, 20, `${count} access-log lines for /v1/responses`);
-  const lines = mine();
-  assert.equal(lines.length, count, JSON.stringify(lines));
-  for (const l of lines) {
-    assert.equal(l.status, 200);
-    assert.equal(l.stream, true);
-    assert.equal(l.key_name, 'codex');
-    assert.equal(l.model, MODEL);
-    assert.equal(l.upstream_model, 'qwen3');
-  }
-}
+const assertResponsesLog = (count) => assertStreamLog(env.gw, '/v1/responses', logBase, count, { key: 'codex', model: MODEL, upstream: 'qwen3' });
 
 test(`Codex CLI ${installedVersion('@openai/codex')} prints the fake's streamed answer`, { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const marker = uniqueMarker('ZEBRA');
   env.fake.script({ thinking: ['The user wants ', 'a word.'], tokens: ['The word is ', marker, '.'] });
   const r = await codex('Say the word.');
-  assertRan(r, marker);
+  assertRanHere(r, marker);
 
   const chats = env.fake.chats();
   assert.equal(chats.length, 1, 'one request to Ollama');
@@ -136,7 +117,7 @@ test('Codex CLI: an exec_command round trip (the file read in the scratch folder
     : { tokens: ['The note says ', marker, '.'] }));
   // exec's defaults, said out loud: never ask for approval, a read-only sandbox
   const r = await codex('What does note.txt say?', ['--sandbox', 'read-only']);
-  assertRan(r, marker);
+  assertRanHere(r, marker);
 
   const chats = env.fake.chats();
   assert.equal(chats.length, 2, 'the tool call, then the answer');
@@ -161,7 +142,7 @@ test('Codex CLI: an apply_patch round trip (its freeform tool: the file written 
     ? { tokens: [], toolCalls: [{ name: 'apply_patch', arguments: { input: patch } }] }
     : { tokens: ['Wrote ', marker, '.'] }));
   const r = await codex('Create made.txt.', ['--sandbox', 'workspace-write']);
-  assertRan(r, marker);
+  assertRanHere(r, marker);
   assert.equal(readFileSync(path.join(work, 'made.txt'), 'utf8'), `${content}\n`, 'Codex applied the patch');
 
   const chats = env.fake.chats();
