@@ -72,7 +72,7 @@ int buf_reserve(struct buf *b, size_t n)
     return 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_grow(struct buf *b, const void *p, size_t n)
 {
     int rc = buf_reserve(b, n);
     if (rc < 0)
@@ -82,11 +82,6 @@ int buf_append(struct buf *b, const void *p, size_t n)
     b->len += n;
     b->p[b->len] = '\0';
     return 0;
-}
-
-int buf_puts(struct buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
 }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

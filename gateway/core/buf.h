@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
     char *p;      /* owned; NULL until the first append */
@@ -52,8 +53,26 @@ void buf_reset(struct buf *b);
 void buf_truncate(struct buf *b, size_t len);
 /* Make room for n more bytes without changing len. */
 int buf_reserve(struct buf *b, size_t n);
-int buf_append(struct buf *b, const void *p, size_t n);
-int buf_puts(struct buf *b, const char *s);
+/* buf_append when the bytes do not fit in what is allocated. */
+int buf_append_grow(struct buf *b, const void *p, size_t n);
+/* Inline because nearly every append fits (a stream writes a frame in six
+ * or seven of them): then it is a copy, not two calls. cap <= max + 1, so
+ * what fits in cap is under max too. */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n < b->cap - b->len) {
+        if (n)
+            memcpy(b->p + b->len, p, n);
+        b->len += n;
+        b->p[b->len] = '\0';
+        return 0;
+    }
+    return buf_append_grow(b, p, n);
+}
+static inline int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Append v in decimal (no printf machinery: this runs per request). */

@@ -1,5 +1,43 @@
 #include "jscan.h"
 
+#include <stdint.h>
+#include <string.h>
+
+/* Each byte of v that is b, as its top bit (exact for the lowest such byte;
+ * a borrow may also mark bytes above it, which plain_run never looks at). */
+#define BYTES_EQ(v, b)                                                                             \
+    ((((v) ^ (0x0101010101010101u * (b))) - 0x0101010101010101u) &                                 \
+     ~((v) ^ (0x0101010101010101u * (b))) & 0x8080808080808080u)
+
+/*
+ * The first byte at or after p inside a string literal that needs a look:
+ * '"', '\\', a control character, and, with high, a byte of 0x80 or more;
+ * end when there is none. Eight bytes per step: token text is mostly plain
+ * ASCII, and a stream scans every line's strings (a third of a streamed
+ * request's own instructions went to this loop a byte at a time).
+ */
+static const char *plain_run(const char *p, const char *end, bool high)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t top = high ? 0x8080808080808080u : 0;
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        uint64_t m = BYTES_EQ(v, '"') | BYTES_EQ(v, '\\') | (v & top) |
+                     ((v - 0x2020202020202020u) & ~v & 0x8080808080808080u); /* < 0x20 */
+        if (m)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\' || c < 0x20 || (high && c >= 0x80))
+            return p;
+    }
+    return end;
+}
+
 const char *jscan_string(const char *p, const char *end, bool verbatim, struct str *lit)
 {
     static const char hex[] = "0123456789abcdef";
@@ -7,6 +45,9 @@ const char *jscan_string(const char *p, const char *end, bool verbatim, struct s
     if (p >= end || *p != '"')
         return NULL;
     for (p++; p < end; p++) {
+        p = plain_run(p, end, verbatim);
+        if (p >= end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             lit->p = start;

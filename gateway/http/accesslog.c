@@ -3,8 +3,10 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "netaddr.h"
 #include "request.h"
 
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -76,7 +78,10 @@ void accesslog_write(const struct request *r, enum MHD_RequestTerminationCode to
     rc |= buf_puts(&b, second_stamp(tv.tv_sec));
     rc |= buf_puts(&b, ms);
     rc |= str_field(&b, ",\"request_id\":", r->id);
-    rc |= str_field(&b, ",\"client\":", r->client_known ? r->client_text : NULL);
+    char client[INET6_ADDRSTRLEN];
+    if (r->client_known)
+        netaddr_ip_text(r->client, client);
+    rc |= str_field(&b, ",\"client\":", r->client_known ? client : NULL);
     rc |= str_field(&b, ",\"key_id\":", r->key ? r->key->id : NULL);
     rc |= str_field(&b, ",\"key_name\":", r->key ? r->key->name : NULL);
     rc |= str_field(&b, ",\"method\":", r->method);

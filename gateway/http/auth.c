@@ -172,9 +172,12 @@ int auth_request(struct request *r, struct apierr *e)
         r->err = *e;
         if (!blocked)
             ags_failed(r, sa, r->cfg->limits.auth_failures_per_minute);
+        char client[INET6_ADDRSTRLEN] = "";
+        if (blocked && r->client_known)
+            netaddr_ip_text(r->client, client);
         if (blocked)
             log_warn("authentication failed too often from %s (last: %s%s): refused for %u s",
-                     r->client_text, k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
+                     client, k ? "key og-" : "", k ? k->id : key_verdict_text(v), blocked);
         return -1;
     }
     r->key = k;

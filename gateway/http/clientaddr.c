@@ -78,10 +78,8 @@ static bool peer_of(struct MHD_Connection *conn, unsigned char out[16])
     return netaddr_ip_of(ci ? ci->client_addr : NULL, out);
 }
 
-bool clientaddr_of(struct MHD_Connection *conn, const struct cfg *cfg, unsigned char out[16],
-                   char *text)
+bool clientaddr_of(struct MHD_Connection *conn, const struct cfg *cfg, unsigned char out[16])
 {
-    text[0] = '\0';
     if (!peer_of(conn, out))
         return false;
     if (trusted_addr(&cfg->trusted_proxies, out)) {
@@ -89,6 +87,5 @@ bool clientaddr_of(struct MHD_Connection *conn, const struct cfg *cfg, unsigned 
         MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, &x);
         clientaddr_walk(out, x.v, x.n, &cfg->trusted_proxies, out);
     }
-    netaddr_ip_text(out, text);
     return true;
 }

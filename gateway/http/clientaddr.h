@@ -44,10 +44,10 @@ void clientaddr_walk(const unsigned char peer[16], const char *const *xff, size_
 
 /*
  * The client of a request on conn under cfg's trusted_proxies, into out
- * (16-byte form) and text (INET6_ADDRSTRLEN, "10.1.2.3" or "2001:db8::1").
- * false when the connection has no IP peer (out and text are then empty).
+ * (16-byte form; netaddr_ip_text makes its text, only where a line needs it:
+ * that costs more than the rest of this). false when the connection has no
+ * IP peer.
  */
-bool clientaddr_of(struct MHD_Connection *conn, const struct cfg *cfg, unsigned char out[16],
-                   char *text);
+bool clientaddr_of(struct MHD_Connection *conn, const struct cfg *cfg, unsigned char out[16]);
 
 #endif

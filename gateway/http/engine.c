@@ -147,6 +147,10 @@ static int start_transfer(struct request *r)
      * others only store a number or a pointer. */
     if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK)
         goto fail;
+    /* With the URL string set too, libcurl neither parses it nor prints it
+     * back from the parsed copy (url.c parseurlandfillconn, 7.88); NULL for
+     * other paths, which also clears a pooled handle's last one. */
+    curl_easy_setopt(c, CURLOPT_CURLU, target_parsed(t, path));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     /* Options a reused handle may carry from its last transfer. */
     curl_easy_setopt(c, CURLOPT_NOBODY, 0L);

@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(sizeof(((struct request *)0)->client_text) == INET6_ADDRSTRLEN,
-               "client_text holds an IPv6 address's text");
-
 /* The client's x-request-id if it is short and plain, so it can go into
  * headers and logs unescaped; otherwise a fresh random one. */
 static void set_request_id(struct request *r)
@@ -83,7 +80,7 @@ struct request *request_new(struct worker *w, struct MHD_Connection *conn, const
     buf_count(&r->uperr);
     buf_count(&r->out);
     set_request_id(r);
-    r->client_known = clientaddr_of(conn, r->cfg, r->client, r->client_text);
+    r->client_known = clientaddr_of(conn, r->cfg, r->client);
     r->hangup.fd = -1;
     r->task.run = engine_run_task;
     r->xfer.done = engine_upstream_done;

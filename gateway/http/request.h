@@ -50,7 +50,6 @@ struct request {
     /* the client (clientaddr.h): the TCP peer, or the address a trusted
      * proxy forwarded; client_known false when the peer has no IP address */
     unsigned char client[16]; /* IPv4 mapped into IPv6 (netaddr.h) */
-    char client_text[46];     /* "10.1.2.3", "2001:db8::1" (INET6_ADDRSTRLEN) */
     bool client_known;
     struct buf body;  /* the upload, bounded by limits.max_body_bytes */
     size_t body_seen; /* upload bytes received, kept or not */

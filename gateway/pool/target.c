@@ -16,6 +16,22 @@ static int header_append(struct curl_slist **list, const char *line)
     return 0;
 }
 
+static const char *const parsed_paths[TARGET_NPARSED] = TARGET_PARSED_PATHS;
+
+/* base + path parsed as libcurl parses a CURLOPT_URL string. NULL on OOM
+ * (the base was checked when the configuration was read). */
+static CURLU *parse(const struct target *t, const char *path)
+{
+    char url[4096];
+    CURLU *u = curl_url();
+    if (!u || target_url(t, path, strlen(path), url, sizeof url) < 0 ||
+        curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return NULL;
+    }
+    return u;
+}
+
 struct target *target_array_new(const struct cfg *cfg)
 {
     struct target *t = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof *t);
@@ -32,6 +48,9 @@ struct target *target_array_new(const struct cfg *cfg)
         for (const char *const *h = be->headers; h && *h; h++)
             if (header_append(&t[i].headers, *h) < 0)
                 goto fail;
+        for (size_t k = 0; k < TARGET_NPARSED; k++)
+            if (!(t[i].parsed[k] = parse(&t[i], parsed_paths[k])))
+                goto fail;
     }
     return t;
 fail:
@@ -43,8 +62,11 @@ void target_array_free(struct target *t, const struct cfg *cfg)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < cfg->nbackends; i++)
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         curl_slist_free_all(t[i].headers);
+        for (size_t k = 0; k < TARGET_NPARSED; k++)
+            curl_url_cleanup(t[i].parsed[k]);
+    }
     free(t);
 }
 
@@ -59,4 +81,12 @@ int target_url(const struct target *t, const char *path, size_t path_len, char *
     memcpy(out + t->base_len, path, path_len);
     out[t->base_len + path_len] = '\0';
     return (int)(t->base_len + path_len);
+}
+
+CURLU *target_parsed(const struct target *t, const char *path)
+{
+    for (size_t k = 0; k < TARGET_NPARSED; k++)
+        if (strcmp(path, parsed_paths[k]) == 0)
+            return t->parsed[k];
+    return NULL;
 }
