@@ -15,7 +15,10 @@
 # build/tests/bench/fake_ollama, built by any build with BUILD_TESTING=ON or
 # GATEWAY_BENCH=ON), NGINX=0 (1: also nginx, as a plain proxy to the fake's
 # /v1/chat/completions with tests/bench/nginx.conf.in, one process:
-# master_process off, one worker; the same load and the same arithmetic).
+# master_process off, one worker; the same load and the same arithmetic),
+# FLOOR=0 (1: also tests/bench/floor/floor_proxy, one worker: libmicrohttpd and
+# libcurl driven as the gateway drives them, translating nothing; FLOOR_BIN or
+# build/tests/bench/floor_proxy).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -25,6 +28,7 @@ TOKENS=${TOKENS:-32}
 KIND=${KIND:-nonstream stream}
 FAKE=${FAKE:-node}
 NGINX=${NGINX:-0}
+FLOOR=${FLOOR:-0}
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/build/ollama-gateway")
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind" >&2; exit 1; }
@@ -127,7 +131,33 @@ measure_nginx() {
     cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
 }
 
+# measure_floor KIND N -> total Ir of one floor_proxy (one worker) serving 50 + N requests
+measure_floor() {
+    local kind=$1 n=$2 port
+    port=$(free_port)
+    rm -f "$WORK"/cg.out*
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$FLOOR_BIN" --port "$port" \
+        --upstream "http://127.0.0.1:$FAKE_PORT" --workers 1 >/dev/null 2>"$WORK/vg.err" &
+    GW_PID=$!
+    for _ in $(seq 300); do curl -s -o /dev/null -d '{}' "http://127.0.0.1:$port/v1/chat/completions" && break; sleep 0.1; done
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
+    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
+    kill -TERM "$GW_PID"
+    wait "$GW_PID" || true
+    GW_PID=
+    cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
+}
+
 printf '%-44s %-10s %14s\n' binary load "Ir/request"
+if [ "$FLOOR" = 1 ]; then
+    FLOOR_BIN=${FLOOR_BIN:-$ROOT/build/tests/bench/floor_proxy}
+    [ -x "$FLOOR_BIN" ] || { echo "callgrind.sh: no floor_proxy at $FLOOR_BIN (cmake --build build --target floor_proxy)" >&2; exit 1; }
+    for kind in $KIND; do
+        a=$(measure_floor "$kind" "$N1")
+        b=$(measure_floor "$kind" "$N2")
+        printf '%-44s %-10s %14d\n' "floor_proxy (one worker)" "$kind" $(((b - a) / (N2 - N1)))
+    done
+fi
 if [ "$NGINX" = 1 ]; then
     NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
     [ -x "$NGINX_BIN" ] || { echo "callgrind.sh: NGINX=1 needs nginx" >&2; exit 1; }

@@ -5,6 +5,9 @@
 #   direct        the fake itself (native /api/chat, and its OpenAI /v1 layer)
 #   nginx         nginx proxy_pass to the fake's /v1/chat/completions (translates nothing)
 #   gateway       ollama-gateway (OpenAI in, Ollama /api/chat out, translated both ways)
+#   floor         tests/bench/floor/floor_proxy.c: libmicrohttpd and libcurl driven as the
+#                 gateway drives them, translating nothing (a proxy to the fake's /v1, as
+#                 nginx): what the two libraries cost by themselves ((a) and (b) only)
 # in five scenarios
 #   (a) non-streamed 32-token chat requests, wrk, 64 connections, DURATION s
 #   (b) streamed 32-token chat requests (SSE / NDJSON), same load
@@ -29,6 +32,8 @@
 #   GATEWAY_BIN=path     use this binary (default: Release build in build-bench/)
 #   FAKE=c               the fake Ollama: c (tests/bench/cfake/fake_ollama.c, built in
 #                        build-bench/ unless FAKE_BIN names it) or node (tests/fake_ollama/fake.mjs)
+#   FLOOR=1              also measure tests/bench/floor/floor_proxy in (a) and (b) (FLOOR_BIN=path,
+#                        default: built in build-bench/): the two libraries without the gateway
 #   STRACE=1             count system calls per request in (a) and (b) (needs strace);
 #                        STRACE_DURATION=3 s of wrk per proxy under strace (counts only:
 #                        strace slows the traced process)
@@ -79,6 +84,7 @@ F_CONNECTIONS=${F_CONNECTIONS:-1}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 FAKE=${FAKE:-c}
 STRACE=${STRACE:-1}
+FLOOR=${FLOOR:-1}
 STRACE_DURATION=${STRACE_DURATION:-3}
 AUTH_BENCH=${AUTH_BENCH:-1}
 MODEL=${MODEL:-llama3.2}
@@ -161,6 +167,7 @@ targets=()
 [ -n "${GATEWAY_BIN:-}" ] || targets+=(ollama-gateway)
 [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || targets+=(fake_ollama_c)
 { want d || want e; } && [ -z "${PACED_BIN:-}" ] && targets+=(paced)
+{ want a || want b; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] && targets+=(floor_proxy)
 if [ ${#targets[@]} -gt 0 ]; then
     note "building ${targets[*]} (Release) in build-bench/"
     mkdir -p "$OUT_DIR"
@@ -173,6 +180,8 @@ if [ ${#targets[@]} -gt 0 ]; then
     [ -n "${GATEWAY_BIN:-}" ] || GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
     [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || FAKE_BIN=$ROOT/build-bench/tests/bench/fake_ollama
     { want d || want e; } && [ -z "${PACED_BIN:-}" ] && PACED_BIN=$ROOT/build-bench/tests/bench/paced
+    { want a || want b; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] &&
+        FLOOR_BIN=$ROOT/build-bench/tests/bench/floor_proxy
 fi
 [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable"
 [ "$FAKE" != c ] || [ -x "$FAKE_BIN" ] || die "FAKE_BIN=$FAKE_BIN is not an executable"
@@ -287,6 +296,25 @@ start_nginx() {
     done
     cat "$RUN/$name/stderr.log" "$RUN/$name/nginx-error.log" >&2 2>/dev/null || true
     die "nginx ($name) did not start"
+}
+
+# start_floor NAME UPSTREAM_PORT -> FLOOR_PID, FLOOR_PORT (tests/bench/floor)
+start_floor() {
+    local name=$1
+    FLOOR_PORT=$(free_port)
+    mkdir -p "$RUN/$name"
+    "$FLOOR_BIN" --port "$FLOOR_PORT" --upstream "http://127.0.0.1:$2" --workers "$WORKERS" \
+        >"$RUN/$name/stdout.log" 2>"$RUN/$name/stderr.log" &
+    FLOOR_PID=$!
+    PIDS+=("$FLOOR_PID")
+    for _ in $(seq 1 100); do
+        grep -q port "$RUN/$name/stdout.log" 2>/dev/null &&
+            curl -s -o /dev/null -d '{}' "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions" && return 0
+        kill -0 "$FLOOR_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/$name/stderr.log" >&2
+    die "floor_proxy ($name) did not start"
 }
 
 # start_gateway NAME BACKEND_PORT [keys] -> GW_PID, GW_PORT (and, with "keys",
@@ -722,6 +750,13 @@ if want a || want b; then
         bench_wrk $sc "direct (OpenAI /v1)" "http://127.0.0.1:$FAST/v1/chat/completions" $stream $sse -
         bench_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
         bench_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
+        if [ "$FLOOR" = 1 ]; then
+            start_floor floor-$sc "$FAST"
+            sanity "floor" "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions"
+            bench_wrk $sc "floor (libraries only)" "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions" \
+                $stream $sse "$FLOOR_PID"
+            stop "$FLOOR_PID"
+        fi
         if [ "$STRACE" = 1 ]; then
             strace_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
             strace_wrk $sc "gateway" "http://127.0.0.1:$GW_PORT/v1/chat/completions" $stream $sse "$GW_PID"
@@ -862,6 +897,7 @@ fi
     awk -F'\t' '
         $2 == "nginx" { n[$1] = $6; nr[$1] = $7 }
         $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
+        $2 == "floor (libraries only)" { fl_[$1] = $6 }
         $2 == "gateway, API key" { ka[$1] = $6 }
         $2 == "gateway, key with limits" { kl[$1] = $6 }
         $2 == "limited key, local" { fl = $6; fl50 = $4; fl99 = $5 }
@@ -884,12 +920,14 @@ fi
                     continue
                 if (nr[k] + 0 > 0 && gr[k] != "-")
                     printf ", peak RSS: %.2f", gr[k] / nr[k]
+                if ((k in fl_) && fl_[k] != "-")
+                    printf "; floor/nginx %.2f, gateway/floor %.2f", fl_[k] / n[k], g[k] / fl_[k]
                 printf "\n"
             }
         }' "$RESULTS"
     # The fake must not be the bottleneck: its CPU per request below each proxy's.
     awk -F'\t' '
-        $2 == "nginx" || $2 == "gateway" {
+        $2 == "nginx" || $2 == "gateway" || $2 ~ /^floor/ {
             if ($6 == "-" || $8 == "-") next
             printf "(%s) the fake beside %s: %s us/req (busy %s%% of one CPU) against %s us/req: %s\n", $1, $2, $8, $10, $6,
                 ($8 + 0 < $6 / 2) ? "well below" : ($8 + 0 < $6 + 0) ? "below, but not by half" : "NOT BELOW: the fake may be the bottleneck"
