@@ -7,7 +7,8 @@
 #   gateway       ollama-gateway (OpenAI in, Ollama /api/chat out, translated both ways)
 #   floor         tests/bench/floor/floor_proxy.c: libmicrohttpd and libcurl driven as the
 #                 gateway drives them, translating nothing (a proxy to the fake's /v1, as
-#                 nginx): what the two libraries cost by themselves ((a), (b), (c))
+#                 nginx): what the two libraries cost by themselves ((a), (b), (c)); in (a)
+#                 also with its own minimal upstream client instead of libcurl
 # in five scenarios
 #   (a) non-streamed 32-token chat requests, wrk, 64 connections, DURATION s
 #   (b) streamed 32-token chat requests (SSE / NDJSON), same load
@@ -298,13 +299,14 @@ start_nginx() {
     die "nginx ($name) did not start"
 }
 
-# start_floor NAME UPSTREAM_PORT -> FLOOR_PID, FLOOR_PORT (tests/bench/floor)
+# start_floor NAME UPSTREAM_PORT [CLIENT] -> FLOOR_PID, FLOOR_PORT (tests/bench/floor;
+# CLIENT: curl, the default, or raw: its own upstream client instead of libcurl)
 start_floor() {
     local name=$1
     FLOOR_PORT=$(free_port)
     mkdir -p "$RUN/$name"
     "$FLOOR_BIN" --port "$FLOOR_PORT" --upstream "http://127.0.0.1:$2" --workers "$WORKERS" \
-        >"$RUN/$name/stdout.log" 2>"$RUN/$name/stderr.log" &
+        --client "${3:-curl}" >"$RUN/$name/stdout.log" 2>"$RUN/$name/stderr.log" &
     FLOOR_PID=$!
     PIDS+=("$FLOOR_PID")
     for _ in $(seq 1 100); do
@@ -756,6 +758,13 @@ if want a || want b; then
             bench_wrk $sc "floor (libraries only)" "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions" \
                 $stream $sse "$FLOOR_PID"
             stop "$FLOOR_PID"
+            if [ $sc = a ]; then
+                # libmicrohttpd alone: the upstream side without libcurl
+                start_floor floor-a-raw "$FAST" raw
+                bench_wrk a "floor without libcurl" "http://127.0.0.1:$FLOOR_PORT/v1/chat/completions" \
+                    0 json "$FLOOR_PID"
+                stop "$FLOOR_PID"
+            fi
         fi
         if [ "$STRACE" = 1 ]; then
             strace_wrk $sc "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" $stream $sse "$NGINX_PID"
@@ -903,6 +912,7 @@ fi
         $2 == "nginx" { n[$1] = $6; nr[$1] = $7 }
         $2 == "gateway" { g[$1] = $6; gr[$1] = $7 }
         $2 == "floor (libraries only)" { fl_[$1] = $6; flr[$1] = $7 }
+        $2 == "floor without libcurl" { fr_[$1] = $6 }
         $2 == "gateway, API key" { ka[$1] = $6 }
         $2 == "gateway, key with limits" { kl[$1] = $6 }
         $2 == "limited key, local" { fl = $6; fl50 = $4; fl99 = $5 }
@@ -927,6 +937,8 @@ fi
                     printf ", peak RSS: %.2f", gr[k] / nr[k]
                 if ((k in fl_) && fl_[k] != "-")
                     printf "; floor/nginx %.2f, gateway/floor %.2f", fl_[k] / n[k], g[k] / fl_[k]
+                if ((k in fr_) && fr_[k] != "-")
+                    printf "; without libcurl floor/nginx %.2f", fr_[k] / n[k]
                 if ((k in flr) && flr[k] != "-" && gr[k] != "-")
                     printf "; peak RSS floor %s MB, gateway %s MB", flr[k], gr[k]
                 printf "\n"

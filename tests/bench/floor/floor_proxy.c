@@ -18,7 +18,14 @@
  * libraries pays before it does any work of its own; beside the gateway's, it
  * is what the gateway's own work costs.
  *
- *   floor_proxy --port P --upstream http://127.0.0.1:Q [--workers N]
+ * With --client raw, a request that is not a stream goes upstream through a
+ * minimal HTTP/1.1 client of its own instead of libcurl (keep-alive sockets
+ * that stay in the epoll set, one writev out, reads until Content-Length):
+ * what libmicrohttpd alone costs, and so what replacing libcurl on the hot
+ * path could win at most. It handles only what the benchmark's fake sends (an
+ * answer with a Content-Length); streams still go through libcurl.
+ *
+ *   floor_proxy --port P --upstream http://127.0.0.1:Q [--workers N] [--client curl|raw]
  *
  * Loopback only: it binds 127.0.0.1. A benchmark tool, never installed.
  */
@@ -37,7 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +63,13 @@ static CURLU *upstream_url; /* parsed once; libcurl copies it per transfer */
 static char upstream_text[512];
 static struct curl_slist *headers;
 static volatile sig_atomic_t stopping;
+static bool raw_client;
+static struct sockaddr_in upstream_addr;
+static char raw_head[256]; /* the request head up to Content-Length's value */
+
+/* epoll data of a raw upstream socket: its fd with this bit (curl's: fd + 1,
+ * MHD's epoll fd: 0) */
+#define RAW_TAG (1ull << 40)
 
 struct worker {
     int epfd;
@@ -61,8 +79,11 @@ struct worker {
     bool mhd_due;            /* a connection was resumed: run MHD */
     CURL *pool[EASY_POOL];
     size_t npool;
-    uint32_t in_epoll[MAX_FDS]; /* events registered per upstream socket; 0 = none */
-    bool wanted[MAX_FDS];       /* libcurl watches it */
+    uint32_t in_epoll[MAX_FDS];     /* events registered per upstream socket; 0 = none */
+    bool wanted[MAX_FDS];           /* libcurl watches it */
+    struct req *raw_owner[MAX_FDS]; /* a raw socket's request; NULL when idle */
+    int raw_idle[EASY_POOL];        /* idle raw sockets, newest last */
+    size_t nraw_idle;
 };
 
 struct req {
@@ -72,7 +93,9 @@ struct req {
     size_t blen, bcap;
     char *out; /* the upstream's answer not yet handed to MHD */
     size_t olen, ocap, ooff;
-    CURL *easy; /* while the transfer runs */
+    CURL *easy;                    /* while the transfer runs */
+    int raw_fd;                    /* while a raw exchange runs, else -1 */
+    size_t raw_head_end, raw_need; /* the answer's head length, and the whole answer's */
     long status;
     bool started, done, failed, stream, suspended, queued;
 };
@@ -200,6 +223,135 @@ static int start(struct req *r)
     return 0;
 }
 
+/* ---- the raw upstream client (--client raw) ---- */
+
+static void raw_drop(struct worker *w, int fd)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->raw_owner[fd] = NULL;
+    close(fd);
+}
+
+static int raw_connect(struct worker *w)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || fd >= MAX_FDS)
+        goto fail;
+    /* a blocking connect: loopback answers at once, and it is not what is measured */
+    if (connect(fd, (struct sockaddr *)&upstream_addr, sizeof upstream_addr) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+        goto fail;
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = RAW_TAG | (uint64_t)fd};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+        goto fail;
+    return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int raw_start(struct req *r)
+{
+    struct worker *w = r->w;
+    char len[32];
+    int n = snprintf(len, sizeof len, "%zu\r\n\r\n", r->blen);
+    struct iovec iov[3] = {{raw_head, strlen(raw_head)}, {len, (size_t)n}, {r->body, r->blen}};
+    size_t total = iov[0].iov_len + iov[1].iov_len + iov[2].iov_len;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool reused = w->nraw_idle > 0;
+        int fd = reused ? w->raw_idle[--w->nraw_idle] : raw_connect(w);
+        if (fd < 0)
+            return -1;
+        if (writev(fd, iov, r->blen ? 3 : 2) == (ssize_t)total) {
+            r->raw_fd = fd;
+            w->raw_owner[fd] = r;
+            r->started = true;
+            return 0;
+        }
+        raw_drop(w, fd); /* a kept connection the upstream had closed: once more, fresh */
+        if (!reused)
+            return -1;
+    }
+    return -1;
+}
+
+/* The answer's head is in: its status and Content-Length. */
+static int raw_head_parse(struct req *r)
+{
+    char *end = memmem(r->out, r->olen, "\r\n\r\n", 4);
+    if (!end)
+        return 0;
+    r->raw_head_end = (size_t)(end - r->out) + 4;
+    if (r->olen < 12 || memcmp(r->out, "HTTP/1.1 ", 9) != 0)
+        return -1;
+    r->status = strtol(r->out + 9, NULL, 10);
+    const char *cl = NULL;
+    for (char *p = r->out; p < end; p++)
+        if ((*p == 'C' || *p == 'c') && p > r->out && p[-1] == '\n' &&
+            strncasecmp(p, "Content-Length:", 15) == 0) {
+            cl = p + 15;
+            break;
+        }
+    if (!cl)
+        return -1; /* chunked or close-delimited: not the benchmark's non-streamed answer */
+    r->raw_need = r->raw_head_end + (size_t)strtoul(cl, NULL, 10);
+    return 1;
+}
+
+static void raw_event(struct worker *w, int fd)
+{
+    struct req *r = w->raw_owner[fd];
+    if (!r) { /* idle: the upstream closed it (or sent what nobody asked for) */
+        for (size_t i = 0; i < w->nraw_idle; i++)
+            if (w->raw_idle[i] == fd) {
+                w->raw_idle[i] = w->raw_idle[--w->nraw_idle];
+                break;
+            }
+        raw_drop(w, fd);
+        return;
+    }
+    for (;;) {
+        if (r->ocap - r->olen < 4096) {
+            size_t c = r->ocap ? r->ocap * 2 : 16384;
+            char *q = realloc(r->out, c);
+            if (!q)
+                goto fail;
+            r->out = q;
+            r->ocap = c;
+        }
+        ssize_t n = recv(fd, r->out + r->olen, r->ocap - r->olen, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0)
+            goto fail;
+        r->olen += (size_t)n;
+        if (!r->raw_need && raw_head_parse(r) < 0)
+            goto fail;
+        if (r->raw_need && r->olen >= r->raw_need)
+            break;
+    }
+    /* whole: the body to the client, the socket back to the idle stack */
+    memmove(r->out, r->out + r->raw_head_end, r->olen - r->raw_head_end);
+    r->olen -= r->raw_head_end;
+    w->raw_owner[fd] = NULL;
+    r->raw_fd = -1;
+    if (w->nraw_idle < EASY_POOL)
+        w->raw_idle[w->nraw_idle++] = fd;
+    else
+        raw_drop(w, fd);
+    r->done = true;
+    wake(r);
+    return;
+fail:
+    raw_drop(w, fd);
+    r->raw_fd = -1;
+    r->failed = r->done = true;
+    wake(r);
+}
+
 static ssize_t relay(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -259,6 +411,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         r->w = cls;
         r->conn = conn;
+        r->raw_fd = -1;
         *ctx = r;
         return MHD_YES;
     }
@@ -272,7 +425,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     if (!r->started) {
         r->stream = r->blen && memmem(r->body, r->blen, "\"stream\":true", 13);
-        if (start(r) < 0)
+        if ((raw_client && !r->stream ? raw_start(r) : start(r)) < 0)
             return MHD_NO;
     }
     if (r->done || (r->stream && r->olen))
@@ -292,6 +445,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (!r)
         return;
     release(r); /* a client that left: the upstream transfer goes too */
+    if (r->raw_fd >= 0)
+        raw_drop(r->w, r->raw_fd);
     free(r->body);
     free(r->out);
     free(r);
@@ -392,6 +547,10 @@ static void *worker_main(void *arg)
                 w->mhd_due = true;
                 continue;
             }
+            if (evs[i].data.u64 & RAW_TAG) {
+                raw_event(w, (int)(evs[i].data.u64 & ~RAW_TAG));
+                continue;
+            }
             int fd = (int)(evs[i].data.u64 - 1), mask = 0, running;
             if (!w->wanted[fd]) {
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -435,6 +594,8 @@ int main(int argc, char **argv)
             upstream = argv[i + 1];
         else if (strcmp(argv[i], "--workers") == 0)
             workers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--client") == 0)
+            raw_client = strcmp(argv[i + 1], "raw") == 0;
     }
     if (!port || !upstream || workers < 1 || workers > 64) {
         fprintf(stderr,
@@ -450,6 +611,20 @@ int main(int argc, char **argv)
     if (curl_url_set(upstream_url, CURLUPART_URL, upstream_text, 0) != CURLUE_OK) {
         fprintf(stderr, "floor_proxy: bad --upstream %s\n", upstream);
         return 2;
+    }
+    const char *hp = strncmp(upstream, "http://127.0.0.1:", 17) == 0 ? upstream + 17 : NULL;
+    if (raw_client && !hp) {
+        fprintf(stderr, "floor_proxy: --client raw needs --upstream http://127.0.0.1:PORT\n");
+        return 2;
+    }
+    if (hp) {
+        upstream_addr.sin_family = AF_INET;
+        upstream_addr.sin_port = htons((uint16_t)atoi(hp));
+        upstream_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        snprintf(raw_head, sizeof raw_head,
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: ",
+                 hp);
     }
     headers = curl_slist_append(NULL, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Expect:");
