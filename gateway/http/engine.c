@@ -101,14 +101,20 @@ static void first_answer(struct request *r, int64_t now)
     buf_free(&r->body);
 }
 
-/* New bytes (or the end) are in r->out: make sure the client gets them. */
-static void flush(struct request *r)
+/* New bytes (or the end) are in r->out at time now: make sure the client
+ * gets them. */
+static void flush_at(struct request *r, int64_t now)
 {
     if (r->client_gone)
         return;
-    r->t_next_keepalive = now_ms() + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
+    r->t_next_keepalive = now + (int64_t)r->cfg->limits.keepalive_interval_s * 1000;
     if (r->suspended)
         request_wake(r);
+}
+
+static void flush(struct request *r)
+{
+    flush_at(r, now_ms());
 }
 
 /* The answer failed. Before anything reached the client it becomes a real
@@ -599,8 +605,9 @@ static int on_line(void *ud, const char *line, size_t len)
 {
     struct request *r = ud;
     /* Lines, not bytes, are what the stream's clocks count: a backend that
-     * dribbles a byte at a time must not keep a stream alive forever. */
-    r->t_last_up = now_ms();
+     * dribbles a byte at a time must not keep a stream alive forever. The
+     * time is the callback's (on_data), read once for all its lines. */
+    r->t_last_up = r->t_data;
     if (!r->t_first)
         first_answer(r, r->t_last_up);
     r->up_lines++;
@@ -655,6 +662,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         return CURL_WRITEFUNC_PAUSE;
     }
     size_t before = r->out.len;
+    r->t_data = now_ms();
     jarena_begin(); /* each line's cJSON tree dies within on_line */
     int rc = ndjson_feed(&r->nd, p, n, on_line, r);
     jarena_end();
@@ -669,7 +677,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
         fail(r, &e);
     }
     if (r->out.len != before || r->ended)
-        flush(r);
+        flush_at(r, r->t_data);
     /* After a failure stop reading: a garbage-spewing backend is cut off. */
     return r->ended && r->err.status ? CURL_WRITEFUNC_ERROR : n;
 }
@@ -754,6 +762,7 @@ void engine_upstream_done(struct curl_xfer *x, CURLcode result)
         return;
     }
     if (r->stream) {
+        r->t_data = now_ms(); /* a last line without its newline is read now */
         jarena_begin();
         ndjson_finish(&r->nd, on_line, r);
         jarena_end();

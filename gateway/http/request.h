@@ -112,6 +112,7 @@ struct request {
     char resp_id[48]; /* the response id (the dialect's prefix), the same on every chunk */
     long created;
     int64_t t_start, t_first, t_last_up, t_next_keepalive; /* monotonic ms */
+    int64_t t_data;     /* monotonic ms of the upstream callback in progress (engine.c on_data) */
     int64_t t_start_us; /* t_start in µs, for metrics' duration histogram */
     long prompt_tokens, completion_tokens;
     long up_lines; /* NDJSON lines received: the token estimate for a stream cut short */
