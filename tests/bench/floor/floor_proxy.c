@@ -578,6 +578,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A decimal in 1..65535 at the start of s (what follows it ignored), or 0. */
+static int number(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && v > 0 && v <= 65535 ? (int)v : 0;
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -589,11 +597,11 @@ int main(int argc, char **argv)
     int workers = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0)
-            port = atoi(argv[i + 1]);
+            port = number(argv[i + 1]);
         else if (strcmp(argv[i], "--upstream") == 0)
             upstream = argv[i + 1];
         else if (strcmp(argv[i], "--workers") == 0)
-            workers = atoi(argv[i + 1]);
+            workers = number(argv[i + 1]);
         else if (strcmp(argv[i], "--client") == 0)
             raw_client = strcmp(argv[i + 1], "raw") == 0;
     }
@@ -619,7 +627,7 @@ int main(int argc, char **argv)
     }
     if (hp) {
         upstream_addr.sin_family = AF_INET;
-        upstream_addr.sin_port = htons((uint16_t)atoi(hp));
+        upstream_addr.sin_port = htons((uint16_t)number(hp));
         upstream_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         snprintf(raw_head, sizeof raw_head,
                  "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n"
