@@ -591,8 +591,11 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
     if (r->out.len) {
         size_t n = buf_read(&r->out, &r->out_rd, dst, max);
         /* Drained after a long line: give its memory back rather than keep
-         * megabytes for a stream whose frames are a few hundred bytes. */
-        if (!r->out.len && r->out.cap > OUT_KEEP)
+         * megabytes for a stream whose frames are a few hundred bytes. On a
+         * crowded worker give back any drained buffer: its streams are many
+         * and mostly idle, and a free and a malloc per token cost less than
+         * holding 256 bytes for each of them. */
+        if (!r->out.len && (r->out.cap > OUT_KEEP || curl_glue_crowded(r->w)))
             buf_free(&r->out);
         if (r->paused && buf_unread(&r->out, &r->out_rd) < OUT_LOW) {
             r->want_unpause = true;
