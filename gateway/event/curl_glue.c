@@ -292,7 +292,7 @@ static void to_pool(struct worker *w, CURL *c)
 
 int curl_glue_add(struct worker *w, CURL *c, struct curl_xfer *x)
 {
-    long crowded = w->ntransfers >= UPSTREAM_IDLE_MAX;
+    long crowded = curl_glue_crowded(w);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, crowded);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, crowded);

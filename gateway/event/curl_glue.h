@@ -34,6 +34,15 @@ struct curl_xfer {
     struct curl_xfer *prev, *next; /* the worker's transfers in flight (curl_glue's) */
 };
 
+/* The worker has UPSTREAM_IDLE_MAX transfers or more in flight: a new one
+ * takes a connection of its own (curl_glue.c), and a new stream a small
+ * receive buffer (engine.c), since with that many open, memory per
+ * transfer counts more than a read call saved in a burst. */
+static inline bool curl_glue_crowded(const struct worker *w)
+{
+    return w->ntransfers >= UPSTREAM_IDLE_MAX;
+}
+
 int curl_glue_init(struct worker *w);
 void curl_glue_free(struct worker *w);
 void curl_glue_on_timer(struct worker *w);

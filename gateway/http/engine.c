@@ -33,14 +33,19 @@
 #define NONSTREAM_MAX (64u << 20) /* a whole non-streamed native answer */
 #define MAX_NDJSON_LINE (16u << 20)
 /* curl's receive buffer, allocated for each transfer and freed at its end.
- * Each read of a full buffer costs curl a second system call (a poll to see
- * whether more is waiting), so a burst (a whole answer, lines that queued
- * while the client was slow) wants a big one; a stream holds its buffer for
- * its whole life, and with thousands of slow streams open it is a good part
- * of what each costs. A non-streamed answer takes curl's default; a stream
- * 4 KiB, what nginx reads an upstream with (proxy_buffer_size, one page). */
+ * Each read costs curl two system calls (the read, and a poll to see whether
+ * more is waiting), so a burst (a whole answer, lines that queued while the
+ * client was slow) wants a big one; a stream holds its buffer for its whole
+ * life, and with thousands of slow streams open it is a good part of what
+ * each costs. A non-streamed answer takes curl's default; a stream 4 KiB,
+ * what nginx reads an upstream with (proxy_buffer_size, one page); a stream
+ * started on a crowded worker (curl_glue_crowded) 1 KiB, curl's least: a
+ * 32-token answer that arrives at once then takes 6 reads instead of 3, but
+ * each stream holds 3 KiB less (README "Performance"). curl 7.88 refuses
+ * to resize the buffer of a running transfer, so the choice is made here. */
 #define UPSTREAM_RECV_BUFFER 16384L
 #define UPSTREAM_RECV_BUFFER_STREAM 4096L
+#define UPSTREAM_RECV_BUFFER_CROWDED 1024L
 /* A streamed upload (a blob of gigabytes) holds at most this much of the
  * client's body at a time: beyond it the client's connection is suspended,
  * so TCP makes the client wait for the backend. */
@@ -92,13 +97,21 @@ static void abort_upstream(struct request *r)
 }
 
 /* The first answer line (or byte, non-streamed) from the backend. From here
- * on there is no failover, so the client's body is no longer needed. */
+ * on there is no failover, so the client's body is no longer needed, nor,
+ * once curl has sent all of it, the native body: a stream may stay open for
+ * minutes, and an agent's request body is often hundreds of kilobytes. */
 static void first_answer(struct request *r, int64_t now)
 {
     r->t_first = now;
     backends_answered(r->snap->backends, r->backend, r->upstream_model, r->cold, now);
     r->cold = false;
     buf_free(&r->body);
+    /* curl reads the body from upbody (CURLOPT_POSTFIELDS, not copied) */
+    curl_off_t sent = 0;
+    if (r->upbody.p && !r->uploading &&
+        (!r->easy || (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
+                      sent >= (curl_off_t)r->upbody.len)))
+        buf_free(&r->upbody);
 }
 
 /* New bytes (or the end) are in r->out at time now: make sure the client
@@ -192,7 +205,9 @@ static int start_transfer(struct request *r)
         goto fail;
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
-                     r->stream ? UPSTREAM_RECV_BUFFER_STREAM : UPSTREAM_RECV_BUFFER);
+                     !r->stream                ? UPSTREAM_RECV_BUFFER
+                     : curl_glue_crowded(r->w) ? UPSTREAM_RECV_BUFFER_CROWDED
+                                               : UPSTREAM_RECV_BUFFER_STREAM);
     /* No CURLOPT_ACCEPT_ENCODING: a paused transfer would keep inflating into
      * memory (EVENTLOOP.md §3). */
     if (curl_glue_add(r->w, c, &r->xfer) < 0)
@@ -586,8 +601,11 @@ ssize_t engine_read(struct request *r, char *dst, size_t max)
     if (r->out.len) {
         size_t n = buf_read(&r->out, &r->out_rd, dst, max);
         /* Drained after a long line: give its memory back rather than keep
-         * megabytes for a stream whose frames are a few hundred bytes. */
-        if (!r->out.len && r->out.cap > OUT_KEEP)
+         * megabytes for a stream whose frames are a few hundred bytes. On a
+         * crowded worker give back any drained buffer: its streams are many
+         * and mostly idle, and a free and a malloc per token cost less than
+         * holding 256 bytes for each of them. */
+        if (!r->out.len && (r->out.cap > OUT_KEEP || curl_glue_crowded(r->w)))
             buf_free(&r->out);
         if (r->paused && buf_unread(&r->out, &r->out_rd) < OUT_LOW) {
             r->want_unpause = true;

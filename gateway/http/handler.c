@@ -211,7 +211,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_size, void **req_cls)
 {
-    (void)version;
     struct worker *w = cls;
     struct request *r = *req_cls;
     if (!r) {
@@ -219,6 +218,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!r) /* answered without a request: nothing to log or free */
             return reply_oom_conn(conn, routes_match(url));
         *req_cls = r;
+        r->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
         metrics_started(w);
         conntrack_in_request(conntrack_of(conn), true);
         struct apierr e;

@@ -56,6 +56,7 @@ struct request {
     bool body_too_big;
     bool refused;      /* err is the answer, sent once the upload is drained */
     bool close;        /* answer with Connection: close (MHD then closes the connection) */
+    bool http11;       /* the client spoke HTTP/1.1: a stream goes out chunked (reply.c) */
     int status;        /* what was sent, for the access log */
     struct apierr err; /* set when the answer is an error */
 

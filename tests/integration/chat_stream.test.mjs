@@ -2,6 +2,7 @@
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
   useGateway, needGateway, chat, readSSE, choiceChunks, deltas, toolCallDeltas, simpleChat, waitFor,
@@ -76,6 +77,40 @@ function assertWellFormed(res, sse, { model, finish = 'stop' }) {
   }
   return ds;
 }
+
+// reply.c: a stream to an HTTP/1.1 client goes out chunked and leaves
+// libmicrohttpd's response block out (every other test here); an HTTP/1.0
+// client cannot take chunks, so its stream is read through that block, goes
+// out as it comes, and ends with the connection.
+test('an HTTP/1.0 client gets the whole stream unchunked, ended by the close', needGateway, async () => {
+  const { fake, gw } = env;
+  const tokens = Array.from({ length: 40 }, (_, i) => ` t${i}-${'x'.repeat(40)}`);
+  fake.script({ tokens, delayMs: 5 });
+  const body = JSON.stringify(simpleChat('llama3.2', { stream: true }));
+  const s = net.connect({ port: gw.port, host: '127.0.0.1' });
+  let text = '';
+  s.setEncoding('latin1');
+  s.on('data', (d) => { text += d; });
+  const closed = new Promise((resolve, reject) => { s.on('close', resolve); s.on('error', reject); });
+  s.write(`POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const timer = setTimeout(() => s.destroy(new Error('no close within 20 s')), 20000);
+  await closed;
+  clearTimeout(timer);
+  const end = text.indexOf('\r\n\r\n');
+  assert.ok(end > 0, 'a response head');
+  const head = text.slice(0, end).toLowerCase();
+  assert.match(head, /^http\/1\.[01] 200/);
+  assert.doesNotMatch(head, /transfer-encoding/, 'no chunks for HTTP/1.0');
+  assert.doesNotMatch(head, /content-length/, 'streamed as it came, not buffered whole');
+  const payload = Buffer.from(text.slice(end + 4), 'latin1');
+  assert.ok(payload.length > 1024, 'more than one response block');
+  const res = new Response(payload, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+  const sse = await readSSE(res);
+  const ds = assertWellFormed(res, sse, { model: 'llama3.2' });
+  assert.equal(ds.map((d) => d.content).join(''), tokens.join(''));
+  assert.equal(fake.chats().at(-1).body.stream, true);
+});
 
 // PROTOCOL §5.1, §5.11, §5.12: finish chunk, SSE framing, id/object/created/model on every chunk
 test('stream text through an alias: exact chunk sequence, [DONE], body closes', needGateway, async () => {

@@ -71,3 +71,52 @@ test('ten streams each receiving one 15 MB line: peak RSS about one copy per str
     await fake.close();
   }
 });
+
+// A stream that has begun can no longer fail over, so it keeps neither the
+// client's body nor the native one built from it (engine.c first_answer):
+// an agent's request is often hundreds of kilobytes, and its stream stays
+// open for minutes.
+test('ten open streams of 4 MB requests: once answering, none holds its body', needGateway, async (t) => {
+  const v = await runGateway(['--version']);
+  if (/sanitizers/.test(v.stdout)) {
+    t.skip(`a sanitized build (${v.stdout.trim()}) keeps freed memory on purpose`);
+    return;
+  }
+  const fake = await startFake({});
+  fake.script(() => ({ tokens: ['first', 'never'], stallAfter: 1 }));
+  const gw = await startGateway({ backends: [fake.url], config: { limits: { max_body_bytes: 16 << 20 } } });
+  const abort = new AbortController();
+  try {
+    const before = rssKiB(gw.proc.pid);
+    const content = 'z'.repeat(4 << 20);
+    const body = JSON.stringify({ model: 'llama3.2', stream: true, messages: [{ role: 'user', content }] });
+    // each stream: read until its first token, then leave it open
+    const firsts = await Promise.all(Array.from({ length: 10 }, async () => {
+      const r = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: abort.signal,
+      });
+      assert.equal(r.status, 200);
+      const reader = r.body.getReader();
+      let text = '';
+      while (!text.includes('first')) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, 'the stream stays open after its first token');
+        text += Buffer.from(value).toString();
+      }
+      return text;
+    }));
+    assert.equal(firsts.length, 10);
+    assert.equal(fake.chats().length, 10);
+    for (const c of fake.chats()) assert.equal(c.body.messages[0].content.length, 4 << 20, 'the backend got the whole body');
+    const open = rssKiB(gw.proc.pid);
+    const peak = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'utf8'))[1]);
+    t.diagnostic(`RSS before ${before} KiB, peak ${peak} KiB, with the ten streams open ${open} KiB`);
+    assert.ok(peak - before > 40 * 1024, `the bodies did use memory (peak ${peak} KiB, before ${before} KiB)`);
+    // one body per stream would be 10 x 4 MiB = 40 MiB
+    assert.ok(open - before < 12 * 1024, `RSS ${before} KiB before, ${open} KiB with ten streams open`);
+  } finally {
+    abort.abort();
+    await gw.stop();
+    await fake.close();
+  }
+});
