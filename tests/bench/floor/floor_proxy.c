@@ -79,8 +79,9 @@ struct worker {
     bool mhd_due;            /* a connection was resumed: run MHD */
     CURL *pool[EASY_POOL];
     size_t npool;
-    uint32_t in_epoll[MAX_FDS];     /* events registered per upstream socket; 0 = none */
-    bool wanted[MAX_FDS];           /* libcurl watches it */
+    size_t ntransfers;          /* in flight: EASY_POOL or more is "crowded", as in curl_glue.h */
+    uint32_t in_epoll[MAX_FDS]; /* events registered per upstream socket; 0 = none */
+    bool wanted[MAX_FDS];       /* libcurl watches it */
     struct req *raw_owner[MAX_FDS]; /* a raw socket's request; NULL when idle */
     int raw_idle[EASY_POOL];        /* idle raw sockets, newest last */
     size_t nraw_idle;
@@ -149,6 +150,7 @@ static void release(struct req *r)
     if (!r->easy)
         return;
     curl_multi_remove_handle(r->w->multi, r->easy);
+    r->w->ntransfers--;
     if (r->w->npool < EASY_POOL)
         r->w->pool[r->w->npool++] = r->easy;
     else
@@ -212,12 +214,17 @@ static int start(struct req *r)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, r->stream ? 4096L : 16384L); /* as the gateway */
+    /* as the gateway (engine.c start_transfer, curl_glue.c curl_glue_add) */
+    long crowded = w->ntransfers >= EASY_POOL;
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, !r->stream ? 16384L : crowded ? 1024L : 4096L);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, crowded);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, crowded);
     if (curl_multi_add_handle(w->multi, c) != CURLM_OK) {
         curl_easy_cleanup(c);
         return -1;
     }
     r->easy = c;
+    w->ntransfers++;
     r->started = true;
     kick(w);
     return 0;
@@ -385,7 +392,8 @@ static enum MHD_Result answer(struct req *r)
             r->olen = r->ocap = 0;
         }
     } else {
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, relay, r, NULL);
+        /* a chunked response never uses the block (gateway/http/reply.c) */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1, relay, r, NULL);
     }
     if (!resp)
         return MHD_NO;
