@@ -18,7 +18,8 @@
 # master_process off, one worker; the same load and the same arithmetic),
 # FLOOR=0 (1: also tests/bench/floor/floor_proxy, one worker: libmicrohttpd and
 # libcurl driven as the gateway drives them, translating nothing; FLOOR_BIN or
-# build/tests/bench/floor_proxy).
+# build/tests/bench/floor_proxy; FLOOR_CLIENT=raw: its own upstream client in
+# place of libcurl, non-streamed only).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -29,6 +30,7 @@ KIND=${KIND:-nonstream stream}
 FAKE=${FAKE:-node}
 NGINX=${NGINX:-0}
 FLOOR=${FLOOR:-0}
+FLOOR_CLIENT=${FLOOR_CLIENT:-curl}
 BINS=("$@")
 [ ${#BINS[@]} -gt 0 ] || BINS=("$ROOT/build/ollama-gateway")
 command -v valgrind >/dev/null || { echo "callgrind.sh: needs valgrind" >&2; exit 1; }
@@ -137,7 +139,7 @@ measure_floor() {
     port=$(free_port)
     rm -f "$WORK"/cg.out*
     valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$FLOOR_BIN" --port "$port" \
-        --upstream "http://127.0.0.1:$FAKE_PORT" --workers 1 >/dev/null 2>"$WORK/vg.err" &
+        --upstream "http://127.0.0.1:$FAKE_PORT" --workers 1 --client "$FLOOR_CLIENT" >/dev/null 2>"$WORK/vg.err" &
     GW_PID=$!
     for _ in $(seq 300); do curl -s -o /dev/null -d '{}' "http://127.0.0.1:$port/v1/chat/completions" && break; sleep 0.1; done
     node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
@@ -155,7 +157,7 @@ if [ "$FLOOR" = 1 ]; then
     for kind in $KIND; do
         a=$(measure_floor "$kind" "$N1")
         b=$(measure_floor "$kind" "$N2")
-        printf '%-44s %-10s %14d\n' "floor_proxy (one worker)" "$kind" $(((b - a) / (N2 - N1)))
+        printf '%-44s %-10s %14d\n' "floor_proxy --client $FLOOR_CLIENT (one worker)" "$kind" $(((b - a) / (N2 - N1)))
     done
 fi
 if [ "$NGINX" = 1 ]; then
