@@ -7,7 +7,7 @@
 #   gateway       ollama-gateway (OpenAI in, Ollama /api/chat out, translated both ways)
 #   floor         tests/bench/floor/floor_proxy.c: libmicrohttpd and libcurl driven as the
 #                 gateway drives them, translating nothing (a proxy to the fake's /v1, as
-#                 nginx): what the two libraries cost by themselves ((a), (b), (c)); in (a)
+#                 nginx): what the two libraries cost by themselves ((a), (b), (c), (e)); in (a)
 #                 also with its own minimal upstream client instead of libcurl
 # in five scenarios
 #   (a) non-streamed 32-token chat requests, wrk, 64 connections, DURATION s
@@ -33,7 +33,7 @@
 #   GATEWAY_BIN=path     use this binary (default: Release build in build-bench/)
 #   FAKE=c               the fake Ollama: c (tests/bench/cfake/fake_ollama.c, built in
 #                        build-bench/ unless FAKE_BIN names it) or node (tests/fake_ollama/fake.mjs)
-#   FLOOR=1              also measure tests/bench/floor/floor_proxy in (a), (b), (c) (FLOOR_BIN=path,
+#   FLOOR=1              also measure tests/bench/floor/floor_proxy in (a), (b), (c), (e) (FLOOR_BIN=path,
 #                        default: built in build-bench/): the two libraries without the gateway
 #   STRACE=1             count system calls per request in (a) and (b) (needs strace);
 #                        STRACE_DURATION=3 s of wrk per proxy under strace (counts only:
@@ -168,7 +168,7 @@ targets=()
 [ -n "${GATEWAY_BIN:-}" ] || targets+=(ollama-gateway)
 [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || targets+=(fake_ollama_c)
 { want d || want e; } && [ -z "${PACED_BIN:-}" ] && targets+=(paced)
-{ want a || want b || want c; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] && targets+=(floor_proxy)
+{ want a || want b || want c || want e; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] && targets+=(floor_proxy)
 if [ ${#targets[@]} -gt 0 ]; then
     note "building ${targets[*]} (Release) in build-bench/"
     mkdir -p "$OUT_DIR"
@@ -181,7 +181,7 @@ if [ ${#targets[@]} -gt 0 ]; then
     [ -n "${GATEWAY_BIN:-}" ] || GATEWAY_BIN=$ROOT/build-bench/ollama-gateway
     [ "$FAKE" != c ] || [ -n "${FAKE_BIN:-}" ] || FAKE_BIN=$ROOT/build-bench/tests/bench/fake_ollama
     { want d || want e; } && [ -z "${PACED_BIN:-}" ] && PACED_BIN=$ROOT/build-bench/tests/bench/paced
-    { want a || want b || want c; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] &&
+    { want a || want b || want c || want e; } && [ "$FLOOR" = 1 ] && [ -z "${FLOOR_BIN:-}" ] &&
         FLOOR_BIN=$ROOT/build-bench/tests/bench/floor_proxy
 fi
 [ -x "$GATEWAY_BIN" ] || die "GATEWAY_BIN=$GATEWAY_BIN is not an executable"
@@ -869,6 +869,11 @@ if want e; then
     bench_hold "gateway" "$GW_PORT" /v1/chat/completions sse "$GW_PID"
     stop "$NGINX_PID"
     stop "$GW_PID"
+    if [ "$FLOOR" = 1 ]; then
+        start_floor floor-e "$HOLD"
+        bench_hold "floor (libraries only)" "$FLOOR_PORT" /v1/chat/completions sse "$FLOOR_PID"
+        stop "$FLOOR_PID"
+    fi
     stop "$HOLD_FAKE_PID"
 fi
 

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -527,11 +528,11 @@ static void *worker_main(void *arg)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 256L);
-    w->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL,
-                                 NULL, on_access, w, MHD_OPTION_LISTEN_SOCKET, listen_socket(),
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+    w->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, 0, NULL, NULL, on_access, w,
+        MHD_OPTION_LISTEN_SOCKET, listen_socket(), MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(MAX_FDS / 2), MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     const union MHD_DaemonInfo *info =
         w->daemon ? MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
@@ -617,6 +618,12 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: floor_proxy --port P --upstream http://127.0.0.1:Q [--workers N]\n");
         return 2;
+    }
+    /* two sockets per stream, as many as the hard limit allows (as the gateway does) */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
