@@ -17,12 +17,17 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
      * its Content-Length is still ours to answer (conntrack_bad_length). */
     if (strstr(fmt, "Content-Length' header"))
         conntrack_bad_length(cls);
+    mhd_glue_log("libmicrohttpd", fmt, ap);
+}
+
+void mhd_glue_log(const char *who, const char *fmt, va_list ap)
+{
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    log_debug("libmicrohttpd: %s", msg);
+    log_debug("%s: %s", who, msg);
 }
 
 /*

@@ -17,12 +17,18 @@
 #include "worker.h"
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdbool.h>
 
 /* An external-epoll daemon on the already-listening socket fd, speaking TLS
  * when tls is true; the hooks' callbacks get w as their cls. NULL on
  * failure. */
 struct MHD_Daemon *mhd_glue_start(struct worker *w, int fd, bool tls);
+
+/* A libmicrohttpd message (what an MHD_OPTION_EXTERNAL_LOGGER gets) as one
+ * debug line of ours after who, its newline dropped; any thread. */
+__attribute__((format(printf, 2, 0))) void mhd_glue_log(const char *who, const char *fmt,
+                                                        va_list ap);
 
 /*
  * A TLS connection was accepted (conntrack, at NOTIFY_STARTED): its GnuTLS

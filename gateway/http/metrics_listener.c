@@ -5,6 +5,7 @@
 #include "exposition.h"
 #include "log.h"
 #include "metrics.h"
+#include "mhd_glue.h"
 #include "status.h"
 
 #include <errno.h>
@@ -45,12 +46,7 @@ struct metrics_listener {
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && msg[n - 1] == '\n')
-        msg[--n] = '\0';
-    log_debug("metrics listener: libmicrohttpd: %s", msg);
+    mhd_glue_log("metrics listener: libmicrohttpd", fmt, ap);
 }
 
 /* What every answer here says: its type (never sniffed into another), and
@@ -87,6 +83,38 @@ static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const 
     enum MHD_Result rc = answer(conn, status, "text/plain; charset=utf-8", &b);
     buf_free(&b);
     return rc;
+}
+
+/* A document written afresh for each GET or HEAD: write fills b, at most max
+ * bytes; what names it in the answer when memory runs out. */
+static enum MHD_Result document(struct metrics_listener *l, struct MHD_Connection *conn, bool get,
+                                size_t max, int (*write)(struct metrics_listener *, struct buf *),
+                                const char *type, const char *what)
+{
+    if (!get)
+        return text(conn, 405, "Only GET is allowed here.\n");
+    struct buf b;
+    buf_init(&b, max);
+    enum MHD_Result rc;
+    if (write(l, &b) < 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "The %s could not be written (out of memory).\n", what);
+        rc = text(conn, 500, msg);
+    } else {
+        rc = answer(conn, 200, type, &b);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+static int write_metrics(struct metrics_listener *l, struct buf *b)
+{
+    return exposition_write(l->m, l->nworkers, b);
+}
+
+static int write_status(struct metrics_listener *l, struct buf *b)
+{
+    return status_json(&l->history, l->m, l->nworkers, b);
 }
 
 /*
@@ -133,32 +161,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                     "This monitoring port listens on loopback and answers only to Host: "
                     "localhost or an IP address.\n");
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (strcmp(url, "/metrics") == 0) {
-        if (!get)
-            return text(conn, 405, "Only GET is allowed here.\n");
-        struct buf b;
-        buf_init(&b, EXPOSITION_MAX);
-        if (exposition_write(l->m, l->nworkers, &b) < 0) {
-            buf_free(&b);
-            return text(conn, 500, "The metrics could not be written (out of memory).\n");
-        }
-        enum MHD_Result rc = answer(conn, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
-        buf_free(&b);
-        return rc;
-    }
-    if (strcmp(url, "/status.json") == 0) {
-        if (!get)
-            return text(conn, 405, "Only GET is allowed here.\n");
-        struct buf b;
-        buf_init(&b, STATUS_JSON_MAX);
-        if (status_json(&l->history, l->m, l->nworkers, &b) < 0) {
-            buf_free(&b);
-            return text(conn, 500, "The status could not be written (out of memory).\n");
-        }
-        enum MHD_Result rc = answer(conn, 200, "application/json", &b);
-        buf_free(&b);
-        return rc;
-    }
+    if (strcmp(url, "/metrics") == 0)
+        return document(l, conn, get, EXPOSITION_MAX, write_metrics,
+                        "text/plain; version=0.0.4; charset=utf-8", "metrics");
+    if (strcmp(url, "/status.json") == 0)
+        return document(l, conn, get, STATUS_JSON_MAX, write_status, "application/json", "status");
     if (strcmp(url, "/status") == 0) {
         if (!get)
             return text(conn, 405, "Only GET is allowed here.\n");

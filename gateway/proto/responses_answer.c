@@ -75,14 +75,17 @@ static const char *namespace_of(const struct responses_meta *m, const char *name
     return NULL;
 }
 
-int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned index,
-                       const char *call_id, const char *name, const char *args, bool done)
+/* A call item: a function call (id "fc_…", its namespace if it has one, the
+ * text as "arguments") or a custom tool call ("ctc_…", the text as "input"). */
+static int put_call_item(struct buf *out, const struct responses_meta *m, unsigned index,
+                         bool custom, const char *call_id, const char *name, const char *text,
+                         bool done)
 {
-    const char *ns = namespace_of(m, name);
+    const char *ns = custom ? NULL : namespace_of(m, name);
     int rc = buf_puts(out, "{\"id\":");
-    rc |= responses_put_item_id(out, m, "fc", index);
-    rc |= buf_puts(out, done ? ",\"type\":\"function_call\",\"status\":\"completed\""
-                             : ",\"type\":\"function_call\",\"status\":\"in_progress\"");
+    rc |= responses_put_item_id(out, m, custom ? "ctc" : "fc", index);
+    rc |= buf_puts(out, custom ? ",\"type\":\"custom_tool_call\"" : ",\"type\":\"function_call\"");
+    rc |= buf_puts(out, done ? ",\"status\":\"completed\"" : ",\"status\":\"in_progress\"");
     rc |= buf_puts(out, ",\"call_id\":");
     rc |= json_put_str(out, call_id);
     rc |= buf_puts(out, ",\"name\":");
@@ -91,9 +94,15 @@ int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned
         rc |= buf_puts(out, ",\"namespace\":");
         rc |= json_put_str(out, ns);
     }
-    rc |= buf_puts(out, ",\"arguments\":");
-    rc |= json_put_str(out, done ? args : "");
+    rc |= buf_puts(out, custom ? ",\"input\":" : ",\"arguments\":");
+    rc |= json_put_str(out, done ? text : "");
     return rc | buf_append(out, "}", 1);
+}
+
+int responses_put_call(struct buf *out, const struct responses_meta *m, unsigned index,
+                       const char *call_id, const char *name, const char *args, bool done)
+{
+    return put_call_item(out, m, index, false, call_id, name, args, done);
 }
 
 bool responses_is_custom(const struct responses_meta *m, const char *name)
@@ -108,17 +117,7 @@ bool responses_is_custom(const struct responses_meta *m, const char *name)
 int responses_put_custom_call(struct buf *out, const struct responses_meta *m, unsigned index,
                               const char *call_id, const char *name, const char *input, bool done)
 {
-    int rc = buf_puts(out, "{\"id\":");
-    rc |= responses_put_item_id(out, m, "ctc", index);
-    rc |= buf_puts(out, done ? ",\"type\":\"custom_tool_call\",\"status\":\"completed\""
-                             : ",\"type\":\"custom_tool_call\",\"status\":\"in_progress\"");
-    rc |= buf_puts(out, ",\"call_id\":");
-    rc |= json_put_str(out, call_id);
-    rc |= buf_puts(out, ",\"name\":");
-    rc |= json_put_str(out, name);
-    rc |= buf_puts(out, ",\"input\":");
-    rc |= json_put_str(out, done ? input : "");
-    return rc | buf_append(out, "}", 1);
+    return put_call_item(out, m, index, true, call_id, name, input, done);
 }
 
 char *responses_custom_input(const cJSON *tool_call)

@@ -78,6 +78,30 @@ export function removeDir(dir) {
 }
 
 /**
+ * Each agent test's surroundings, kept by the node:test hooks given (call it
+ * after useGateway, so the gateway is up first): one offline guard for the
+ * file; per test, fresh HOME and working folders (removed after it) and the
+ * count of access-log lines for `route` before it (for assertStreamLog).
+ * Returns the object whose fields the hooks keep current.
+ */
+export function useAgentScratch({ before, after, beforeEach, afterEach }, env, name, route) {
+  const s = { guard: null, home: null, work: null, logBase: 0 };
+  before(async () => { s.guard = await startOfflineGuard(); });
+  afterEach(() => {
+    removeDir(s.home);
+    removeDir(s.work);
+  });
+  after(async () => { await s.guard?.close(); });
+  beforeEach(() => {
+    s.guard.hits.length = 0;
+    s.home = scratchDir(`ogw-${name}-home-`);
+    s.work = scratchDir(`ogw-${name}-work-`);
+    s.logBase = env.gw?.accessLog(route).length;
+  });
+  return s;
+}
+
+/**
  * Run `bin args` in `cwd` with exactly `env` (plus PATH, LANG) and no
  * standard input; kill its whole process group after deadlineMs. Resolves
  * {code, signal, stdout, stderr, timedOut, ms}.

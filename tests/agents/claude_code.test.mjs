@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { useGateway, needGateway } from '../integration/harness.mjs';
 import {
-  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
+  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, runAgent, uniqueMarker, useAgentScratch,
 } from './agents.mjs';
 
 const MODEL = 'claude-sonnet-4-6';
@@ -29,30 +29,16 @@ const env = useGateway({ before, after, beforeEach }, {
   keys: [{ name: 'claude-code', models: ['claude-*'] }, { name: 'llama-only', models: ['llama3.2'] }],
 });
 
-let guard;
-let home;
-let work;
-let logBase; // access-log lines for /v1/messages before this test
-before(async () => { guard = await startOfflineGuard(); });
-afterEach(() => {
-  removeDir(home);
-  removeDir(work);
-});
-after(async () => { await guard?.close(); });
-beforeEach(() => {
-  guard.hits.length = 0;
-  home = scratchDir('ogw-claude-home-');
-  work = scratchDir('ogw-claude-work-');
-  logBase = env.gw?.accessLog('/v1/messages').length;
-});
+// the offline guard, scratch HOME and working folders, access-log lines before each test
+const scratch = useAgentScratch({ before, after, beforeEach, afterEach }, env, 'claude', '/v1/messages');
 
 /** `claude -p prompt` in the scratch working folder, offline, with the gateway's key. */
 async function claude(prompt, key = 'claude-code', model = MODEL) {
   const r = await runAgent(agentBin('claude'), ['-p', prompt, '--model', model], {
-    cwd: work,
+    cwd: scratch.work,
     deadlineMs: DEADLINE_MS,
     env: {
-      HOME: home,
+      HOME: scratch.home,
       ANTHROPIC_BASE_URL: env.gw.url,
       ANTHROPIC_API_KEY: env.gw.secret(key),
       // no telemetry, error reports, update checks or feature fetches
@@ -62,15 +48,15 @@ async function claude(prompt, key = 'claude-code', model = MODEL) {
       DISABLE_ERROR_REPORTING: '1',
       // a failure shows at once, not after ten backed-off retries
       CLAUDE_CODE_MAX_RETRIES: '0',
-      ...guard.env,
+      ...scratch.guard.env,
     },
   });
   return r;
 }
 
-const assertRanHere = (r, marker) => assertRan(r, guard, 'claude', marker);
+const assertRanHere = (r, marker) => assertRan(r, scratch.guard, 'claude', marker);
 /** This test's access-log lines for /v1/messages: each a 200 stream by the key, under the alias. */
-const assertMessagesLog = (count) => assertStreamLog(env.gw, '/v1/messages', logBase, count, { key: 'claude-code', model: MODEL, upstream: 'qwen3' });
+const assertMessagesLog = (count) => assertStreamLog(env.gw, '/v1/messages', scratch.logBase, count, { key: 'claude-code', model: MODEL, upstream: 'qwen3' });
 
 test(`Claude Code ${installedVersion('@anthropic-ai/claude-code')} prints the fake's streamed answer`, { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const marker = uniqueMarker('ZEBRA');
@@ -97,7 +83,7 @@ test(`Claude Code ${installedVersion('@anthropic-ai/claude-code')} prints the fa
 test('Claude Code: a Read tool call round trip (the file read in the scratch folder, then the answer)', { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const content = uniqueMarker('PELICAN');
   const marker = uniqueMarker('HERON');
-  const file = path.join(work, 'note.txt');
+  const file = path.join(scratch.work, 'note.txt');
   writeFileSync(file, `${content}\n`);
   let n = 0;
   env.fake.script(() => (n++ === 0
@@ -123,10 +109,10 @@ test('Claude Code: a Read tool call round trip (the file read in the scratch fol
 
 test('Claude Code and the gateway\'s errors: a key outside its scope (403) is shown; after an event: error mid-stream it asks again without streaming, and prints that whole answer', { ...needGateway, timeout: 2 * DEADLINE_MS + 30000 }, async () => {
   let r = await claude('Say the word.', 'llama-only');
-  assert.notEqual(r.code, 0, describeRun(r, guard));
-  assert.match(r.stdout + r.stderr, /403 The API key og-[a-z0-9]+-\*\*\* may not use the model 'claude-sonnet-4-6'/, describeRun(r, guard));
+  assert.notEqual(r.code, 0, describeRun(r, scratch.guard));
+  assert.match(r.stdout + r.stderr, /403 The API key og-[a-z0-9]+-\*\*\* may not use the model 'claude-sonnet-4-6'/, describeRun(r, scratch.guard));
   assert.equal(env.fake.chats().length, 0, 'nothing reached Ollama');
-  assert.deepEqual(guard.hits, []);
+  assert.deepEqual(scratch.guard.hits, []);
 
   const marker = uniqueMarker('WREN');
   env.fake.script((body) => (body.stream

@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { useGateway, needGateway } from '../integration/harness.mjs';
 import {
-  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, removeDir, runAgent, scratchDir, startOfflineGuard, uniqueMarker,
+  agentBin, assertRan, assertStreamLog, describeRun, installedVersion, runAgent, uniqueMarker, useAgentScratch,
 } from './agents.mjs';
 
 const MODEL = 'gpt-5.5';
@@ -27,22 +27,8 @@ const env = useGateway({ before, after, beforeEach }, {
   keys: [{ name: 'codex', models: ['gpt-5*'] }, { name: 'llama-only', models: ['llama3.2'] }],
 });
 
-let guard;
-let home;
-let work;
-let logBase; // access-log lines for /v1/responses before this test
-before(async () => { guard = await startOfflineGuard(); });
-afterEach(() => {
-  removeDir(home);
-  removeDir(work);
-});
-after(async () => { await guard?.close(); });
-beforeEach(() => {
-  guard.hits.length = 0;
-  home = scratchDir('ogw-codex-home-');
-  work = scratchDir('ogw-codex-work-');
-  logBase = env.gw?.accessLog('/v1/responses').length;
-});
+// the offline guard, scratch HOME and working folders, access-log lines before each test
+const scratch = useAgentScratch({ before, after, beforeEach, afterEach }, env, 'codex', '/v1/responses');
 
 /**
  * The README's config.toml, plus what keeps Codex offline (no update check,
@@ -50,7 +36,7 @@ beforeEach(() => {
  * rather than after five backed-off retries.
  */
 function writeConfig() {
-  writeFileSync(path.join(home, 'config.toml'), `model = "${MODEL}"
+  writeFileSync(path.join(scratch.home, 'config.toml'), `model = "${MODEL}"
 model_provider = "gateway"
 check_for_update_on_startup = false
 
@@ -75,16 +61,16 @@ apps = false
 async function codex(prompt, extraArgs = [], key = 'codex') {
   writeConfig();
   const r = await runAgent(agentBin('codex'), ['exec', '--skip-git-repo-check', ...extraArgs, prompt], {
-    cwd: work,
+    cwd: scratch.work,
     deadlineMs: DEADLINE_MS,
-    env: { HOME: home, CODEX_HOME: home, OG_KEY: env.gw.secret(key), ...guard.env },
+    env: { HOME: scratch.home, CODEX_HOME: scratch.home, OG_KEY: env.gw.secret(key), ...scratch.guard.env },
   });
   return r;
 }
 
-const assertRanHere = (r, marker) => assertRan(r, guard, 'codex', marker);
+const assertRanHere = (r, marker) => assertRan(r, scratch.guard, 'codex', marker);
 /** This test's access-log lines for /v1/responses: each a 200 stream by the key, under the alias. */
-const assertResponsesLog = (count) => assertStreamLog(env.gw, '/v1/responses', logBase, count, { key: 'codex', model: MODEL, upstream: 'qwen3' });
+const assertResponsesLog = (count) => assertStreamLog(env.gw, '/v1/responses', scratch.logBase, count, { key: 'codex', model: MODEL, upstream: 'qwen3' });
 
 test(`Codex CLI ${installedVersion('@openai/codex')} prints the fake's streamed answer`, { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const marker = uniqueMarker('ZEBRA');
@@ -110,7 +96,7 @@ test(`Codex CLI ${installedVersion('@openai/codex')} prints the fake's streamed 
 test('Codex CLI: an exec_command round trip (the file read in the scratch folder, then the answer)', { ...needGateway, timeout: DEADLINE_MS + 30000 }, async () => {
   const content = uniqueMarker('PELICAN');
   const marker = uniqueMarker('HERON');
-  writeFileSync(path.join(work, 'note.txt'), `${content}\n`);
+  writeFileSync(path.join(scratch.work, 'note.txt'), `${content}\n`);
   let n = 0;
   env.fake.script(() => (n++ === 0
     ? { tokens: [], toolCalls: [{ name: 'exec_command', arguments: { cmd: 'cat note.txt' } }] }
@@ -143,7 +129,7 @@ test('Codex CLI: an apply_patch round trip (its freeform tool: the file written 
     : { tokens: ['Wrote ', marker, '.'] }));
   const r = await codex('Create made.txt.', ['--sandbox', 'workspace-write']);
   assertRanHere(r, marker);
-  assert.equal(readFileSync(path.join(work, 'made.txt'), 'utf8'), `${content}\n`, 'Codex applied the patch');
+  assert.equal(readFileSync(path.join(scratch.work, 'made.txt'), 'utf8'), `${content}\n`, 'Codex applied the patch');
 
   const chats = env.fake.chats();
   assert.equal(chats.length, 2, 'the tool call, then the answer');
@@ -163,15 +149,15 @@ test('Codex CLI: an apply_patch round trip (its freeform tool: the file written 
 
 test('Codex CLI shows the gateway\'s errors: a key outside its scope (403), a backend failing mid-stream (response.failed)', { ...needGateway, timeout: 2 * DEADLINE_MS + 30000 }, async () => {
   let r = await codex('Say the word.', [], 'llama-only');
-  assert.notEqual(r.code, 0, describeRun(r, guard));
-  assert.match(r.stdout + r.stderr, /403 Forbidden: The API key og-[a-z0-9]+-\*\*\* may not use the model 'gpt-5\.5'/, describeRun(r, guard));
+  assert.notEqual(r.code, 0, describeRun(r, scratch.guard));
+  assert.match(r.stdout + r.stderr, /403 Forbidden: The API key og-[a-z0-9]+-\*\*\* may not use the model 'gpt-5\.5'/, describeRun(r, scratch.guard));
   assert.equal(env.fake.chats().length, 0, 'nothing reached Ollama');
-  assert.deepEqual(guard.hits, []);
+  assert.deepEqual(scratch.guard.hits, []);
 
   env.fake.script({ tokens: ['Half ', 'an ', 'answer'], errorAfter: 2, errorMessage: 'the model runner crashed' });
   r = await codex('Say the word.');
-  assert.notEqual(r.code, 0, describeRun(r, guard));
-  assert.match(r.stdout + r.stderr, /the model runner crashed/, describeRun(r, guard));
+  assert.notEqual(r.code, 0, describeRun(r, scratch.guard));
+  assert.match(r.stdout + r.stderr, /the model runner crashed/, describeRun(r, scratch.guard));
   assert.equal(env.fake.chats().length, 1, 'no retry (stream_max_retries = 0)');
-  assert.deepEqual(guard.hits, []);
+  assert.deepEqual(scratch.guard.hits, []);
 });

@@ -89,65 +89,55 @@ for (let i = 0; i < Number(n); i++) {
 agent.destroy();
 EOF
 
-# measure BIN KIND N -> total Ir of one gateway run serving 50 + N requests
-measure() {
-    local bin=$1 kind=$2 n=$3 port
-    port=$(free_port)
-    cat >"$WORK/gateway.json" <<EOF
-{ "listen": ["127.0.0.1:$port"], "workers": 1, "auth": "none",
-  "backends": [{ "name": "fake", "url": "http://127.0.0.1:$FAKE_PORT" }],
-  "discovery_interval_s": 3600, "log": { "level": "warn", "access": "off" } }
-EOF
+# counted PORT READY SIGNAL KIND N COMMAND... -> total Ir of COMMAND run under
+# callgrind, serving 50 + N requests on PORT once `curl -s -o /dev/null READY`
+# succeeds (READY: curl's other arguments, the URL last), then stopped by SIGNAL
+counted() {
+    local port=$1 ready=$2 sig=$3 kind=$4 n=$5
+    shift 5
     rm -f "$WORK"/cg.out*
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$bin" serve -c "$WORK/gateway.json" \
-        2>"$WORK/vg.err" &
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$@" >/dev/null 2>"$WORK/vg.err" &
     GW_PID=$!
-    for _ in $(seq 300); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    # shellcheck disable=SC2086 # READY is several arguments
+    for _ in $(seq 300); do curl -s -o /dev/null $ready && break; sleep 0.1; done
     node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
     node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
-    kill -TERM "$GW_PID"
+    kill "-$sig" "$GW_PID"
     wait "$GW_PID" || true
     GW_PID=
     # the summary of every thread's file
     cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
 }
 
+# measure BIN KIND N -> total Ir of one gateway run serving 50 + N requests
+measure() {
+    local bin=$1 port
+    port=$(free_port)
+    cat >"$WORK/gateway.json" <<EOF
+{ "listen": ["127.0.0.1:$port"], "workers": 1, "auth": "none",
+  "backends": [{ "name": "fake", "url": "http://127.0.0.1:$FAKE_PORT" }],
+  "discovery_interval_s": 3600, "log": { "level": "warn", "access": "off" } }
+EOF
+    counted "$port" "-f http://127.0.0.1:$port/readyz" TERM "$2" "$3" "$bin" serve -c "$WORK/gateway.json"
+}
+
 # measure_nginx KIND N -> total Ir of one nginx (one process) serving 50 + N requests
 measure_nginx() {
-    local kind=$1 n=$2 port
+    local port
     port=$(free_port)
     mkdir -p "$WORK/nginx"
     sed -e "s#@WORKERS@#1#g" -e "s#@TMP@#$WORK/nginx#g" -e "s#@PORT@#$port#g" \
         -e "s#@UPSTREAM_PORT@#$FAKE_PORT#g" "$HERE/nginx.conf.in" >"$WORK/nginx/nginx.conf"
-    rm -f "$WORK"/cg.out*
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$NGINX_BIN" -p "$WORK/nginx" \
-        -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off; master_process off;' \
-        2>"$WORK/vg.err" &
-    GW_PID=$!
-    for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
-    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
-    kill -QUIT "$GW_PID"
-    wait "$GW_PID" || true
-    GW_PID=
-    cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
+    counted "$port" "http://127.0.0.1:$port/" QUIT "$1" "$2" "$NGINX_BIN" -p "$WORK/nginx" \
+        -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off; master_process off;'
 }
 
 # measure_floor KIND N -> total Ir of one floor_proxy (one worker) serving 50 + N requests
 measure_floor() {
-    local kind=$1 n=$2 port
+    local port
     port=$(free_port)
-    rm -f "$WORK"/cg.out*
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$FLOOR_BIN" --port "$port" \
-        --upstream "http://127.0.0.1:$FAKE_PORT" --workers 1 --client "$FLOOR_CLIENT" >/dev/null 2>"$WORK/vg.err" &
-    GW_PID=$!
-    for _ in $(seq 300); do curl -s -o /dev/null -d '{}' "http://127.0.0.1:$port/v1/chat/completions" && break; sleep 0.1; done
-    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" 50
-    node "$WORK/load.mjs" "http://127.0.0.1:$port" "$kind" "$n"
-    kill -TERM "$GW_PID"
-    wait "$GW_PID" || true
-    GW_PID=
-    cat "$WORK"/cg.out* | awk '/^summary:/ {s += $2} END {print s}'
+    counted "$port" "-d {} http://127.0.0.1:$port/v1/chat/completions" TERM "$1" "$2" "$FLOOR_BIN" \
+        --port "$port" --upstream "http://127.0.0.1:$FAKE_PORT" --workers 1 --client "$FLOOR_CLIENT"
 }
 
 printf '%-44s %-10s %14s\n' binary load "Ir/request"

@@ -11,10 +11,9 @@
 // (203.0.113.0/24, 198.51.100.0/24, 2001:db8::/32) written in the header.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import {
-  needGateway, startGateway, startFake, freePort, waitFor, simpleChat, TEST_ALIASES,
+  needGateway, startGateway, startFake, freePort, waitFor, simpleChat, httpRequest, TEST_ALIASES,
 } from './harness.mjs';
 
 let seq = 0;
@@ -26,29 +25,12 @@ let seq = 0;
  */
 function send({ port, host = '127.0.0.1', from, path = '/v1/chat/completions', method = 'POST', headers = {}, body }) {
   const id = `ca-${process.pid}-${++seq}`;
-  const data = method === 'POST' ? JSON.stringify(body ?? simpleChat('llama3.2')) : undefined;
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host, port, path, method, agent: false, localAddress: from,
-      headers: {
-        'x-request-id': id,
-        ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}),
-        ...headers,
-      },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json = null;
-        try { json = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode, headers: res.headers, text, json, id });
-      });
-    });
-    req.setTimeout(15000, () => req.destroy(new Error(`${method} ${path}: no answer within 15 s`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+  return httpRequest(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, path, {
+    method,
+    localAddress: from,
+    headers: { 'x-request-id': id, ...headers },
+    body: method === 'POST' ? (body ?? simpleChat('llama3.2')) : undefined,
+  }).then((r) => ({ ...r, id }));
 }
 
 const auth = (secret) => ({ authorization: `Bearer ${secret}` });

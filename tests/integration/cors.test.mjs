@@ -8,7 +8,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  needGateway, startGateway, startFake, httpRequest, waitFor, simpleChat, TEST_ALIASES,
+  needGateway, httpRequest, waitFor, simpleChat, withGateway, TEST_ALIASES,
 } from './harness.mjs';
 
 const APP = 'https://app.example.com';
@@ -51,22 +51,13 @@ function assertNoCors(r, what, { configured = true } = {}) {
   else assert.doesNotMatch(r.headers.vary ?? '', /Origin/, `${what}: no Vary: Origin`);
 }
 
-async function withGateway(config, keys, fn) {
-  const fake = await startFake();
-  const gw = await startGateway({ backends: [fake.url], config: { aliases: TEST_ALIASES, ...config }, keys });
-  try {
-    await fn(gw, fake);
-  } finally {
-    const code = await gw.stop();
-    await fake.close();
-    assert.equal(code, 0, `the gateway exits cleanly on SIGTERM\n${gw.stderr}`);
-  }
-}
+/** A fake and a gateway with this configuration and these keys, for fn. */
+const withCors = (config, keys, fn) => withGateway({ config: { aliases: TEST_ALIASES, ...config }, keys }, fn);
 
 const ORIGINS = { cors: { origins: [APP, 'http://localhost:5173'] } };
 
 test('preflight from an allowed origin: 204, no key, no backend, the SDKs\' headers echoed', needGateway, async () => {
-  await withGateway(ORIGINS, [{ name: 'k', rpm: 100 }], async (gw, fake) => {
+  await withCors(ORIGINS, [{ name: 'k', rpm: 100 }], async (gw, fake) => {
     // the openai SDK from a browser
     const openaiHeaders = 'authorization,content-type,x-stainless-arch,x-stainless-lang,x-stainless-os,'
       + 'x-stainless-package-version,x-stainless-retry-count,x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout';
@@ -118,7 +109,7 @@ test('preflight from an allowed origin: 204, no key, no backend, the SDKs\' head
 });
 
 test('preflight from an origin that is not allowed: 204 without CORS headers', needGateway, async () => {
-  await withGateway(ORIGINS, [{ name: 'k' }], async (gw) => {
+  await withCors(ORIGINS, [{ name: 'k' }], async (gw) => {
     for (const origin of [EVIL, 'http://app.example.com', 'https://app.example.com:8443', 'https://app.example.com.evil.net', 'null']) {
       const r = await preflight(gw, '/v1/chat/completions', origin, 'POST', 'authorization,content-type');
       assert.equal(r.status, 204, `${origin}: ${r.text}`);
@@ -143,7 +134,7 @@ test('preflight from an origin that is not allowed: 204 without CORS headers', n
 });
 
 test('no cors configured (the default): no CORS headers anywhere, preflights are ordinary requests', needGateway, async () => {
-  await withGateway({}, [{ name: 'k' }], async (gw, fake) => {
+  await withCors({}, [{ name: 'k' }], async (gw, fake) => {
     const p = await preflight(gw, '/v1/chat/completions', APP, 'POST', 'authorization,content-type');
     assert.equal(p.status, 401, 'no preflight handling: the key is asked for');
     assertNoCors(p, 'preflight without cors', { configured: false });
@@ -157,7 +148,7 @@ test('no cors configured (the default): no CORS headers anywhere, preflights are
 });
 
 test('answers to an allowed origin carry CORS headers: whole, streamed, native, errors; Origin never reaches the backend', needGateway, async () => {
-  await withGateway(ORIGINS, [{ name: 'k', rpm: 8 }, { name: 'free' }], async (gw, fake) => {
+  await withCors(ORIGINS, [{ name: 'k', rpm: 8 }, { name: 'free' }], async (gw, fake) => {
     const key = { authorization: `Bearer ${gw.secret('k')}` };
     const free = { authorization: `Bearer ${gw.secret('free')}` };
     const chatReq = (extra = {}, headers = {}) => httpRequest(gw.url, '/v1/chat/completions', {
@@ -222,7 +213,7 @@ test('answers to an allowed origin carry CORS headers: whole, streamed, native, 
 });
 
 test('"*" allows any http(s) origin, echoed with Vary, never with credentials; reloaded on SIGHUP', needGateway, async () => {
-  await withGateway({ cors: { origins: ['*'] } }, [{ name: 'k' }], async (gw) => {
+  await withCors({ cors: { origins: ['*'] } }, [{ name: 'k' }], async (gw) => {
     let r = await preflight(gw, '/v1/chat/completions', EVIL, 'POST', 'authorization');
     assert.equal(r.status, 204);
     assertCors(r, EVIL, '"*" preflight');
@@ -247,7 +238,7 @@ test('"*" allows any http(s) origin, echoed with Vary, never with credentials; r
 });
 
 test('native_api off: a preflight to a native route gets its 404, as every request there does', needGateway, async () => {
-  await withGateway({ ...ORIGINS, native_api: false }, [{ name: 'k' }], async (gw, fake) => {
+  await withCors({ ...ORIGINS, native_api: false }, [{ name: 'k' }], async (gw, fake) => {
     for (const path of ['/api/chat', '/api/pull', '/api/tags', '/api/nothing']) {
       const r = await preflight(gw, path, APP, path === '/api/tags' ? 'GET' : 'POST', 'authorization,content-type');
       assert.equal(r.status, 404, `${path}: ${r.text}`);

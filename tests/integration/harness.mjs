@@ -415,14 +415,15 @@ export function chat(base, body, opts) {
  * One request on a connection of its own (agent: false), so that concurrent
  * calls really are separate connections. Resolves {status, headers (plain
  * object, lower-case names), text, json}; rejects on a network error or after
- * timeoutMs.
+ * timeoutMs. localAddress: the loopback address to send from (the gateway
+ * sees another client).
  */
-export function httpRequest(base, pathname, { method = 'GET', headers = {}, body, timeoutMs = 15000 } = {}) {
+export function httpRequest(base, pathname, { method = 'GET', headers = {}, body, timeoutMs = 15000, localAddress } = {}) {
   const u = new URL(base);
   const data = body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = http.request({
-      host: u.hostname, port: u.port, path: pathname, method, agent: false,
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port, path: pathname, method, agent: false, localAddress,
       headers: { ...(data !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...headers },
     }, (res) => {
       let text = '';
@@ -645,6 +646,25 @@ export function useGateway(hooks, opts = {}) {
     env.fake?.reset();
   });
   return env;
+}
+
+/**
+ * One fake and one gateway for fn(gw, fake), both stopped after it however fn
+ * ends. opts: startGateway's (backends default to the fake), and opts.fake:
+ * startFake's. The gateway must exit 0 on SIGTERM: a sanitizer build reports
+ * what it found (a leak, a bad access) by exiting non-zero.
+ */
+export async function withGateway(opts, fn) {
+  const { fake: fakeOpts = {}, ...gatewayOpts } = opts;
+  const fake = await startFake(fakeOpts);
+  const gw = await startGateway({ backends: [fake.url], ...gatewayOpts });
+  try {
+    await fn(gw, fake);
+  } finally {
+    const code = await gw.stop();
+    await fake.close();
+    assert.equal(code, 0, `the gateway exits cleanly on SIGTERM\n${gw.stderr}`);
+  }
 }
 
 function startFakeLocal(o) {

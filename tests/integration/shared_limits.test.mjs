@@ -6,12 +6,11 @@
 // when it is back.
 import test, { before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtempSync, copyFileSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  needGateway, startGateway, startFake, bearer, chat, jsonOf, simpleChat, waitFor, runGateway, sleep,
+  needGateway, startGateway, startFake, bearer, chat, jsonOf, simpleChat, waitFor, runGateway, sleep, httpRequest,
 } from './harness.mjs';
 import { startRedis, haveRedis } from './redis_server.mjs';
 
@@ -206,26 +205,8 @@ test('scripts flushed on the server (NOSCRIPT): loaded again, sharing goes on', 
 });
 
 /** A request from another loopback address (the guard counts per address). */
-function fromAddress(local, g, pathname, { method = 'GET', headers = {}, body } = {}) {
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: g.port, path: pathname, method, localAddress: local, agent: false,
-      headers: { ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}), ...headers },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json = null;
-        try { json = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode, headers: res.headers, json, text });
-      });
-    });
-    req.setTimeout(10000, () => req.destroy(new Error('no answer')));
-    req.on('error', reject);
-    req.end(data);
-  });
+function fromAddress(local, g, pathname, opts = {}) {
+  return httpRequest(g.url, pathname, { ...opts, localAddress: local, timeoutMs: 10000 });
 }
 
 test('brute-force guard across instances: failures spread over three instances block the address on all', need, async () => {

@@ -11,24 +11,12 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { needGateway, startGateway, startFake, waitFor, within, simpleChat } from './harness.mjs';
+import { needGateway, startGateway, startFake, waitFor, within, simpleChat, withGateway } from './harness.mjs';
 
 const T = (ms) => ({ ...needGateway, timeout: ms });
 
-/** Start a fake Ollama and a gateway with these limits; stop both after fn. */
-async function withGateway(limits, fn) {
-  const fake = await startFake({});
-  const gw = await startGateway({ backends: [fake.url], config: { limits } });
-  try {
-    await fn(gw, fake);
-  } finally {
-    const code = await gw.stop();
-    await fake.close();
-    // A sanitizer build reports what it found (a leak, a bad access) by
-    // exiting non-zero.
-    assert.equal(code, 0, `the gateway exits cleanly on SIGTERM\n${gw.stderr}`);
-  }
-}
+/** A fake Ollama and a gateway with these limits for fn; both stopped after it. */
+const withLimits = (limits, fn) => withGateway({ config: { limits } }, fn);
 
 function openFds(gw) {
   return readdirSync(`/proc/${gw.proc.pid}/fd`).length;
@@ -127,7 +115,7 @@ function assertServed(tries, boundMs, what) {
 
 test('1,000 slowloris heads against max_connections 200: cut at header_timeout_s, a normal client served throughout', T(120000), async () => {
   // No per-address limit: the head deadline alone has to free the slots.
-  await withGateway({ max_connections: 200, header_timeout_s: 1, max_connections_per_address: 0 }, async (gw) => {
+  await withLimits({ max_connections: 200, header_timeout_s: 1, max_connections_per_address: 0 }, async (gw) => {
     const before = openFds(gw);
     const a = slowloris(gw.port, 1000, false);
     // The connections wait in the listen backlog for a slot, in order, and
@@ -140,7 +128,7 @@ test('1,000 slowloris heads against max_connections 200: cut at header_timeout_s
 });
 
 test('a sustained slowloris flood from one address: the per-address limit keeps others served', T(120000), async () => {
-  await withGateway({ max_connections: 200, max_connections_per_address: 64 }, async (gw) => {
+  await withLimits({ max_connections: 200, max_connections_per_address: 64 }, async (gw) => {
     const before = openFds(gw);
     const a = slowloris(gw.port, 1000, true);
     await waitFor(() => a.cut >= 1000, 30000, 50, 'a thousand connections over the limit refused');
@@ -153,7 +141,7 @@ test('a sustained slowloris flood from one address: the per-address limit keeps 
 });
 
 test('slow bodies are cut at limits.body_timeout_s', T(60000), async () => {
-  await withGateway({ body_timeout_s: 2 }, async (gw) => {
+  await withLimits({ body_timeout_s: 2 }, async (gw) => {
   const before = openFds(gw);
   const n = 600;
   const conns = [];
@@ -204,7 +192,7 @@ test('a body that arrives within body_timeout_s is read, even slowly', T(30000),
 
 test('max_connections_per_address: the address over its limit is refused, another gets in', T(30000), async () => {
   const limit = 8;
-  await withGateway({ max_connections_per_address: limit }, async (gw) => {
+  await withLimits({ max_connections_per_address: limit }, async (gw) => {
   const before = openFds(gw);
   const ask = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
   // 127.0.0.3 is used by nothing else: the harness's own probes come from 127.0.0.1.
